@@ -1,0 +1,28 @@
+"""The ``scalinglab`` command line: a thin typer app that only wires the library together.
+
+Each command group lives in its own module with a ``register(app)`` function, so that the
+CLI stays thin and modules can grow independently.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from scalinglab.cli import fit_cmds
+from scalinglab.cli.common import run_app
+
+app = typer.Typer(
+    name="scalinglab",
+    help="scalinglab: fit, predict and price neural scaling laws.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (fit_cmds,):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: runs the app, mapping bad input to exit status 2."""
+    run_app(app)

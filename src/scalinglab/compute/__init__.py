@@ -1,0 +1,1 @@
+"""FLOPs and money: units, hardware, prices, compute-optimal allocation (no torch here)."""

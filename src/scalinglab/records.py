@@ -1,0 +1,270 @@
+"""The run record: one row per evaluation of one training run.
+
+This is the table that ties scalinglab together (see DESIGN.md): the trainer writes it, the sweep
+store keeps it, the fitters read it.  Units are part of the contract:
+
+==================  =============================================================
+column              meaning and unit
+==================  =============================================================
+``run_id``          identifier of the training run (rows of one run share it)
+``sweep``           name of the sweep the run belongs to
+``n_params``        N, non-embedding parameters (Kaplan's convention)
+``n_params_total``  all parameters, embeddings included (Chinchilla's convention)
+``tokens``          D, training tokens seen so far
+``flops``           C, training FLOPs spent so far (exact count where known)
+``loss``            held-out cross-entropy, nats/token
+``bits_per_byte``   held-out cross-entropy in bits per byte of text
+``final``           True for the end of a schedule or of a cooldown branch
+``lr``              peak learning rate
+``batch_tokens``    tokens per optimiser step
+``seq_len``         context length, tokens
+``vocab_size``      tokenizer vocabulary size
+``corpus``          corpus name
+``tokenizer``       tokenizer name
+``seed``            random seed
+``schedule``        learning-rate schedule name
+``wall_seconds``    wall-clock seconds spent so far
+==================  =============================================================
+
+Foreign tables (a CSV of N, D or C and loss) are read through an explicit column mapping; a
+missing D is derived as ``C / (6 N)`` only when the caller asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import RunsError
+
+#: Columns of the record and their units / meaning, in order.
+RECORD_COLUMNS: dict[str, str] = {
+    "run_id": "run identifier",
+    "sweep": "sweep name",
+    "n_params": "non-embedding parameters",
+    "n_params_total": "all parameters",
+    "tokens": "training tokens seen",
+    "flops": "training FLOPs spent",
+    "loss": "held-out cross-entropy, nats/token",
+    "bits_per_byte": "held-out cross-entropy, bits/byte",
+    "final": "end of a schedule or cooldown",
+    "lr": "peak learning rate",
+    "batch_tokens": "tokens per optimiser step",
+    "seq_len": "context length, tokens",
+    "vocab_size": "vocabulary size",
+    "corpus": "corpus name",
+    "tokenizer": "tokenizer name",
+    "seed": "random seed",
+    "schedule": "learning-rate schedule",
+    "wall_seconds": "wall-clock seconds",
+}
+
+#: Short aliases accepted in column mappings (``N="Model Size"``).
+ALIASES: dict[str, str] = {"N": "n_params", "D": "tokens", "C": "flops", "L": "loss"}
+
+NUMERIC_COLUMNS = ("n_params", "n_params_total", "tokens", "flops", "loss", "bits_per_byte",
+                   "lr", "batch_tokens", "seq_len", "vocab_size", "seed", "wall_seconds")
+POSITIVE_COLUMNS = ("n_params", "n_params_total", "tokens", "flops", "loss")
+
+
+@dataclass
+class RunRecord:
+    """One evaluation of one training run (see the module docstring for units)."""
+
+    run_id: str
+    n_params: float
+    tokens: float
+    flops: float
+    loss: float
+    sweep: str = ""
+    n_params_total: float = float("nan")
+    bits_per_byte: float = float("nan")
+    final: bool = True
+    lr: float = float("nan")
+    batch_tokens: float = float("nan")
+    seq_len: float = float("nan")
+    vocab_size: float = float("nan")
+    corpus: str = ""
+    tokenizer: str = ""
+    seed: int = 0
+    schedule: str = ""
+    wall_seconds: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def records_to_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """A DataFrame with the record's columns, in the documented order."""
+    order = [f.name for f in fields(RunRecord)]
+    frame = pd.DataFrame([r.to_dict() for r in records], columns=order)
+    return frame[[c for c in RECORD_COLUMNS if c in frame.columns]]
+
+
+def parse_column_mapping(spec: str | None) -> dict[str, str]:
+    """Parse ``N="Model Size",C="Training FLOP",loss=loss`` into {record column: source column}."""
+    if not spec:
+        return {}
+    mapping: dict[str, str] = {}
+    for part in _split_top_level(spec):
+        if "=" not in part:
+            raise RunsError(f"column mapping item {part!r} is not of the form NAME=SOURCE")
+        key, source = (s.strip() for s in part.split("=", 1))
+        source = source.strip("\"'")
+        key = ALIASES.get(key, key)
+        if key not in RECORD_COLUMNS:
+            raise RunsError(f"column mapping names unknown column {key!r}; "
+                            f"use one of N, D, C, loss or a record column")
+        mapping[key] = source
+    return mapping
+
+
+def _split_top_level(spec: str) -> list[str]:
+    """Split on commas that are not inside quotes."""
+    parts, current, quote = [], [], None
+    for ch in spec:
+        if quote:
+            current.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+            current.append(ch)
+        elif ch == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame, with one-line errors."""
+    path = Path(path)
+    if not path.exists():
+        raise RunsError(f"run table {str(path)!r} does not exist")
+    if path.is_dir():
+        raise RunsError(f"run table {str(path)!r} is a directory, not a CSV or Parquet file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+            ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunsError(f"cannot read run table {str(path)!r}: {first_line}") from None
+
+
+def write_runs(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a run table to CSV or Parquet (chosen by suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def load_runs(
+    source: str | Path | pd.DataFrame,
+    columns: Mapping[str, str] | str | None = None,
+    derive_tokens: bool = False,
+    derive_flops: bool = False,
+    require: tuple[str, ...] = ("n_params", "tokens", "loss"),
+) -> pd.DataFrame:
+    """Load and validate a run table.
+
+    ``source`` is a CSV/Parquet path or a DataFrame.  ``columns`` maps record columns (or the
+    aliases N, D, C) to the source's column names.  With ``derive_tokens`` a missing ``tokens``
+    column is computed as ``flops / (6 n_params)`` (Kaplan's C = 6ND); with ``derive_flops`` a
+    missing ``flops`` as ``6 n_params tokens``.  Returns a copy with canonical column names and
+    float dtypes, validated by :func:`validate_runs`.
+    """
+    frame = read_table(source) if not isinstance(source, pd.DataFrame) else source.copy()
+    mapping = parse_column_mapping(columns) if isinstance(columns, str) else dict(columns or {})
+    mapping = {ALIASES.get(k, k): v for k, v in mapping.items()}
+    missing_sources = [v for v in mapping.values() if v not in frame.columns]
+    if missing_sources:
+        raise RunsError(f"column(s) {', '.join(map(repr, missing_sources))} not found in the table; "
+                        f"it has {', '.join(map(repr, frame.columns))}")
+    renamed = frame.rename(columns={v: k for k, v in mapping.items()})
+    if mapping:  # keep only what was mapped plus columns already named canonically
+        keep = [c for c in renamed.columns if c in RECORD_COLUMNS]
+        renamed = renamed[keep]
+    renamed = renamed.loc[:, ~renamed.columns.duplicated()].copy()
+    for col in NUMERIC_COLUMNS:
+        if col in renamed.columns:
+            renamed[col] = _to_numeric(renamed[col], col)
+    if derive_tokens and "tokens" not in renamed.columns:
+        _need(renamed, ("flops", "n_params"), "derive tokens as C/(6N)")
+        renamed["tokens"] = renamed["flops"] / (6.0 * renamed["n_params"])
+    if derive_flops and "flops" not in renamed.columns:
+        _need(renamed, ("tokens", "n_params"), "derive flops as 6ND")
+        renamed["flops"] = 6.0 * renamed["n_params"] * renamed["tokens"]
+    validate_runs(renamed, require=require)
+    if "run_id" not in renamed.columns:
+        renamed.insert(0, "run_id", [f"run{i}" for i in range(len(renamed))])
+    else:
+        renamed["run_id"] = renamed["run_id"].astype(str)
+    if "final" not in renamed.columns:
+        renamed["final"] = True
+    return renamed.reset_index(drop=True)
+
+
+def _need(frame: pd.DataFrame, cols: tuple[str, ...], why: str) -> None:
+    absent = [c for c in cols if c not in frame.columns]
+    if absent:
+        raise RunsError(f"cannot {why}: missing column(s) {', '.join(absent)}")
+
+
+def _to_numeric(series: pd.Series, name: str) -> pd.Series:
+    converted = pd.to_numeric(series, errors="coerce")
+    bad = converted.isna() & series.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RunsError(f"column {name!r} has a non-numeric value {series.iloc[row]!r} "
+                        f"(row {row + 1})")
+    return converted.astype(float)
+
+
+def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "tokens", "loss"),
+                  min_points: int = 1) -> None:
+    """Raise :class:`RunsError` naming the first problem found, or return None."""
+    absent = [c for c in require if c not in frame.columns]
+    if absent:
+        hint = " (pass derive_tokens / --derive-tokens to compute D = C/(6N))" \
+            if absent == ["tokens"] and "flops" in frame.columns else ""
+        raise RunsError(f"missing column(s) {', '.join(absent)}; the table has "
+                        f"{', '.join(map(str, frame.columns)) or 'no columns'}{hint}")
+    if len(frame) < min_points:
+        raise RunsError(f"the table has {len(frame)} row(s); at least {min_points} needed")
+    for col in POSITIVE_COLUMNS:
+        if col not in frame.columns:
+            continue
+        values = frame[col].to_numpy(dtype=float)
+        _check_finite(values, col)
+        nonpos = np.flatnonzero(values <= 0)
+        if nonpos.size:
+            what = "losses must be > 0" if col == "loss" else f"{col} must be > 0"
+            raise RunsError(f"column {col!r} has value {values[nonpos[0]]!r} at row "
+                            f"{nonpos[0] + 1}: {what}")
+    key = [c for c in ("run_id", "n_params", "tokens", "flops", "loss") if c in frame.columns]
+    dup = frame.duplicated(subset=key, keep="first")
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise RunsError(f"row {row + 1} duplicates an earlier row ({', '.join(key)}); "
+                        f"remove duplicates or give each run a distinct run_id")
+
+
+def _check_finite(values: np.ndarray, col: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise RunsError(f"column {col!r} has {values[bad[0]]!r} at row {bad[0] + 1} "
+                        f"(NaN and inf are not allowed)")
