@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.jsonutil import to_jsonable
 
 console = Console()
 err_console = Console(stderr=True)
@@ -46,24 +47,6 @@ def run_app(app: typer.Typer) -> None:
         err_console.print(f"error: {exc.strerror}: {exc.filename}", markup=False,
                           highlight=False)
         sys.exit(BAD_INPUT_EXIT)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays and non-finite floats to plain JSON values."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def print_json(obj: Any) -> None:

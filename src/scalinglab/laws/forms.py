@@ -20,6 +20,7 @@ import numpy as np
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law, logsumexp_terms
+from scalinglab.laws.data_constrained import DataConstrained
 
 # Hoffmann et al. 2022, App. D.2: the initialisation grid of Approach 3.
 HOFFMANN_GRID = {
@@ -33,7 +34,7 @@ HOFFMANN_GRID = {
 
 def _batched(theta: np.ndarray) -> tuple[np.ndarray, bool]:
     theta = np.asarray(theta, dtype=float)
-    return (theta[:, None, :], True) if theta.ndim == 2 else (theta[None, None, :], False)
+    return (theta[:, None, :], True) if theta.ndim == 2 else (theta, False)
 
 
 class PowerLaw(Law):
@@ -80,14 +81,14 @@ class PowerLaw(Law):
         return out
 
     def log_predict_raw(self, theta, X):
-        t, batched = _batched(theta)
+        t, _ = _batched(theta)
         logx = np.log(X[self.variable])
         power = t[..., -2] - t[..., -1] * logx
         if self.irreducible:
             out, _ = logsumexp_terms([power, np.broadcast_to(t[..., 0], power.shape)])
         else:
             out = power
-        return out[:, 0, :] if batched else out[0, 0]
+        return out
 
     def log_jacobian_raw(self, theta, X):
         t = np.asarray(theta, dtype=float)
@@ -146,12 +147,12 @@ class Chinchilla(Law):
                 "B": float(np.exp(b)), "beta": beta}
 
     def log_predict_raw(self, theta, X):
-        t, batched = _batched(theta)
+        t, _ = _batched(theta)
         logN, logD = np.log(X["N"]), np.log(X["D"])
         termN = t[..., 1] - t[..., 2] * logN
         termD = t[..., 3] - t[..., 4] * logD
         out, _ = logsumexp_terms([termN, termD, np.broadcast_to(t[..., 0], termN.shape)])
-        return out[:, 0, :] if batched else out[0, 0]
+        return out
 
     def log_jacobian_raw(self, theta, X):
         e, a, alpha, b, beta = np.asarray(theta, dtype=float)
@@ -232,10 +233,10 @@ class KaplanND(Law):
         return S, p, u, gap
 
     def log_predict_raw(self, theta, X):
-        t, batched = _batched(theta)
+        t, _ = _batched(theta)
         S, *_ = self._parts(t, X)
         out = t[..., 3] * S
-        return out[:, 0, :] if batched else out[0, 0]
+        return out
 
     def log_jacobian_raw(self, theta, X):
         t = np.asarray(theta, dtype=float)
@@ -253,4 +254,17 @@ class KaplanND(Law):
         return np.array(starts)
 
 
-LAW_FORMS: dict[str, type[Law]] = {"power": PowerLaw, "chinchilla": Chinchilla, "kaplan": KaplanND}
+LAW_FORMS: dict[str, type[Law]] = {"power": PowerLaw, "chinchilla": Chinchilla, "kaplan": KaplanND,
+                                   "data_constrained": DataConstrained}
+
+
+def law_from_dict(data: dict) -> Law:
+    """Rebuild a law from :meth:`Law.to_dict` output."""
+    name = data.get("law")
+    if name not in LAW_FORMS:
+        raise ScalingLabError(f"unknown law form {name!r}; known: {', '.join(LAW_FORMS)}")
+    cls = LAW_FORMS[name]
+    if cls is PowerLaw:
+        return PowerLaw(variable=data["variables"][0], irreducible=data.get("irreducible", True),
+                        **data["params"])
+    return cls(**data["params"])

@@ -1,0 +1,112 @@
+"""Identifiability checks: is the fitted law determined by the data, or only one of many?
+
+Small, noisy sweeps make the five-parameter Chinchilla fit degenerate: E and the exponents trade
+off along a nearly flat valley of the objective.  We look for three symptoms and say in plain
+words what they mean and what to do:
+
+1. parameters at their bounds (E at its floor means "no irreducible loss was found"),
+2. wide bootstrap intervals relative to the value (and strongly correlated draws),
+3. flat directions of the objective: the smallest-curvature eigenvector of the Gauss-Newton
+   matrix in raw coordinates, named by the parameters that dominate it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scalinglab.laws.base import Law
+
+REMEDIES = ("remedies: bound or fix E (E_bounds / E_fixed / E_prior; CLI --E-bounds, --E-fixed, "
+            "--E-prior), fit the single-variable envelope L(C) = E + A*C^-alpha instead "
+            "(law='power', variable='C'), or add checkpoint rows (checkpoints_after=0.1)")
+RELATIVE_WIDTH_LIMIT = 0.5      # 90% interval wider than 50% of the value: poorly determined
+CORRELATION_LIMIT = 0.95
+CONDITION_LIMIT = 1e10
+
+
+def diagnose(result, law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
+             theta: np.ndarray, bounds, settings) -> None:
+    """Fill ``result.warnings`` and ``result.diagnostics`` in place."""
+    at_bounds = _at_bounds(law, theta, bounds, settings)
+    diag: dict[str, Any] = {"at_bounds": at_bounds}
+    warnings = [_bound_message(name, side) for name, side in at_bounds]
+    curvature = _curvature(law, X, w, theta, settings)
+    diag.update(curvature)
+    if curvature["condition_number"] > CONDITION_LIMIT:
+        warnings.append(f"the objective is nearly flat along a direction mixing "
+                        f"{', '.join(curvature['flat_direction'])} (condition number "
+                        f"{curvature['condition_number']:.2g}): these parameters are not "
+                        f"separately determined by the data")
+    if result.bootstrap_params is not None and len(result.bootstrap_params) >= 10:
+        spread = _bootstrap_spread(result, law)
+        diag["bootstrap"] = spread
+        warnings.extend(spread.pop("messages"))
+    result.diagnostics = diag
+    if warnings:
+        result.warnings = warnings + [REMEDIES]
+    result.diagnostics["identifiable"] = not warnings
+
+
+def _at_bounds(law: Law, theta, bounds, settings) -> list[tuple[str, str]]:
+    hits = []
+    for name, value, (lo, hi) in zip(law.raw_names, theta, bounds, strict=True):
+        if lo is not None and hi is not None and lo == hi:
+            continue  # a fixed parameter is not "at a bound"
+        tol = 1e-6 * (1 + abs(value))
+        if lo is not None and value - lo <= tol:
+            hits.append((name, "lower"))
+        elif hi is not None and hi - value <= tol:
+            hits.append((name, "upper"))
+    del settings
+    return hits
+
+
+def _bound_message(raw_name: str, side: str) -> str:
+    if raw_name == "e" and side == "lower":
+        return ("E fell to its floor (~0 nats/token): the data do not determine an irreducible "
+                "loss, and the exponents are biased to compensate")
+    if raw_name == "e":
+        return "E sits at its upper bound (the lowest observed loss or the bound you set)"
+    return f"{raw_name} sits at its {side} bound: the fit is constrained, not determined, there"
+
+
+def _curvature(law: Law, X, w, theta, settings) -> dict[str, Any]:
+    free = [i for i, n in enumerate(law.raw_names)
+            if not (n == "e" and settings.E_fixed is not None)]
+    J = law.log_jacobian_raw(theta, X)[:, free]
+    H = J.T @ (J * w[:, None])
+    eigval, eigvec = np.linalg.eigh(H)
+    smallest = eigvec[:, 0]
+    names = [law.raw_names[i] for i in free]
+    order = np.argsort(-np.abs(smallest))
+    dominant = [names[i] for i in order if abs(smallest[i]) > 0.3] or [names[order[0]]]
+    cond = float(eigval[-1] / max(eigval[0], 1e-300))
+    return {"condition_number": cond, "flat_direction": dominant,
+            "flat_vector": {n: float(v) for n, v in zip(names, smallest, strict=True)}}
+
+
+def _bootstrap_spread(result, law: Law) -> dict[str, Any]:
+    draws = result.bootstrap_params
+    lo, hi = draws.quantile(0.05), draws.quantile(0.95)
+    messages, widths = [], {}
+    for name in law.param_names:
+        value = abs(result.law.params[name])
+        width = float(hi[name] - lo[name])
+        widths[name] = width / value if value > 0 else float("inf")
+        if name in ("E",) or name.startswith("alpha") or name == "beta":
+            if widths[name] > RELATIVE_WIDTH_LIMIT:
+                messages.append(f"{name} is poorly determined: its 90% bootstrap interval "
+                                f"{lo[name]:.3g}-{hi[name]:.3g} spans {widths[name]:.0%} of "
+                                f"the estimate {result.law.params[name]:.3g}")
+    corr = draws.corr().fillna(0.0)
+    pairs = []
+    names = list(law.param_names)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if abs(corr.loc[a, b]) > CORRELATION_LIMIT and "E" in (a, b):
+                pairs.append((a, b, float(corr.loc[a, b])))
+    for a, b, c in pairs:
+        messages.append(f"{a} and {b} trade off in the bootstrap (correlation {c:+.2f})")
+    return {"relative_width_90": widths, "correlated_pairs": pairs, "messages": messages}

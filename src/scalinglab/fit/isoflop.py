@@ -1,0 +1,681 @@
+"""Approach 2 of Hoffmann et al. 2022: IsoFLOP profiles.
+
+Runs are grouped by training compute C (FLOPs).  Within one budget, loss is fitted as a
+polynomial in ``log10 N`` and its minimum gives the compute-optimal size ``N_opt(C)`` for that
+budget; power laws ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` are then fitted across budgets by
+least squares in log-log space.
+
+Modelling choices, each next to what it changes:
+
+* **Profile shape.**  Hoffmann et al. (Sec. 3.2) fit a parabola.  Along an iso-FLOP line
+  ``L = E + A N^-alpha + B' N^beta`` is not symmetric in ``log N`` unless alpha = beta, so a
+  parabola's vertex is biased, and the bias depends on where the sweep sits relative to the true
+  minimum.  A cubic (needs >= 4 runs) follows the asymmetry; it is the default here, with the
+  parabola used for budgets of exactly 3 runs.  Both minima are kept in the per-budget table.
+* **Extrapolated minima.**  A minimum outside the sampled range of N is a guess about runs nobody
+  trained; it is flagged (``extrapolated``) and warned about, and can be excluded.
+* **Grouping.**  Either explicit budgets (each run joins the nearest budget within the
+  tolerance) or automatic clustering of ``log10 C``: repeatedly take the densest window of
+  half-width ``tolerance_dex`` (default 0.05 dex, i.e. C within about x/÷ 1.12 of the budget
+  centre), re-centre it on its median until stable, and keep it if it holds at least
+  ``min_runs`` runs.  Runs in no budget are left out and counted.
+* **D_opt.**  ``tokens_from="runs"`` (default when the table has ``tokens``): within each budget
+  ``log10 D`` is regressed linearly on ``log10 N`` and read at ``N_opt`` -- the tokens the runs
+  actually saw, right even when C is an exact FLOP count rather than 6ND.
+  ``tokens_from="flops"``: ``D_opt = C / (6 N_opt)`` (Kaplan's C = 6ND), which forces b = 1 - a.
+* **Uncertainty.**  Case bootstrap: within every budget its runs are resampled with replacement
+  (as multinomial counts -> weighted least squares, all resamples at once), the minima and the
+  exponent fit are redone, and percentile intervals are read off the draws.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import FitError, RunsError, ScalingLabError
+from scalinglab.jsonutil import to_jsonable
+
+DEFAULT_TOLERANCE_DEX = 0.05
+MIN_RUNS_PARABOLA = 3
+MIN_RUNS_CUBIC = 4
+#: budgets with fewer runs are ignored: a profile needs sizes on both sides of its minimum, and
+#: with automatic grouping a handful of runs from other sweeps can share a C by coincidence.
+DEFAULT_MIN_RUNS = 5
+#: parabola and cubic minima further apart than this (in log10 N) trigger a warning.
+PROFILE_DISAGREEMENT_DEX = 0.1
+FORMAT_VERSION = 1
+PROFILES = ("cubic", "parabola")
+TOKEN_SOURCES = ("runs", "flops")
+
+
+# ------------------------------------------------------------------------------------------------
+# shared by Approach 1 and 2: power laws N_opt = k_N C^a, D_opt = k_D C^b and their bootstrap
+# ------------------------------------------------------------------------------------------------
+def quantile_bounds(level: float) -> tuple[float, float]:
+    """Lower and upper quantiles of a central percentile interval at ``level``."""
+    if not 0 < level < 1:
+        raise ScalingLabError(f"confidence level must be in (0, 1), got {level}")
+    return (1 - level) / 2, 1 - (1 - level) / 2
+
+
+def fit_log_linear(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares ``y = intercept + slope x`` along the last axis, ignoring NaN in ``y``.
+
+    ``y`` may be (n,) or (draws, n); rows with fewer than 2 finite points (or no spread in x)
+    give NaN.  Returns (slope, intercept) with the leading shape of ``y``.
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.broadcast_to(np.asarray(x, dtype=float), y.shape)
+    ok = np.isfinite(y)
+    count = ok.sum(axis=-1)
+    safe_n = np.maximum(count, 1)
+    xm = np.where(ok, x, 0.0).sum(axis=-1) / safe_n
+    ym = np.where(ok, y, 0.0).sum(axis=-1) / safe_n
+    dx = np.where(ok, x - xm[..., None], 0.0)
+    dy = np.where(ok, y - ym[..., None], 0.0)
+    sxx = (dx * dx).sum(axis=-1)
+    sxy = (dx * dy).sum(axis=-1)
+    usable = (count >= 2) & (sxx > 0)
+    slope = np.where(usable, sxy / np.where(usable, sxx, 1.0), np.nan)
+    intercept = np.where(usable, ym - slope * xm, np.nan)
+    return slope, intercept
+
+
+def fit_frontier_laws(log10_c: np.ndarray, log10_n: np.ndarray,
+                      log10_d: np.ndarray) -> dict[str, np.ndarray]:
+    """Fit ``log10 N_opt = log10 k_N + a log10 C`` and the same for D (b, log10 k_D)."""
+    a, log10_k_n = fit_log_linear(log10_c, log10_n)
+    b, log10_k_d = fit_log_linear(log10_c, log10_d)
+    return {"a": a, "log10_k_n": log10_k_n, "b": b, "log10_k_d": log10_k_d}
+
+
+FRONTIER_COLUMNS = ("a", "log10_k_n", "b", "log10_k_d")
+
+
+class PowerFrontier:
+    """Mixin: ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` with bootstrap draws.
+
+    Expects attributes ``a, log10_k_n, b, log10_k_d`` (floats), ``bootstrap`` (DataFrame with
+    those columns, or None), ``level`` and ``target_flops`` (float or None).
+    """
+
+    a: float
+    b: float
+    log10_k_n: float
+    log10_k_d: float
+    bootstrap: pd.DataFrame | None
+    level: float
+    target_flops: float | None
+
+    def predict_n_opt(self, C: float | np.ndarray) -> float | np.ndarray:
+        """Compute-optimal parameters at C FLOPs (point estimate)."""
+        return _squeeze(10.0 ** (self.log10_k_n + self.a * np.log10(_positive_flops(C))))
+
+    def predict_d_opt(self, C: float | np.ndarray) -> float | np.ndarray:
+        """Compute-optimal training tokens at C FLOPs (point estimate)."""
+        return _squeeze(10.0 ** (self.log10_k_d + self.b * np.log10(_positive_flops(C))))
+
+    def frontier(self, C: float | np.ndarray, level: float | None = None) -> dict[str, Any]:
+        """N_opt (parameters), D_opt (tokens) and D/N at C, each ``{"value", "low", "high"}``."""
+        C = _positive_flops(C)
+        n_draws, d_draws = self._frontier_draws(C)
+        out: dict[str, Any] = {"C": _squeeze(C), "level": level or self.level}
+        values = {"N_opt": self.predict_n_opt(C), "D_opt": self.predict_d_opt(C)}
+        values["tokens_per_param"] = values["D_opt"] / values["N_opt"]
+        draws = {"N_opt": n_draws, "D_opt": d_draws,
+                 "tokens_per_param": None if n_draws is None else d_draws / n_draws}
+        lo, hi = quantile_bounds(level or self.level)
+        for key, value in values.items():
+            entry: dict[str, Any] = {"value": value}
+            if draws[key] is not None:
+                entry["low"] = _squeeze(np.nanquantile(draws[key], lo, axis=0))
+                entry["high"] = _squeeze(np.nanquantile(draws[key], hi, axis=0))
+            out[key] = entry
+        return out
+
+    def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
+        """Percentile intervals of a, b (and N_opt, D_opt at ``target_flops`` if set)."""
+        draws = self._require_bootstrap()
+        lo, hi = quantile_bounds(level or self.level)
+        out = {name: (float(np.nanquantile(draws[name], lo)), float(np.nanquantile(draws[name], hi)))
+               for name in ("a", "b")}
+        if self.target_flops is not None:
+            at_target = self.frontier(self.target_flops, level)
+            for key in ("N_opt", "D_opt"):
+                out[key] = (at_target[key]["low"], at_target[key]["high"])
+        return out
+
+    def frontier_table(self, level: float | None = None) -> pd.DataFrame:
+        """The summary rows shared by both approaches: exponents and, at target_flops, N/D."""
+        lo_hi = self.intervals(level) if self._has_bootstrap() else {}
+        rows = [
+            _summary_row("a", self.a, lo_hi.get("a"), "N_opt ~ C^a"),
+            _summary_row("b", self.b, lo_hi.get("b"), "D_opt ~ C^b"),
+            _summary_row("k_N", 10.0**self.log10_k_n, None, "parameters / FLOPs^a"),
+            _summary_row("k_D", 10.0**self.log10_k_d, None, "tokens / FLOPs^b"),
+        ]
+        if self.target_flops is not None:
+            at = self.frontier(self.target_flops, level)
+            for key, unit in (("N_opt", "parameters"), ("D_opt", "tokens"),
+                              ("tokens_per_param", "tokens/parameter")):
+                entry = at[key]
+                interval = (entry["low"], entry["high"]) if "low" in entry else None
+                rows.append(_summary_row(f"{key}(C={self.target_flops:.3g})", entry["value"],
+                                         interval, unit))
+        return pd.DataFrame(rows)
+
+    def _frontier_draws(self, C: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self._has_bootstrap():
+            return None, None
+        draws = self.bootstrap
+        logc = np.log10(np.atleast_1d(C))[None, :]
+        n = 10.0 ** (draws["log10_k_n"].to_numpy()[:, None] + draws["a"].to_numpy()[:, None] * logc)
+        d = 10.0 ** (draws["log10_k_d"].to_numpy()[:, None] + draws["b"].to_numpy()[:, None] * logc)
+        shape = (len(draws),) + np.shape(C)
+        return n.reshape(shape), d.reshape(shape)
+
+    def _has_bootstrap(self) -> bool:
+        return self.bootstrap is not None and bool(np.isfinite(self.bootstrap["a"]).any())
+
+    def _require_bootstrap(self) -> pd.DataFrame:
+        if not self._has_bootstrap():
+            raise FitError("this result has no bootstrap draws; refit with bootstrap > 0")
+        return self.bootstrap
+
+
+def _summary_row(name: str, value: float, interval: tuple[float, float] | None,
+                 unit: str) -> dict[str, Any]:
+    lo, hi = interval if interval is not None else (np.nan, np.nan)
+    return {"quantity": name, "value": float(value), "low": lo, "high": hi, "unit": unit}
+
+
+def _positive_flops(C: float | np.ndarray) -> np.ndarray:
+    C = np.asarray(C, dtype=float)
+    if np.any(~np.isfinite(C)) or np.any(C <= 0):
+        raise ScalingLabError("compute C must be finite and > 0 FLOPs")
+    return C
+
+
+def _squeeze(values: Any) -> Any:
+    values = np.asarray(values)
+    return float(values.reshape(())) if values.ndim == 0 else values
+
+
+def frame_to_columns(frame: pd.DataFrame | None) -> dict[str, list] | None:
+    """A DataFrame as ``{column: values}`` for JSON (NaN becomes null via to_jsonable)."""
+    if frame is None:
+        return None
+    return {col: frame[col].tolist() for col in frame.columns}
+
+
+def frame_from_columns(data: dict[str, list] | None) -> pd.DataFrame | None:
+    """Inverse of :func:`frame_to_columns`: nulls in numeric columns come back as NaN."""
+    if data is None:
+        return None
+    frame = pd.DataFrame(data)
+    for col in frame.columns:
+        values = [v for v in data[col] if v is not None]
+        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                          for v in values):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
+
+
+def read_result_json(path: str | Path, fmt: str) -> dict[str, Any]:
+    """Read a result file written by ``save``; one-line errors for unusable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalingLabError(f"result file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ScalingLabError(f"result file {str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ScalingLabError(f"{str(path)!r} is not a {fmt} file")
+    return data
+
+
+def evaluation_rows(runs: pd.DataFrame, use: str = "final") -> pd.DataFrame:
+    """The rows that stand for whole runs: ``final`` rows if marked, else each run's last row.
+
+    A run with several final rows (cooldown branches at different lengths) contributes each.
+    """
+    if use == "all":
+        return runs
+    if "final" in runs.columns and runs["final"].astype(bool).any():
+        return runs[runs["final"].astype(bool)]
+    if "run_id" in runs.columns and runs["run_id"].duplicated().any():
+        order = "flops" if "flops" in runs.columns else "tokens"
+        return runs.sort_values(order).groupby("run_id", sort=False).tail(1)
+    return runs
+
+
+def require_columns(runs: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """Raise :class:`RunsError` naming the first missing column."""
+    if not isinstance(runs, pd.DataFrame):
+        raise RunsError(f"{what} needs a run table (a pandas DataFrame), got {type(runs).__name__}")
+    missing = [c for c in columns if c not in runs.columns]
+    if missing:
+        raise RunsError(f"{what} needs column(s) {', '.join(missing)}; the table has "
+                        f"{', '.join(map(str, runs.columns)) or 'no columns'}")
+    for col in columns:
+        values = pd.to_numeric(runs[col], errors="coerce").to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise RunsError(f"column {col!r} must hold finite numbers > 0 for {what}")
+
+
+# ------------------------------------------------------------------------------------------------
+# grouping runs into compute budgets
+# ------------------------------------------------------------------------------------------------
+def cluster_budgets(flops: np.ndarray, tolerance_dex: float = DEFAULT_TOLERANCE_DEX,
+                    min_runs: int = DEFAULT_MIN_RUNS) -> tuple[np.ndarray, np.ndarray]:
+    """Group compute values into budgets by the densest windows of ``log10 C``.
+
+    Returns (labels, centres): ``labels[i]`` is the budget index of run i (-1: none) and
+    ``centres[k]`` the budget's C in FLOPs (10 ** median log10 C of its runs), sorted ascending.
+    """
+    logc = np.log10(np.asarray(flops, dtype=float))
+    labels = np.full(logc.size, -1)
+    centres: list[float] = []
+    free = np.ones(logc.size, dtype=bool)
+    while free.sum() >= min_runs:
+        values = np.sort(logc[free])
+        counts = (np.searchsorted(values, values + tolerance_dex, side="right")
+                  - np.searchsorted(values, values - tolerance_dex, side="left"))
+        if counts.max() < min_runs:
+            break
+        centre = _recentre(values, values[int(np.argmax(counts))], tolerance_dex)
+        members = free & (np.abs(logc - centre) <= tolerance_dex)
+        if members.sum() < min_runs:
+            break
+        labels[members] = len(centres)
+        centres.append(float(np.median(logc[members])))
+        free &= ~members
+    order = np.argsort(centres)
+    relabel = np.full(len(centres) + 1, -1)
+    relabel[order] = np.arange(len(centres))
+    labels = np.where(labels >= 0, relabel[labels], -1)
+    return labels, 10.0 ** np.asarray(centres)[order]
+
+
+def _recentre(values: np.ndarray, centre: float, tolerance_dex: float) -> float:
+    """Move a window's centre to the median of its members until it stops moving."""
+    for _ in range(20):
+        members = values[np.abs(values - centre) <= tolerance_dex]
+        new = float(np.median(members))
+        if abs(new - centre) < 1e-9:
+            break
+        centre = new
+    return centre
+
+
+def assign_budgets(flops: np.ndarray, budgets: np.ndarray,
+                   tolerance_dex: float = DEFAULT_TOLERANCE_DEX) -> np.ndarray:
+    """Label of the nearest explicit budget (in log10 C) within the tolerance, or -1."""
+    budgets = np.asarray(budgets, dtype=float)
+    if budgets.size == 0 or np.any(~np.isfinite(budgets)) or np.any(budgets <= 0):
+        raise ScalingLabError("budgets must be a non-empty list of FLOP counts > 0")
+    if np.any(np.diff(np.sort(np.log10(budgets))) <= 2 * tolerance_dex):
+        raise ScalingLabError(f"budgets closer than twice the tolerance ({tolerance_dex} dex) "
+                              f"overlap; lower tolerance_dex or merge them")
+    distance = np.abs(np.log10(np.asarray(flops, dtype=float))[:, None]
+                      - np.log10(budgets)[None, :])
+    nearest = np.argmin(distance, axis=1)
+    return np.where(distance[np.arange(len(nearest)), nearest] <= tolerance_dex, nearest, -1)
+
+
+# ------------------------------------------------------------------------------------------------
+# polynomial profiles and their minima (batched over bootstrap draws)
+# ------------------------------------------------------------------------------------------------
+def weighted_polyfit(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
+                     degree: int) -> np.ndarray:
+    """Least-squares polynomial coefficients (c0, c1, ..) for each row of ``weights`` (m, n).
+
+    Rows with fewer than ``degree + 1`` distinct x values of positive weight give NaN.
+    """
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    V = np.vander(x, degree + 1, increasing=True)
+    gram = np.einsum("mn,ni,nj->mij", weights, V, V)
+    rhs = np.einsum("mn,ni,n->mi", weights, V, y)
+    _, group = np.unique(x, return_inverse=True)
+    group_weight = np.zeros((weights.shape[0], group.max() + 1))
+    np.add.at(group_weight.T, group, weights.T)
+    solvable = (group_weight > 0).sum(axis=1) >= degree + 1
+    gram[~solvable] = np.eye(degree + 1)
+    rhs[~solvable] = 0.0
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    coef[~solvable] = np.nan
+    return coef
+
+
+def polynomial_minimum(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local minimum (x, value) of quadratics or cubics with coefficients (c0, c1, c2[, c3]).
+
+    For ``c3 x^3 + c2 x^2 + c1 x + c0`` the stationary points solve ``3 c3 x^2 + 2 c2 x + c1 = 0``;
+    the one with positive curvature is ``x = -2 c1 / (2 c2 + s)``, ``s = sqrt(4 c2^2 - 12 c3 c1)``
+    (the cancellation-free form; with c3 = 0 it is the parabola's vertex ``-c1 / (2 c2)``).
+    NaN where there is no local minimum (a concave parabola, or a cubic with no turning point).
+    """
+    coef = np.atleast_2d(coef)
+    c0, c1, c2 = coef[:, 0], coef[:, 1], coef[:, 2]
+    c3 = coef[:, 3] if coef.shape[1] > 3 else np.zeros_like(c0)
+    disc = 4 * c2 * c2 - 12 * c3 * c1
+    s = np.sqrt(np.where(disc >= 0, disc, np.nan))
+    denom = 2 * c2 + s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(denom > 0, -2 * c1 / denom, np.nan)
+    value = c0 + c1 * x + c2 * x**2 + c3 * x**3
+    return x, value
+
+
+@dataclass
+class _Profile:
+    """One budget's runs in the fitting coordinates (x = log10 N, centred)."""
+
+    flops: float
+    x: np.ndarray
+    x_centre: float
+    loss: np.ndarray
+    log10_tokens: np.ndarray | None
+    run_ids: list[str]
+
+
+def _profile_minima(p: _Profile, weights: np.ndarray, profile: str
+                    ) -> dict[str, np.ndarray]:
+    """Parabola and cubic minima (log10 N, loss) of one budget for each weight row."""
+    out: dict[str, np.ndarray] = {}
+    solvable = {}
+    for name, degree in (("parabola", 2), ("cubic", 3)):
+        coef = weighted_polyfit(p.x, p.loss, weights, degree)
+        x_min, loss_min = polynomial_minimum(coef)
+        solvable[name] = np.isfinite(coef[:, 0])
+        out[f"log10_n_{name}"] = x_min + p.x_centre
+        out[f"loss_{name}"] = loss_min
+    chosen = profile if np.unique(p.x).size >= MIN_RUNS_CUBIC else "parabola"
+    # a resample with fewer than 4 distinct sizes cannot fix a cubic: use its parabola instead
+    fallback = ~solvable[chosen]
+    out["log10_n_opt"] = np.where(fallback, out["log10_n_parabola"], out[f"log10_n_{chosen}"])
+    out["loss_opt"] = np.where(fallback, out["loss_parabola"], out[f"loss_{chosen}"])
+    out["method"] = np.array(chosen)
+    return out
+
+
+def _log10_d_at(p: _Profile, weights: np.ndarray, log10_n_opt: np.ndarray,
+                tokens_from: str) -> np.ndarray:
+    """log10 D_opt for each weight row: from the runs' tokens, or C / (6 N_opt)."""
+    if tokens_from == "flops" or p.log10_tokens is None:
+        return np.log10(p.flops / 6.0) - log10_n_opt
+    coef = weighted_polyfit(p.x, p.log10_tokens, weights, 1)
+    return coef[:, 0] + coef[:, 1] * (log10_n_opt - p.x_centre)
+
+
+# ------------------------------------------------------------------------------------------------
+# the result
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class IsoFlopResult(PowerFrontier):
+    """Approach 2 result: per-budget minima and the power laws N_opt = k_N C^a, D_opt = k_D C^b.
+
+    ``budgets`` has one row per budget: flops (C, FLOPs), n_runs, n_min/n_max (sampled range of N,
+    parameters), the parabola's and cubic's minima (n_opt_parabola / loss_opt_parabola, ...;
+    N in parameters, loss in nats/token), the minimum used (method, n_opt, d_opt in tokens,
+    loss_opt), extrapolated (minimum outside [n_min, n_max]) and used (fed the exponent fit).
+    ``bootstrap`` holds one row per resample: a, log10_k_n, b, log10_k_d.
+    """
+
+    budgets: pd.DataFrame
+    a: float
+    log10_k_n: float
+    b: float
+    log10_k_d: float
+    settings: dict[str, Any]
+    n_runs: int
+    n_unassigned: int
+    bootstrap: pd.DataFrame | None = None
+    level: float = 0.9
+    target_flops: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """Table of a, b, coefficients and (at target_flops) N_opt, D_opt with intervals."""
+        return self.frontier_table(level)
+
+    def __repr__(self) -> str:
+        n_boot = 0 if self.bootstrap is None else len(self.bootstrap)
+        return (f"IsoFlopResult(a={self.a:.4f}, b={self.b:.4f}, budgets={len(self.budgets)}, "
+                f"runs={self.n_runs}, bootstrap={n_boot})")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"format": "scalinglab.isoflop", "version": FORMAT_VERSION, "a": self.a,
+               "log10_k_n": self.log10_k_n, "b": self.b, "log10_k_d": self.log10_k_d,
+               "settings": self.settings, "n_runs": self.n_runs,
+               "n_unassigned": self.n_unassigned, "level": self.level,
+               "target_flops": self.target_flops, "warnings": list(self.warnings),
+               "budgets": frame_to_columns(self.budgets),
+               "bootstrap": frame_to_columns(self.bootstrap)}
+        if self._has_bootstrap():
+            out["intervals"] = {k: list(v) for k, v in self.intervals().items()}
+        return to_jsonable(out)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IsoFlopResult:
+        if data.get("format") != "scalinglab.isoflop":
+            raise ScalingLabError("not a scalinglab IsoFLOP result (format: scalinglab.isoflop)")
+        try:
+            return cls(budgets=frame_from_columns(data["budgets"]), a=float(data["a"]),
+                       log10_k_n=float(data["log10_k_n"]), b=float(data["b"]),
+                       log10_k_d=float(data["log10_k_d"]), settings=dict(data["settings"]),
+                       n_runs=int(data["n_runs"]), n_unassigned=int(data["n_unassigned"]),
+                       bootstrap=frame_from_columns(data.get("bootstrap")),
+                       level=float(data.get("level", 0.9)),
+                       target_flops=data.get("target_flops"),
+                       warnings=list(data.get("warnings", [])))
+        except (KeyError, TypeError) as exc:
+            raise ScalingLabError(f"IsoFLOP result lacks field {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> IsoFlopResult:
+        return cls.from_dict(read_result_json(path, "scalinglab.isoflop"))
+
+
+# ------------------------------------------------------------------------------------------------
+# the fit
+# ------------------------------------------------------------------------------------------------
+def fit_isoflop(runs: pd.DataFrame, budgets: list[float] | np.ndarray | None = None,
+                tolerance_dex: float = DEFAULT_TOLERANCE_DEX, min_runs: int = DEFAULT_MIN_RUNS,
+                profile: str = "cubic", tokens_from: str | None = None,
+                window_dex: float | None = None,
+                exclude_extrapolated: bool = False, bootstrap: int = 1000,
+                level: float = 0.9, target_flops: float | None = None, seed: int = 0,
+                rows: str = "final") -> IsoFlopResult:
+    """Approach 2 (IsoFLOP profiles) on a run table with n_params, flops, loss (and tokens).
+
+    ``budgets``: explicit compute budgets in FLOPs, or None to cluster ``log10 C`` automatically
+    (half-width ``tolerance_dex``).  ``profile``: "cubic" (default; parabola for 3-run budgets)
+    or "parabola" (Hoffmann's choice).  ``tokens_from``: "runs" or "flops" (see module docs;
+    default "runs" when a tokens column exists).  ``bootstrap``: resamples (0 for none).
+    ``window_dex``: fit each profile only on runs within this many decades of N of the
+    budget's lowest-loss run (None: all runs; polynomials cannot follow very wide profiles).
+    ``min_runs``: budgets with fewer runs are skipped (and named in the warnings).
+    ``rows``: "final" (one row per finished run/branch) or "all".
+    """
+    _check_options(profile, tokens_from, tolerance_dex, min_runs, bootstrap, level)
+    require_columns(runs, ("n_params", "flops", "loss"), "Approach 2 (IsoFLOP)")
+    table = evaluation_rows(runs, rows).reset_index(drop=True)
+    if tokens_from is None:
+        tokens_from = "runs" if "tokens" in table.columns else "flops"
+    if tokens_from == "runs":
+        require_columns(table, ("tokens",), "tokens_from='runs'")
+    profiles, n_unassigned, skipped = _group(table, budgets, tolerance_dex, min_runs,
+                                             tokens_from, window_dex)
+    point = [_profile_minima(p, np.ones((1, p.x.size)), profile) for p in profiles]
+    budget_table = _budget_table(profiles, point, tokens_from)
+    use = np.isfinite(budget_table["n_opt"].to_numpy())
+    if exclude_extrapolated:
+        use &= ~budget_table["extrapolated"].to_numpy(dtype=bool)
+    budget_table["used"] = use
+    if use.sum() < 2:
+        raise FitError(f"Approach 2 needs at least 2 budgets with a usable profile minimum; "
+                       f"found {int(use.sum())} of {len(profiles)}")
+    laws = fit_frontier_laws(np.log10(budget_table["flops"].to_numpy()[use]),
+                             np.log10(budget_table["n_opt"].to_numpy()[use]),
+                             np.log10(budget_table["d_opt"].to_numpy()[use]))
+    draws = (_bootstrap(profiles, profile, tokens_from, use, bootstrap, seed)
+             if bootstrap > 0 else None)
+    settings = {"approach": 2, "profile": profile, "tokens_from": tokens_from,
+                "grouping": "explicit" if budgets is not None else "clustered",
+                "tolerance_dex": tolerance_dex, "min_runs": min_runs, "window_dex": window_dex,
+                "exclude_extrapolated": exclude_extrapolated, "bootstrap": bootstrap,
+                "seed": seed, "rows": rows, "x": "log10 n_params", "loss": "nats/token"}
+    result = IsoFlopResult(budgets=budget_table, **{k: float(v) for k, v in laws.items()},
+                           settings=settings, n_runs=int(sum(p.x.size for p in profiles)),
+                           n_unassigned=n_unassigned, bootstrap=draws, level=level,
+                           target_flops=None if target_flops is None else float(target_flops))
+    result.warnings = _warnings(budget_table, n_unassigned, draws)
+    if skipped:
+        result.warnings.append(f"budget(s) {', '.join(f'{c:.3g}' for c in skipped)} FLOPs have "
+                               f"fewer than {min_runs} runs and were skipped")
+    return result
+
+
+def _check_options(profile: str, tokens_from: str | None, tolerance_dex: float, min_runs: int,
+                   bootstrap: int, level: float) -> None:
+    if profile not in PROFILES:
+        raise ScalingLabError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    if tokens_from is not None and tokens_from not in TOKEN_SOURCES:
+        raise ScalingLabError(f"tokens_from must be one of {', '.join(TOKEN_SOURCES)}, "
+                              f"not {tokens_from!r}")
+    if not 0 < tolerance_dex < 1:
+        raise ScalingLabError(f"tolerance_dex must be in (0, 1) decades, got {tolerance_dex}")
+    if min_runs < MIN_RUNS_PARABOLA:
+        raise ScalingLabError(f"min_runs must be >= {MIN_RUNS_PARABOLA} (a parabola has 3 "
+                              f"coefficients), got {min_runs}")
+    if bootstrap < 0:
+        raise ScalingLabError(f"bootstrap must be >= 0 resamples, got {bootstrap}")
+    quantile_bounds(level)
+
+
+def _group(table: pd.DataFrame, budgets: Any, tolerance_dex: float, min_runs: int,
+           tokens_from: str, window_dex: float | None
+           ) -> tuple[list[_Profile], int, list[float]]:
+    flops = table["flops"].to_numpy(dtype=float)
+    if budgets is None:
+        labels, centres = cluster_budgets(flops, tolerance_dex, min_runs)
+    else:
+        centres = np.sort(np.asarray(budgets, dtype=float))
+        labels = assign_budgets(flops, centres, tolerance_dex)
+    profiles, skipped = [], []
+    for k, centre in enumerate(centres):
+        members = table[labels == k]
+        if window_dex is not None and len(members):
+            members = _near_best(members, window_dex)
+        if len(members) < min_runs:
+            skipped.append(float(centre))
+            continue
+        x = np.log10(members["n_params"].to_numpy(dtype=float))
+        tokens = (np.log10(members["tokens"].to_numpy(dtype=float))
+                  if tokens_from == "runs" else None)
+        run_ids = (members["run_id"].astype(str).tolist() if "run_id" in members.columns
+                   else [str(i) for i in members.index])
+        profiles.append(_Profile(flops=float(centre), x=x - x.mean(), x_centre=float(x.mean()),
+                                 loss=members["loss"].to_numpy(dtype=float),
+                                 log10_tokens=tokens, run_ids=run_ids))
+    if len(profiles) < 2:
+        how = "given budgets" if budgets is not None else f"clusters of log10 C (±{tolerance_dex} dex)"
+        raise FitError(f"Approach 2 needs at least 2 compute budgets with >= {min_runs} runs "
+                       f"each; the {how} gave {len(profiles)}")
+    n_unassigned = len(table) - sum(p.x.size for p in profiles)
+    return profiles, n_unassigned, skipped
+
+
+def _near_best(members: pd.DataFrame, window_dex: float) -> pd.DataFrame:
+    """The runs within ``window_dex`` decades of N of the budget's lowest-loss run."""
+    log_n = np.log10(members["n_params"].to_numpy(dtype=float))
+    best = log_n[int(np.argmin(members["loss"].to_numpy(dtype=float)))]
+    return members[np.abs(log_n - best) <= window_dex + 1e-12]
+
+
+def _budget_table(profiles: list[_Profile], minima: list[dict[str, np.ndarray]],
+                  tokens_from: str) -> pd.DataFrame:
+    rows = []
+    for p, m in zip(profiles, minima, strict=True):
+        log10_n = float(m["log10_n_opt"][0])
+        log10_d = float(_log10_d_at(p, np.ones((1, p.x.size)), m["log10_n_opt"], tokens_from)[0])
+        lo, hi = p.x.min() + p.x_centre, p.x.max() + p.x_centre
+        rows.append({
+            "flops": p.flops, "n_runs": p.x.size, "n_min": 10**lo, "n_max": 10**hi,
+            "n_opt_parabola": 10 ** float(m["log10_n_parabola"][0]),
+            "loss_opt_parabola": float(m["loss_parabola"][0]),
+            "n_opt_cubic": 10 ** float(m["log10_n_cubic"][0]),
+            "loss_opt_cubic": float(m["loss_cubic"][0]),
+            "method": str(m["method"]), "n_opt": 10**log10_n, "d_opt": 10**log10_d,
+            "loss_opt": float(m["loss_opt"][0]),
+            "extrapolated": bool(np.isfinite(log10_n) and not lo <= log10_n <= hi),
+        })
+    return pd.DataFrame(rows)
+
+
+def _bootstrap(profiles: list[_Profile], profile: str, tokens_from: str, use: np.ndarray,
+               n_draws: int, seed: int) -> pd.DataFrame:
+    """Resample runs within each budget; refit minima and the power laws for every draw."""
+    rng = np.random.default_rng(seed)
+    log10_n = np.full((n_draws, len(profiles)), np.nan)
+    log10_d = np.full((n_draws, len(profiles)), np.nan)
+    for k, p in enumerate(profiles):
+        counts = rng.multinomial(p.x.size, np.full(p.x.size, 1.0 / p.x.size), size=n_draws)
+        if not use[k]:
+            continue
+        minima = _profile_minima(p, counts.astype(float), profile)
+        log10_n[:, k] = minima["log10_n_opt"]
+        log10_d[:, k] = _log10_d_at(p, counts.astype(float), minima["log10_n_opt"], tokens_from)
+    log10_c = np.log10([p.flops for p in profiles])
+    laws = fit_frontier_laws(log10_c, log10_n, log10_d)
+    draws = pd.DataFrame({k: laws[k] for k in FRONTIER_COLUMNS})
+    draws["budgets_used"] = np.isfinite(log10_n).sum(axis=1)
+    return draws
+
+
+def _warnings(table: pd.DataFrame, n_unassigned: int, draws: pd.DataFrame | None) -> list[str]:
+    out = []
+    for row in table.itertuples():
+        label = f"budget C={row.flops:.3g} FLOPs"
+        if not np.isfinite(row.n_opt):
+            out.append(f"{label}: the {row.method} profile has no minimum (loss does not turn "
+                       f"up on both sides); it is left out of the exponent fit")
+        elif row.extrapolated:
+            out.append(f"{label}: the loss minimum N={row.n_opt:.3g} lies outside the sampled "
+                       f"range {row.n_min:.3g}-{row.n_max:.3g} parameters; an extrapolated "
+                       f"minimum is unreliable -- add runs on that side")
+        gap = abs(np.log10(row.n_opt_parabola) - np.log10(row.n_opt_cubic))
+        if np.isfinite(gap) and gap > PROFILE_DISAGREEMENT_DEX:
+            out.append(f"{label}: parabola and cubic minima differ by {gap:.2f} decades of N "
+                       f"({row.n_opt_parabola:.3g} vs {row.n_opt_cubic:.3g}); the sweep is "
+                       f"off-centre or noisy")
+    used = int(table["used"].sum())
+    if used == 2:
+        out.append("only 2 budgets feed the exponent fit: the line passes through both points "
+                   "exactly, so nothing checks the power law")
+    if n_unassigned:
+        out.append(f"{n_unassigned} run(s) fall in no usable compute budget (or outside the "
+                   f"window around a budget's best run) and were left out")
+    if draws is not None:
+        failed = int((~np.isfinite(draws["a"])).sum())
+        if failed:
+            out.append(f"{failed} of {len(draws)} bootstrap resamples gave no exponent "
+                       f"(too few budgets with a minimum) and were dropped from the intervals")
+    return out

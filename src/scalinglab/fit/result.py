@@ -1,0 +1,220 @@
+"""The result of a parametric fit: a law, its uncertainty, and diagnostics a user can inspect.
+
+Modelled on scikit-learn's fitted estimators: the learned state is plain attributes, the result
+predicts, prints a summary table, and round-trips through JSON without our code being read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.jsonutil import to_jsonable
+from scalinglab.laws.base import Law
+from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class FitResult:
+    """A fitted law with bootstrap uncertainty.
+
+    Attributes
+    ----------
+    law:
+        the point estimate (a :class:`~scalinglab.laws.Law`); ``params`` maps names to values.
+    columns:
+        which record column fed each law variable, e.g. ``{"N": "n_params", "D": "tokens"}``
+        -- this says whether N counts embeddings.
+    n_points, n_runs:
+        rows used and distinct runs among them.
+    objective:
+        the minimised sum of Huber(delta) over residuals in log loss.
+    settings:
+        every choice that moves the result (Huber delta, optimiser, bounds, fixed E, rows).
+    residuals:
+        RMSE of log loss, and the largest residuals with their run ids.
+    bootstrap_params:
+        one row per bootstrap resample (columns: parameter names), or None.
+    level:
+        default confidence level of intervals (e.g. 0.9).
+    warnings:
+        plain-language warnings (identifiability, parameters at bounds, ...).
+    diagnostics:
+        machine-readable details behind the warnings.
+    """
+
+    law: Law
+    columns: dict[str, str]
+    n_points: int
+    n_runs: int
+    objective: float
+    settings: dict[str, Any]
+    residuals: dict[str, Any]
+    bootstrap_params: pd.DataFrame | None = None
+    level: float = 0.9
+    warnings: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    # -- parameters ------------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, float]:
+        """Point estimates, by parameter name (e.g. E, A, alpha, B, beta)."""
+        return dict(self.law.params)
+
+    def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
+        """Percentile bootstrap intervals of each parameter at ``level`` (default ``self.level``)."""
+        draws = self._require_bootstrap()
+        lo, hi = _quantile_bounds(level or self.level)
+        return {name: (float(np.quantile(draws[name], lo)), float(np.quantile(draws[name], hi)))
+                for name in self.law.param_names}
+
+    def draw_laws(self) -> list[Law]:
+        """One law per bootstrap draw (for propagating uncertainty to anything derived)."""
+        draws = self._require_bootstrap()
+        return [self.law.with_params(row) for row in draws.to_dict("records")]
+
+    # -- prediction ------------------------------------------------------------------------------
+    def predict(self, **inputs: float | np.ndarray) -> np.ndarray | float:
+        """Predicted loss (nats/token) at the given inputs, e.g. ``predict(N=70e9, D=1.4e12)``."""
+        return self.law.predict(**inputs)
+
+    def predict_interval(self, level: float | None = None,
+                         **inputs: float | np.ndarray) -> dict[str, Any]:
+        """Point prediction and percentile bootstrap interval of the loss (nats/token)."""
+        point = self.law.predict(**inputs)
+        out: dict[str, Any] = {"loss": point, "level": level or self.level}
+        if self.bootstrap_params is not None:
+            draws = self._draw_predictions(inputs)
+            lo, hi = _quantile_bounds(level or self.level)
+            out["low"] = _squeeze(np.quantile(draws, lo, axis=0))
+            out["high"] = _squeeze(np.quantile(draws, hi, axis=0))
+        return out
+
+    def _draw_predictions(self, inputs: dict[str, Any]) -> np.ndarray:
+        draws = self._require_bootstrap()
+        X = self.law._inputs(inputs)
+        raw = np.stack([self.law.to_raw(row) for row in draws.to_dict("records")])
+        arrays = np.broadcast_arrays(*X.values())
+        flat = {k: a.ravel() for k, a in zip(X, arrays, strict=True)}
+        preds = np.exp(self.law.log_predict_raw(raw, flat))  # (draws, points)
+        return preds.reshape((len(raw),) + arrays[0].shape)
+
+    # -- the compute-optimal frontier ---------------------------------------------------------
+    def frontier(self, C: float | np.ndarray, level: float | None = None) -> dict[str, Any]:
+        """Compute-optimal N, D, tokens/parameter and loss at C FLOPs (C = 6ND), with intervals.
+
+        Only for the Chinchilla form.  Each quantity maps to ``{"value", "low", "high"}``.
+        """
+        if not isinstance(self.law, Chinchilla):
+            raise ScalingLabError(f"the frontier needs a Chinchilla L(N, D) law, "
+                                  f"not {self.law.name}")
+        point = chinchilla_frontier(self.law.params, C)
+        out: dict[str, Any] = {"C": point.pop("C"), "level": level or self.level}
+        spread = None
+        if self.bootstrap_params is not None:
+            p = {k: self.bootstrap_params[k].to_numpy()[:, None] for k in self.law.param_names}
+            spread = chinchilla_frontier(p, np.atleast_1d(np.asarray(C, dtype=float))[None, :])
+        lo, hi = _quantile_bounds(level or self.level)
+        for key, value in point.items():
+            entry: dict[str, Any] = {"value": value}
+            if spread is not None:
+                draws = np.broadcast_to(spread[key], (len(self.bootstrap_params),
+                                                      np.size(C)))
+                entry["low"] = _squeeze(np.quantile(draws, lo, axis=0), np.ndim(C))
+                entry["high"] = _squeeze(np.quantile(draws, hi, axis=0), np.ndim(C))
+            out[key] = entry
+        return out
+
+    # -- presentation ---------------------------------------------------------------------------
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """A table: one row per parameter with value, unit and bootstrap interval."""
+        rows = []
+        intervals = self.intervals(level) if self.bootstrap_params is not None else {}
+        for name in self.law.param_names:
+            lo, hi = intervals.get(name, (np.nan, np.nan))
+            rows.append({"parameter": name, "value": self.law.params[name], "low": lo,
+                         "high": hi, "unit": self.law.units.get(name, "")})
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        return (f"FitResult({self.law!r}, n_points={self.n_points}, n_runs={self.n_runs}, "
+                f"rmse_log={self.residuals.get('rmse_log', float('nan')):.4g}, "
+                f"bootstrap={0 if self.bootstrap_params is None else len(self.bootstrap_params)})")
+
+    # -- persistence ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "scalinglab.fit", "version": FORMAT_VERSION,
+            "law": self.law.to_dict(), "columns": self.columns, "n_points": self.n_points,
+            "n_runs": self.n_runs, "objective": self.objective, "settings": self.settings,
+            "residuals": self.residuals, "level": self.level, "warnings": self.warnings,
+            "diagnostics": self.diagnostics,
+            "intervals": ({k: list(v) for k, v in self.intervals().items()}
+                          if self.bootstrap_params is not None else None),
+            "bootstrap_params": (None if self.bootstrap_params is None else
+                                 {k: self.bootstrap_params[k].tolist()
+                                  for k in self.bootstrap_params.columns}),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(to_jsonable(self.to_dict()), indent=indent)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FitResult:
+        if data.get("format") != "scalinglab.fit":
+            raise ScalingLabError("not a scalinglab fit file (missing format: scalinglab.fit)")
+        boot = data.get("bootstrap_params")
+        return cls(law=law_from_dict(data["law"]), columns=data["columns"],
+                   n_points=data["n_points"], n_runs=data["n_runs"],
+                   objective=data["objective"], settings=data["settings"],
+                   residuals=data["residuals"],
+                   bootstrap_params=None if boot is None else pd.DataFrame(boot),
+                   level=data.get("level", 0.9), warnings=list(data.get("warnings", [])),
+                   diagnostics=data.get("diagnostics", {}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FitResult:
+        """Reload a result written by :meth:`save` (one-line error if the file is unusable)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ScalingLabError(f"fit file {str(path)!r} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ScalingLabError(f"fit file {str(path)!r} is not valid JSON: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError) as exc:
+            raise ScalingLabError(f"fit file {str(path)!r} lacks field {exc}") from None
+
+    def _require_bootstrap(self) -> pd.DataFrame:
+        if self.bootstrap_params is None or len(self.bootstrap_params) == 0:
+            raise FitError("this fit has no bootstrap draws; refit with bootstrap > 0")
+        return self.bootstrap_params
+
+
+def _quantile_bounds(level: float) -> tuple[float, float]:
+    if not 0 < level < 1:
+        raise ScalingLabError(f"confidence level must be in (0, 1), got {level}")
+    return (1 - level) / 2, 1 - (1 - level) / 2
+
+
+def _squeeze(values: np.ndarray, ndim: int | None = None) -> Any:
+    values = np.asarray(values)
+    if values.size == 1 and (ndim is None or ndim == 0):
+        return float(values.reshape(()))
+    return values
