@@ -236,7 +236,11 @@ def _to_numeric(series: pd.Series, name: str) -> pd.Series:
 
 def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "tokens", "loss"),
                   min_points: int = 1) -> None:
-    """Raise :class:`RunsError` naming the first problem found, or return None."""
+    """Raise :class:`RunsError` naming the first problem found, or return None.
+
+    Required columns must be finite; optional size columns may be NaN (unknown) but never
+    infinite or non-positive.
+    """
     absent = [c for c in require if c not in frame.columns]
     if absent:
         hint = " (pass derive_tokens / --derive-tokens to compute D = C/(6N))" \
@@ -249,7 +253,10 @@ def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "
         if col not in frame.columns:
             continue
         values = frame[col].to_numpy(dtype=float)
-        _check_finite(values, col)
+        if col in require:
+            _check_finite(values, col)
+        else:  # an optional column may be unknown (NaN) but not infinite
+            _check_finite(np.where(np.isnan(values), 1.0, values), col)
         nonpos = np.flatnonzero(values <= 0)
         if nonpos.size:
             what = "losses must be > 0" if col == "loss" else f"{col} must be > 0"

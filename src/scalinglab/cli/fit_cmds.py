@@ -98,10 +98,14 @@ def fit_command(
     compute: Annotated[str | None, typer.Option(
         help="Also report the compute-optimal frontier at these FLOPs (comma-separated).")]
     = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Approach 2: compute budgets in FLOPs (comma-separated); default: clustered.")]
+    = None,
+    profile: Annotated[str, typer.Option(help="Approach 2: cubic or parabola.")] = "cubic",
     out: Annotated[Path | None, typer.Option(help="Write the fit as JSON here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fit a scaling law to a table of training runs."""
+    """Fit a scaling law to a table of training runs (Approach 3, 2 or 1)."""
     from scalinglab.fit.api import fit  # noqa: PLC0415
 
     frame = read_runs(runs, columns, derive_tokens, drop_highest)
@@ -112,6 +116,11 @@ def fit_command(
                    "E_fixed": e_fixed, "E_bounds": _pair(e_bounds, "--E-bounds"),
                    "E_prior": _pair(e_prior, "--E-prior"), "bound_E_below_min_loss": bound_e,
                    "checkpoints_after": checkpoints_after, "weights": weights}
+    elif approach == 2:
+        options = {"profile": profile, "budgets": None if budgets is None else
+                   [parse_float(b, "--budgets") for b in budgets.split(",")]}
+    if approach != 3 and compute is not None:
+        options["target_flops"] = parse_float(compute.split(",")[0], "--compute")
     result = fit(frame, law, approach=approach, bootstrap=bootstrap, level=level, seed=seed,
                  **options)
     if out is not None:
@@ -123,6 +132,7 @@ def fit_command(
     if as_json:
         payload = result.to_dict()
         payload.pop("bootstrap_params", None)
+        payload.pop("bootstrap", None)
         if frontier is not None:
             payload["frontier"] = frontier
         print_json(payload)

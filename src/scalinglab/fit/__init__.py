@@ -10,10 +10,14 @@ import sys
 import types
 
 from scalinglab.fit.api import fit
+from scalinglab.fit.backtest import BacktestResult, backtest
+from scalinglab.fit.envelope import EnvelopeResult, fit_envelope
+from scalinglab.fit.isoflop import IsoFlopResult, fit_isoflop
 from scalinglab.fit.parametric import FitSettings, fit_parametric, select_rows
 from scalinglab.fit.result import FitResult
 
-__all__ = ["FitResult", "FitSettings", "fit", "fit_parametric", "select_rows"]
+__all__ = ["BacktestResult", "EnvelopeResult", "FitResult", "FitSettings", "IsoFlopResult",
+           "backtest", "fit", "fit_envelope", "fit_isoflop", "fit_parametric", "select_rows"]
 
 
 class _CallableModule(types.ModuleType):

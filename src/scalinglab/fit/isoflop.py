@@ -9,16 +9,27 @@ Modelling choices, each next to what it changes:
 
 * **Profile shape.**  Hoffmann et al. (Sec. 3.2) fit a parabola.  Along an iso-FLOP line
   ``L = E + A N^-alpha + B' N^beta`` is not symmetric in ``log N`` unless alpha = beta, so a
-  parabola's vertex is biased, and the bias depends on where the sweep sits relative to the true
-  minimum.  A cubic (needs >= 4 runs) follows the asymmetry; it is the default here, with the
-  parabola used for budgets of exactly 3 runs.  Both minima are kept in the per-budget table.
+  parabola's vertex is biased; Czech et al. 2026 ("Problems with Chinchilla Approach 2",
+  arXiv:2603.22339) trace the bias to sweep width, off-centre sweeps and alpha != beta.  A cubic
+  (needs >= 4 distinct sizes) follows the asymmetry; it is the default here, with the parabola
+  used where a budget has only 3 sizes.  Both minima are kept in the per-budget table.
+  Measured on the Hoffmann 2022 law, 9 sizes per budget: a sweep of +-0.5 dex centred on the
+  optimum puts the parabola's vertex 0.004 dex off and the cubic's < 0.001 dex off; a sweep that
+  drifts from 0.5 dex below to 0.5 dex above the optimum across budgets biases a by +0.006 with
+  the parabola and -0.001 with the cubic.  (A constant offset, the same at every budget, cancels
+  out of the slope.)  Over +-1 dex neither polynomial follows the profile (a off by up to 0.01);
+  ``window_dex`` then fits only the runs near each budget's best run.
 * **Extrapolated minima.**  A minimum outside the sampled range of N is a guess about runs nobody
-  trained; it is flagged (``extrapolated``) and warned about, and can be excluded.
-* **Grouping.**  Either explicit budgets (each run joins the nearest budget within the
-  tolerance) or automatic clustering of ``log10 C``: repeatedly take the densest window of
-  half-width ``tolerance_dex`` (default 0.05 dex, i.e. C within about x/÷ 1.12 of the budget
-  centre), re-centre it on its median until stable, and keep it if it holds at least
-  ``min_runs`` runs.  Runs in no budget are left out and counted.
+  trained; it is flagged (``extrapolated``) and warned about, and can be excluded.  A vertex more
+  than 2 decades beyond the sampled sizes counts as no minimum at all.
+* **Grouping.**  Either explicit budgets (each run joins the nearest budget within
+  ``tolerance_dex`` in log10 C) or automatic clustering of ``log10 C``: repeatedly take the
+  densest window of half-width ``tolerance_dex`` (default 0.05 dex, i.e. C within a factor 1.12
+  of the centre), re-centre it on its median until stable, and keep it if it holds at least
+  ``min_runs`` runs (default 5).  Runs in no budget are left out and counted.  A budget's C is
+  the explicit value, or 10^(median log10 C) of its cluster; the spread of C inside a budget is
+  ignored by the profile fit.  Published tables with extra runs scattered between the iso-FLOP
+  lines (Epoch's extraction of Hoffmann's Fig. 4 is one) are better grouped by explicit budgets.
 * **D_opt.**  ``tokens_from="runs"`` (default when the table has ``tokens``): within each budget
   ``log10 D`` is regressed linearly on ``log10 N`` and read at ``N_opt`` -- the tokens the runs
   actually saw, right even when C is an exact FLOP count rather than 6ND.
@@ -39,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, RunsError, ScalingLabError
+from scalinglab.fit.parametric import select_rows
 from scalinglab.jsonutil import to_jsonable
 
 DEFAULT_TOLERANCE_DEX = 0.05
@@ -49,6 +61,8 @@ MIN_RUNS_CUBIC = 4
 DEFAULT_MIN_RUNS = 5
 #: parabola and cubic minima further apart than this (in log10 N) trigger a warning.
 PROFILE_DISAGREEMENT_DEX = 0.1
+#: a vertex further than this (decades of N) outside the sampled sizes counts as no minimum.
+MAX_EXTRAPOLATION_DEX = 2.0
 FORMAT_VERSION = 1
 PROFILES = ("cubic", "parabola")
 TOKEN_SOURCES = ("runs", "flops")
@@ -143,8 +157,8 @@ class PowerFrontier:
         """Percentile intervals of a, b (and N_opt, D_opt at ``target_flops`` if set)."""
         draws = self._require_bootstrap()
         lo, hi = quantile_bounds(level or self.level)
-        out = {name: (float(np.nanquantile(draws[name], lo)), float(np.nanquantile(draws[name], hi)))
-               for name in ("a", "b")}
+        out = {name: (float(np.nanquantile(draws[name], lo)),
+                      float(np.nanquantile(draws[name], hi))) for name in ("a", "b")}
         if self.target_flops is not None:
             at_target = self.frontier(self.target_flops, level)
             for key in ("N_opt", "D_opt"):
@@ -175,8 +189,11 @@ class PowerFrontier:
             return None, None
         draws = self.bootstrap
         logc = np.log10(np.atleast_1d(C))[None, :]
-        n = 10.0 ** (draws["log10_k_n"].to_numpy()[:, None] + draws["a"].to_numpy()[:, None] * logc)
-        d = 10.0 ** (draws["log10_k_d"].to_numpy()[:, None] + draws["b"].to_numpy()[:, None] * logc)
+        with np.errstate(over="ignore"):  # a wild resample may overflow to inf: fine for quantiles
+            n = 10.0 ** (draws["log10_k_n"].to_numpy()[:, None]
+                         + draws["a"].to_numpy()[:, None] * logc)
+            d = 10.0 ** (draws["log10_k_d"].to_numpy()[:, None]
+                         + draws["b"].to_numpy()[:, None] * logc)
         shape = (len(draws),) + np.shape(C)
         return n.reshape(shape), d.reshape(shape)
 
@@ -221,9 +238,11 @@ def frame_from_columns(data: dict[str, list] | None) -> pd.DataFrame | None:
     frame = pd.DataFrame(data)
     for col in frame.columns:
         values = [v for v in data[col] if v is not None]
-        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                          for v in values):
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 for v in values):
+            continue
+        whole = len(values) == len(data[col]) and all(isinstance(v, int) for v in values)
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(int if whole else float)
     return frame
 
 
@@ -239,21 +258,6 @@ def read_result_json(path: str | Path, fmt: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ScalingLabError(f"{str(path)!r} is not a {fmt} file")
     return data
-
-
-def evaluation_rows(runs: pd.DataFrame, use: str = "final") -> pd.DataFrame:
-    """The rows that stand for whole runs: ``final`` rows if marked, else each run's last row.
-
-    A run with several final rows (cooldown branches at different lengths) contributes each.
-    """
-    if use == "all":
-        return runs
-    if "final" in runs.columns and runs["final"].astype(bool).any():
-        return runs[runs["final"].astype(bool)]
-    if "run_id" in runs.columns and runs["run_id"].duplicated().any():
-        order = "flops" if "flops" in runs.columns else "tokens"
-        return runs.sort_values(order).groupby("run_id", sort=False).tail(1)
-    return runs
 
 
 def require_columns(runs: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -394,6 +398,9 @@ def _profile_minima(p: _Profile, weights: np.ndarray, profile: str
     for name, degree in (("parabola", 2), ("cubic", 3)):
         coef = weighted_polyfit(p.x, p.loss, weights, degree)
         x_min, loss_min = polynomial_minimum(coef)
+        too_far = (x_min < p.x.min() - MAX_EXTRAPOLATION_DEX) | \
+            (x_min > p.x.max() + MAX_EXTRAPOLATION_DEX)
+        x_min, loss_min = np.where(too_far, np.nan, x_min), np.where(too_far, np.nan, loss_min)
         solvable[name] = np.isfinite(coef[:, 0])
         out[f"log10_n_{name}"] = x_min + p.x_centre
         out[f"loss_{name}"] = loss_min
@@ -516,7 +523,11 @@ def fit_isoflop(runs: pd.DataFrame, budgets: list[float] | np.ndarray | None = N
     """
     _check_options(profile, tokens_from, tolerance_dex, min_runs, bootstrap, level)
     require_columns(runs, ("n_params", "flops", "loss"), "Approach 2 (IsoFLOP)")
-    table = evaluation_rows(runs, rows).reset_index(drop=True)
+    if rows not in ("final", "all"):
+        raise ScalingLabError(f"rows must be 'final' or 'all', not {rows!r}")
+    if "run_id" not in runs.columns:  # a plain table: one row per run
+        runs = runs.assign(run_id=[f"run{i}" for i in range(len(runs))])
+    table = (runs if rows == "all" else select_rows(runs)).reset_index(drop=True)
     if tokens_from is None:
         tokens_from = "runs" if "tokens" in table.columns else "flops"
     if tokens_from == "runs":
@@ -525,7 +536,7 @@ def fit_isoflop(runs: pd.DataFrame, budgets: list[float] | np.ndarray | None = N
                                              tokens_from, window_dex)
     point = [_profile_minima(p, np.ones((1, p.x.size)), profile) for p in profiles]
     budget_table = _budget_table(profiles, point, tokens_from)
-    use = np.isfinite(budget_table["n_opt"].to_numpy())
+    use = np.isfinite(budget_table["n_opt"].to_numpy(dtype=float))
     if exclude_extrapolated:
         use &= ~budget_table["extrapolated"].to_numpy(dtype=bool)
     budget_table["used"] = use
@@ -596,7 +607,8 @@ def _group(table: pd.DataFrame, budgets: Any, tolerance_dex: float, min_runs: in
                                  loss=members["loss"].to_numpy(dtype=float),
                                  log10_tokens=tokens, run_ids=run_ids))
     if len(profiles) < 2:
-        how = "given budgets" if budgets is not None else f"clusters of log10 C (±{tolerance_dex} dex)"
+        how = ("given budgets" if budgets is not None
+               else f"clusters of log10 C (±{tolerance_dex} dex)")
         raise FitError(f"Approach 2 needs at least 2 compute budgets with >= {min_runs} runs "
                        f"each; the {how} gave {len(profiles)}")
     n_unassigned = len(table) - sum(p.x.size for p in profiles)
@@ -655,8 +667,9 @@ def _warnings(table: pd.DataFrame, n_unassigned: int, draws: pd.DataFrame | None
     for row in table.itertuples():
         label = f"budget C={row.flops:.3g} FLOPs"
         if not np.isfinite(row.n_opt):
-            out.append(f"{label}: the {row.method} profile has no minimum (loss does not turn "
-                       f"up on both sides); it is left out of the exponent fit")
+            out.append(f"{label}: the {row.method} profile has no minimum within "
+                       f"{MAX_EXTRAPOLATION_DEX:g} decades of the sampled sizes (loss does not "
+                       f"turn up on both sides); it is left out of the exponent fit")
         elif row.extrapolated:
             out.append(f"{label}: the loss minimum N={row.n_opt:.3g} lies outside the sampled "
                        f"range {row.n_min:.3g}-{row.n_max:.3g} parameters; an extrapolated "

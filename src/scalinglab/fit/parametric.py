@@ -158,12 +158,24 @@ def screen_starts(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarr
 
 
 def polish(objective: LogHuberObjective, theta0: np.ndarray,
-           bounds: list[tuple[float | None, float | None]]) -> tuple[np.ndarray, float]:
-    """L-BFGS-B from theta0 on the exact objective with tight tolerances."""
+           bounds: list[tuple[float | None, float | None]],
+           method: str = "SLSQP") -> tuple[np.ndarray, float]:
+    """Local minimisation from theta0 on the exact objective, with analytic gradients.
+
+    SLSQP (a dense quasi-Newton SQP) reaches the same optimum as L-BFGS-B on the Epoch data
+    with ~2x fewer evaluations and far less per-iteration overhead for five parameters
+    (bench/fit_speed.py); if it reports failure, L-BFGS-B continues from where it stopped.
+    ``method="L-BFGS-B"`` is Hoffmann et al.'s optimiser, used by the 4500-start mode.
+    """
     theta0 = _clip_to_bounds(np.asarray(theta0, dtype=float), bounds)
+    if method == "SLSQP":
+        res = minimize(objective.value_and_grad, theta0, jac=True, method="SLSQP",
+                       bounds=bounds, options={"maxiter": 2000, "ftol": 1e-12})
+        if res.success and np.all(np.isfinite(res.x)):
+            return res.x, float(res.fun)
+        theta0 = _clip_to_bounds(res.x if np.all(np.isfinite(res.x)) else theta0, bounds)
     res = minimize(objective.value_and_grad, theta0, jac=True, method="L-BFGS-B",
-                   bounds=bounds, options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9,
-                                           "maxcor": 20})
+                   bounds=bounds, options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9})
     return res.x, float(res.fun)
 
 
@@ -197,9 +209,10 @@ def fit_arrays(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
         candidates = list(_distinct(screen_starts(law, X, y, w, settings), n_polish))
     else:
         raise ScalingLabError(f"unknown method {settings.method!r}; use varpro or hoffmann")
+    local = "L-BFGS-B" if settings.method == "hoffmann" else "SLSQP"
     best_theta, best_value = None, np.inf
     for theta0 in candidates:
-        theta, value = polish(objective, theta0, bounds)
+        theta, value = polish(objective, theta0, bounds, local)
         if best_theta is None or value < best_value - 1e-12 * abs(best_value):
             best_theta, best_value = theta, value
     if best_theta is None:

@@ -1,8 +1,17 @@
 """Scaling-law forms, their closed-form frontiers, and published presets (no torch here)."""
 
 from scalinglab.laws.base import Law
-from scalinglab.laws.forms import LAW_FORMS, Chinchilla, KaplanND, PowerLaw, chinchilla_frontier
+from scalinglab.laws.data_constrained import DataConstrained
+from scalinglab.laws.forms import (
+    LAW_FORMS,
+    Chinchilla,
+    KaplanND,
+    PowerLaw,
+    chinchilla_frontier,
+    law_from_dict,
+)
 from scalinglab.laws.presets import PRESETS, Preset, get_preset
 
-__all__ = ["LAW_FORMS", "PRESETS", "Chinchilla", "KaplanND", "Law", "PowerLaw", "Preset",
-           "chinchilla_frontier", "get_preset"]
+__all__ = ["LAW_FORMS", "PRESETS", "Chinchilla", "DataConstrained", "KaplanND", "Law",
+           "PowerLaw", "Preset",
+           "chinchilla_frontier", "get_preset", "law_from_dict"]

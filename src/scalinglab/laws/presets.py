@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from scalinglab.compute.units import PF_DAY_FLOPS
+from scalinglab.constants import PF_DAY_FLOPS
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law
 from scalinglab.laws.forms import Chinchilla, KaplanND, PowerLaw
@@ -110,3 +110,39 @@ def get_preset(name: str) -> Preset:
         if key == preset.name or key in preset.aliases:
             return preset
     raise ScalingLabError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+
+
+# -- Muennighoff et al. 2023 (appended with the data-constrained law) -------------------------
+MUENNIGHOFF_2023 = ("Muennighoff, Rush, Barak, Le Scao, Piktus, Tazi, Pyysalo, Wolf & Raffel 2023, "
+                    "Scaling Data-Constrained Language Models (NeurIPS 2023, arXiv:2305.16264)")
+
+
+def _muennighoff_2023() -> Law:
+    """The paper's fitted law, at full precision.
+
+    Values are the raw fit (e, a, b, alpha, beta, R_D*, R_N*) = (0.6254804, 6.255414, 7.3049974,
+    0.3526596, 0.3526596, 15.387756, 5.309743) as published by the authors with the paper's code
+    (github.com/huggingface/datablations, README "Parametric Fit"); the paper quotes them rounded:
+    E = 1.87, A = 521, B = 1488, alpha = beta = 0.353, R_D* ~ 15.4, R_N* ~ 5.3.  alpha = beta is
+    the fit's outcome on C4, not a constraint of the form.
+    """
+    import math
+
+    from scalinglab.laws.data_constrained import DataConstrained
+
+    return DataConstrained(E=math.exp(0.6254804), A=math.exp(6.255414),
+                           alpha=0.3526596, B=math.exp(7.3049974), beta=0.3526596,
+                           R_D_star=15.387756, R_N_star=5.309743)
+
+
+MUENNIGHOFF = _register(Preset(
+    "muennighoff2023", _muennighoff_2023, MUENNIGHOFF_2023,
+    "Sec. 3 (effective data D' and parameters N', Eq. for L(N, D) with R_D*, R_N*) and the fitted "
+    "constants of App. A, at the precision printed in the authors' repository README "
+    "(huggingface/datablations, 'Parametric Fit')",
+    "parameters as in the paper's model names (Chinchilla-style count; unverified whether "
+    "embeddings are included)", "C4, GPT-2 BPE (vocab 50257)",
+    "variables N, D and U (unique tokens); with one epoch (D = U) and N no larger than the "
+    "compute-optimal size for U tokens it is exactly Chinchilla with E=1.87, A=521, B=1488, "
+    "alpha=beta=0.353.  The authors note the absolute loss is less useful than its trends.",
+    aliases=("data-constrained", "muennighoff")))

@@ -1,0 +1,455 @@
+"""The budget planner: what a budget buys under a fitted law, what a loss costs, with intervals.
+
+A plan joins three things: a Chinchilla law with its uncertainty (:class:`UncertainLaw`: the
+point estimate plus a fit's bootstrap draws, or a published preset without draws), a
+:class:`~scalinglab.compute.cost.CostModel` (GPU, MFU, price, energy), and a question:
+
+* :func:`plan_for_budget` -- money (or FLOPs) -> compute-optimal N and D, predicted loss,
+  GPU-hours, days, energy, emissions;
+* :func:`plan_for_loss` -- target loss -> the cheapest (N, D) and what it costs.
+
+Both add "what each 10x more money buys" (the marginal value of compute) and, given inference
+demand, the inference-aware model of Sardana et al. 2024 beside the Chinchilla one.
+
+Uncertainty: every quantity is computed for the point law and for each bootstrap draw at once
+(index 0 = point, 1.. = draws); an :class:`Estimate` reports the point value and the percentile
+interval over the draws, so derived quantities keep their pairing within each draw.  Quantities
+fixed by the question (the budget itself, or the target loss) have a zero-width interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.compute.allocation import (
+    PARAM_NAMES,
+    Allocation,
+    cheapest_for_loss,
+    chinchilla_params,
+    compute_optimal,
+    inference_aware_optimum,
+)
+from scalinglab.compute.cost import MFU_TYPICAL_RANGE, CostModel
+from scalinglab.compute.units import (
+    INFERENCE_FLOPS_PER_PARAM_TOKEN,
+    check_nonnegative,
+    check_positive,
+)
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.result import FitResult
+from scalinglab.laws.forms import Chinchilla
+from scalinglab.laws.presets import get_preset
+
+DEFAULT_LEVEL = 0.9
+#: Budgets of the "what 10x more buys" table, as powers of ten around the plan's budget.
+DEFAULT_LADDER: tuple[int, ...] = (-1, 0, 1, 2, 3)
+
+
+# -- the law and its uncertainty ---------------------------------------------------------------
+@dataclass(frozen=True)
+class UncertainLaw:
+    """A Chinchilla law, its bootstrap draws (or None), and where it comes from.
+
+    ``draws`` has one row per bootstrap resample and the columns E, A, alpha, B, beta;
+    ``level`` is the confidence level of the percentile intervals; ``n_convention`` says what
+    N counts (all parameters, or non-embedding); ``data`` what the loss is measured on.
+    """
+
+    law: Chinchilla
+    draws: pd.DataFrame | None
+    source: str
+    level: float = DEFAULT_LEVEL
+    n_convention: str = ""
+    data: str = ""
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.law, Chinchilla):
+            raise ScalingLabError(f"planning needs a Chinchilla law L(N, D) = E + A/N^alpha + "
+                                  f"B/D^beta, not the {self.law.name!r} form")
+        if not 0 < self.level < 1:
+            raise ScalingLabError(f"confidence level must be in (0, 1), got {self.level:g}")
+        if self.draws is not None:
+            missing = [k for k in PARAM_NAMES if k not in self.draws.columns]
+            if missing:
+                raise ScalingLabError(f"bootstrap draws lack columns {', '.join(missing)}")
+            chinchilla_params({k: self.draws[k].to_numpy() for k in PARAM_NAMES})
+
+    @classmethod
+    def from_fit(cls, fit: FitResult, source: str = "fit",
+                 level: float | None = None) -> UncertainLaw:
+        """The fit's point law and its bootstrap draws (no draws: no interval, said so)."""
+        draws = fit.bootstrap_params
+        if draws is not None and len(draws) == 0:
+            draws = None
+        column = fit.columns.get("N", "")
+        convention = {"n_params": "non-embedding parameters",
+                      "n_params_total": "all parameters"}.get(column, column)
+        return cls(fit.law, draws, source, level or fit.level,  # type: ignore[arg-type]
+                   convention)
+
+    @classmethod
+    def from_preset(cls, name: str, level: float | None = None) -> UncertainLaw:
+        """A published law: a point estimate only, so no interval."""
+        preset = get_preset(name)
+        return cls(preset.law, None, f"preset {preset.name}",  # type: ignore[arg-type]
+                   level or DEFAULT_LEVEL, preset.n_convention, preset.data,
+                   f"{preset.paper}, {preset.where}")
+
+    @property
+    def n_draws(self) -> int:
+        return 0 if self.draws is None else len(self.draws)
+
+    @property
+    def interval_note(self) -> str:
+        """One sentence saying what the low/high columns mean (or that there are none)."""
+        if self.draws is None:
+            return (f"no interval: {self.source} is a point estimate without bootstrap draws; "
+                    f"values are single numbers")
+        return (f"{self.level:.0%} percentile interval over {self.n_draws} bootstrap draws "
+                f"of {self.source}")
+
+    def stacked_params(self) -> dict[str, np.ndarray]:
+        """Each parameter as an array: entry 0 the point estimate, then one per draw."""
+        out = {}
+        for k in PARAM_NAMES:
+            draws = [] if self.draws is None else self.draws[k].to_numpy(dtype=float)
+            out[k] = np.concatenate([[self.law.params[k]], draws])
+        return out
+
+
+# -- estimates ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """A point value and its interval (None when there are no draws), with its unit."""
+
+    value: float
+    low: float | None
+    high: float | None
+    unit: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _estimate(samples: Any, unit: str, level: float, n_draws: int) -> Estimate:
+    """Point = entry 0; interval = percentiles of entries 1.. (draws); scalars are exact."""
+    arr = np.asarray(samples, dtype=float)
+    if arr.ndim == 0:
+        return Estimate(float(arr), float(arr), float(arr), unit)
+    value = float(arr[0])
+    if n_draws == 0:
+        return Estimate(value, None, None, unit)
+    draws = arr[1:]
+    draws = draws[~np.isnan(draws)]
+    if draws.size == 0:
+        return Estimate(value, None, None, unit)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    # Linear interpolation as in FitResult; with infinite draws (unreachable targets)
+    # interpolation is undefined, so take order statistics instead.
+    method = "linear" if np.all(np.isfinite(draws)) else "inverted_cdf"
+    low, high = np.quantile(draws, [lo, hi], method=method)
+    return Estimate(value, float(low), float(high), unit)
+
+
+# -- the plan ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Deployment:
+    """A model trained on ``tokens`` and then served ``inference_tokens``: FLOPs and money."""
+
+    n_params: Estimate
+    tokens: Estimate
+    tokens_per_param: Estimate
+    train_flops: Estimate
+    inference_flops: Estimate
+    total_flops: Estimate
+    train_cost: Estimate
+    inference_cost: Estimate
+    total_cost: Estimate
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """Chinchilla-optimal versus inference-aware (Sardana et al. 2024) at the same loss."""
+
+    inference_tokens: float
+    loss: Estimate
+    chinchilla: Deployment
+    inference_aware: Deployment
+    flops_saving: Estimate
+    cost_saving: Estimate
+    train_cost_ratio: Estimate
+
+    def to_dict(self) -> dict:
+        return {"inference_tokens": self.inference_tokens, "loss": self.loss.to_dict(),
+                "chinchilla": self.chinchilla.to_dict(),
+                "inference_aware": self.inference_aware.to_dict(),
+                "flops_saving": self.flops_saving.to_dict(),
+                "cost_saving": self.cost_saving.to_dict(),
+                "train_cost_ratio": self.train_cost_ratio.to_dict()}
+
+
+@dataclass(frozen=True)
+class LadderRow:
+    """What ``multiple`` x the plan's money buys; ``loss_drop`` against the previous row."""
+
+    multiple: float
+    budget: float
+    budget_usd: float
+    flops: float
+    n_params: Estimate
+    tokens: Estimate
+    loss: Estimate
+    loss_drop: Estimate | None
+
+    def to_dict(self) -> dict:
+        out = {k: (v.to_dict() if isinstance(v, Estimate) else v)
+               for k, v in self.__dict__.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The answer of the planner.  Money in ``currency`` (and USD), FLOPs, GPU-hours, days on
+    ``n_gpus``, kWh, kg CO2e, parameters, tokens, nats/token."""
+
+    direction: str
+    source: str
+    law: dict
+    n_convention: str
+    data: str
+    level: float
+    n_draws: int
+    interval_note: str
+    currency: str
+    assumptions: dict
+    budget: Estimate
+    budget_usd: Estimate
+    flops: Estimate
+    pf_days: Estimate
+    gpu_hours: Estimate
+    wall_days: Estimate
+    energy_kwh: Estimate
+    co2_kg: Estimate
+    n_params: Estimate
+    tokens: Estimate
+    tokens_per_param: Estimate
+    loss: Estimate
+    unreachable_draws: int = 0
+    inference: InferencePlan | None = None
+    ladder: list[LadderRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, Estimate]]:
+        """The main quantities in reading order, labelled for a table."""
+        return [
+            ("parameters N", self.n_params), ("training tokens D", self.tokens),
+            ("tokens per parameter", self.tokens_per_param), ("predicted loss", self.loss),
+            ("training compute", self.flops), ("training compute (PF-days)", self.pf_days),
+            ("GPU-hours", self.gpu_hours),
+            (f"wall-clock days on {self.assumptions['n_gpus']} GPUs", self.wall_days),
+            ("energy", self.energy_kwh), ("emissions", self.co2_kg),
+            (f"cost ({self.currency})", self.budget),
+        ] + ([("cost (USD)", self.budget_usd)] if self.currency != "USD" else [])
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if isinstance(value, Estimate | InferencePlan):
+                out[key] = value.to_dict()
+            elif key == "ladder":
+                out[key] = [row.to_dict() for row in value]
+            else:
+                out[key] = value
+        return out
+
+
+# -- the two directions ----------------------------------------------------------------------
+def plan_for_budget(law: UncertainLaw, costs: CostModel, *, budget: float | None = None,
+                    budget_usd: float | None = None, budget_flops: float | None = None,
+                    inference_tokens: float = 0.0,
+                    ladder: Sequence[int] = DEFAULT_LADDER) -> Plan:
+    """Spend a budget compute-optimally: give exactly one of ``budget`` (in the cost model's
+    currency), ``budget_usd`` or ``budget_flops`` (FLOPs)."""
+    flops = _budget_flops(costs, budget, budget_usd, budget_flops)
+    params = law.stacked_params()
+    alloc = compute_optimal(params, flops)
+    return _assemble(law, costs, "budget", params, alloc, np.asarray(flops),
+                     inference_tokens, ladder, unreachable=0)
+
+
+def plan_for_loss(law: UncertainLaw, costs: CostModel, target_loss: float, *,
+                  inference_tokens: float = 0.0,
+                  ladder: Sequence[int] = DEFAULT_LADDER) -> Plan:
+    """The cheapest (N, D) reaching ``target_loss`` nats/token, and its cost, with intervals."""
+    check_positive(target_loss, "target loss", "nats/token")
+    cheapest_for_loss(law.law, target_loss)  # one-line error if the point law cannot reach it
+    params = law.stacked_params()
+    alloc = cheapest_for_loss(params, target_loss, strict=False)
+    unreachable = int(np.sum(~np.isfinite(np.asarray(alloc.n_params)[1:])))
+    return _assemble(law, costs, "target-loss", params, alloc,
+                     np.asarray(alloc.train_flops), inference_tokens, ladder, unreachable)
+
+
+def _budget_flops(costs: CostModel, budget: float | None, budget_usd: float | None,
+                  budget_flops: float | None) -> float:
+    given = [v for v in (budget, budget_usd, budget_flops) if v is not None]
+    if len(given) != 1:
+        raise ScalingLabError("give exactly one budget: in money, in USD, or in FLOPs")
+    if budget is not None:
+        check_positive(budget, "budget", costs.currency.code)
+        return float(costs.flops_for_money(budget))
+    if budget_usd is not None:
+        check_positive(budget_usd, "budget", "USD")
+        return float(costs.flops_for_usd(budget_usd))
+    return float(check_positive(budget_flops, "compute budget", "FLOPs"))
+
+
+def _assemble(law: UncertainLaw, costs: CostModel, direction: str,
+              params: dict[str, np.ndarray], alloc: Allocation, flops: np.ndarray,
+              inference_tokens: float, ladder: Sequence[int], unreachable: int) -> Plan:
+    level, m = law.level, law.n_draws
+
+    def est(samples: Any, unit: str) -> Estimate:
+        return _estimate(samples, unit, level, m)
+
+    bill = _bill(costs, flops)
+    point_flops = float(np.asarray(flops).flat[0])
+    d_inf = float(check_nonnegative(inference_tokens, "inference tokens", "tokens"))
+    loss_samples = (alloc.loss if direction == "budget"
+                    else float(np.asarray(alloc.loss).flat[0]))
+    plan = Plan(
+        direction=direction, source=law.source, law=law.law.to_dict(),
+        n_convention=law.n_convention, data=law.data, level=level, n_draws=m,
+        interval_note=law.interval_note, currency=costs.currency.code,
+        assumptions=costs.describe(),
+        budget=est(bill["cost"], costs.currency.code), budget_usd=est(bill["cost_usd"], "USD"),
+        flops=est(bill["flops"], "FLOPs"), pf_days=est(bill["pf_days"], "PF-days"),
+        gpu_hours=est(bill["gpu_hours"], "GPU-hours"), wall_days=est(bill["wall_days"], "days"),
+        energy_kwh=est(bill["energy_kwh"], "kWh"), co2_kg=est(bill["co2_kg"], "kg CO2e"),
+        n_params=est(alloc.n_params, "parameters"), tokens=est(alloc.tokens, "tokens"),
+        tokens_per_param=est(alloc.tokens_per_param, "tokens/parameter"),
+        loss=est(loss_samples, "nats/token"), unreachable_draws=unreachable,
+        inference=(_inference_plan(law, costs, params, loss_samples, d_inf)
+                   if d_inf > 0 else None),
+        ladder=_ladder(law, costs, params, point_flops, ladder),
+    )
+    plan.notes.extend(_notes(law, costs, plan))
+    return plan
+
+
+def _bill(costs: CostModel, flops: Any, *, inference: bool = False) -> dict[str, Any]:
+    """The cost model's bill, tolerating infinite FLOPs (unreachable draws -> infinite cost)."""
+    flops = np.asarray(flops, dtype=float)
+    finite = np.isfinite(flops)
+    bill = costs.bill(np.where(finite, flops, 0.0), inference=inference).to_dict()
+    bill.pop("currency")
+    return {k: np.where(finite, v, np.inf) if flops.ndim else v for k, v in bill.items()}
+
+
+def _lifetime(costs: CostModel, alloc: Allocation, d_inf: float) -> dict[str, np.ndarray]:
+    """Per-sample FLOPs and cost of training ``alloc`` and then serving ``d_inf`` tokens."""
+    n = np.asarray(alloc.n_params, dtype=float)
+    train = np.asarray(alloc.train_flops, dtype=float)
+    serve = INFERENCE_FLOPS_PER_PARAM_TOKEN * n * d_inf
+    train_cost = _bill(costs, train)["cost"]
+    serve_cost = _bill(costs, serve, inference=True)["cost"]
+    return {"n_params": n, "tokens": np.asarray(alloc.tokens, dtype=float),
+            "tokens_per_param": np.asarray(alloc.tokens_per_param, dtype=float),
+            "train_flops": train, "inference_flops": serve, "total_flops": train + serve,
+            "train_cost": train_cost, "inference_cost": serve_cost,
+            "total_cost": train_cost + serve_cost}
+
+
+def _deployment(samples: dict[str, np.ndarray], currency: str, est: Any) -> Deployment:
+    units = {"n_params": "parameters", "tokens": "tokens", "tokens_per_param": "tokens/parameter",
+             "train_flops": "FLOPs", "inference_flops": "FLOPs", "total_flops": "FLOPs",
+             "train_cost": currency, "inference_cost": currency, "total_cost": currency}
+    return Deployment(**{k: est(samples[k], unit) for k, unit in units.items()})
+
+
+def _inference_plan(law: UncertainLaw, costs: CostModel, params: dict[str, np.ndarray],
+                    loss: Any, d_inf: float) -> InferencePlan:
+    """Same loss, two models: Chinchilla's and the one minimising training + serving cost.
+
+    With equal prices, a serving FLOP costs ``mfu / inference_mfu`` training FLOPs, so the
+    cost-optimal model is the FLOP-optimal one for ``d_inf * mfu / inference_mfu`` tokens.
+    """
+    def est(samples: Any, unit: str) -> Estimate:
+        return _estimate(samples, unit, law.level, law.n_draws)
+
+    weight = costs.mfu / costs.serving_mfu
+    target = np.broadcast_to(np.asarray(loss, dtype=float), np.shape(params["E"]))
+    optimum = inference_aware_optimum(params, target, d_inf * weight, strict=False)
+    chin = _lifetime(costs, optimum.chinchilla, d_inf)
+    aware = _lifetime(costs, optimum.optimum, d_inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flops_saving = 1.0 - aware["total_flops"] / chin["total_flops"]
+        cost_saving = 1.0 - aware["total_cost"] / chin["total_cost"]
+        train_ratio = aware["train_cost"] / chin["train_cost"]
+    code = costs.currency.code
+    return InferencePlan(d_inf, est(loss, "nats/token"), _deployment(chin, code, est),
+                         _deployment(aware, code, est), est(flops_saving, "fraction"),
+                         est(cost_saving, "fraction"), est(train_ratio, "ratio"))
+
+
+def _ladder(law: UncertainLaw, costs: CostModel, params: dict[str, np.ndarray],
+            base_flops: float, decades: Sequence[int]) -> list[LadderRow]:
+    """Loss (with intervals) at the plan's budget times 10^k, and the drop per step."""
+    if not np.isfinite(base_flops) or not decades:
+        return []
+    multiples = 10.0 ** np.asarray(sorted(decades), dtype=float)
+    grid = {k: v[:, None] for k, v in params.items()}
+    alloc = compute_optimal(grid, base_flops * multiples[None, :])
+    n, d, loss = (np.asarray(a) for a in (alloc.n_params, alloc.tokens, alloc.loss))
+    rows = []
+    for j, multiple in enumerate(multiples):
+        flops = float(base_flops * multiple)
+        drop = None
+        if j > 0:
+            drop = _estimate(loss[:, j - 1] - loss[:, j], "nats/token", law.level, law.n_draws)
+        rows.append(LadderRow(
+            multiple=float(multiple), budget=float(costs.money_for_flops(flops)),
+            budget_usd=float(costs.bill(flops).cost_usd), flops=flops,
+            n_params=_estimate(n[:, j], "parameters", law.level, law.n_draws),
+            tokens=_estimate(d[:, j], "tokens", law.level, law.n_draws),
+            loss=_estimate(loss[:, j], "nats/token", law.level, law.n_draws), loss_drop=drop))
+    return rows
+
+
+def _notes(law: UncertainLaw, costs: CostModel, plan: Plan) -> list[str]:
+    notes = [plan.interval_note]
+    if law.reference:
+        notes.append(f"law: {law.reference}")
+    if law.data:
+        notes.append(f"losses are nats/token on {law.data}; N counts {law.n_convention}")
+    elif law.n_convention:
+        notes.append(f"N counts {law.n_convention}")
+    lo, hi = MFU_TYPICAL_RANGE
+    if not lo <= costs.mfu <= hi:
+        notes.append(f"MFU {costs.mfu:g} is outside the typical {lo:g}-{hi:g} of large runs")
+    if plan.unreachable_draws:
+        notes.append(f"{plan.unreachable_draws} of {plan.n_draws} bootstrap draws have E at or "
+                     f"above the target loss: for them no model reaches it (infinite cost)")
+    if plan.inference is not None:
+        ratio = plan.inference.train_cost_ratio.value
+        saving = plan.inference.cost_saving.value
+        notes.append(f"the inference-aware model costs {ratio:.2f}x the Chinchilla model's "
+                     f"training but saves {saving:.1%} of training + serving cost")
+    price = costs.gpu.price_usd_per_hour
+    if price is None:
+        notes.append(f"no price for {costs.gpu.name}: money not computed; give --price")
+    elif costs.gpu.price_as_of == "user":
+        notes.append(f"price {price:g} USD/GPU-hour, given by the user")
+    else:
+        notes.append(f"price {price:g} USD/GPU-hour: an indicative {costs.gpu.name} rental rate "
+                     f"as of {costs.gpu.price_as_of}, not a quote; override with --price")
+    return notes

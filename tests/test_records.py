@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglab.errors import RunsError
+from scalinglab.records import (
+    RECORD_COLUMNS,
+    RunRecord,
+    load_runs,
+    parse_column_mapping,
+    records_to_frame,
+    write_runs,
+)
+from tests.conftest import EPOCH_COLUMNS, EPOCH_CSV, shared_file
+
+
+def _table(**overrides):
+    base = {"n_params": [1e6, 2e6, 4e6], "tokens": [1e8, 2e8, 4e8], "loss": [3.0, 2.9, 2.8]}
+    base.update(overrides)
+    return pd.DataFrame(base)
+
+
+def test_epoch_csv_with_column_mapping_and_derived_tokens():
+    frame = load_runs(shared_file(EPOCH_CSV), columns=EPOCH_COLUMNS, derive_tokens=True)
+    assert len(frame) == 245
+    assert {"n_params", "flops", "tokens", "loss", "run_id"} <= set(frame.columns)
+    np.testing.assert_allclose(frame["tokens"], frame["flops"] / (6 * frame["n_params"]))
+    assert "x" not in frame.columns  # unmapped columns are dropped
+
+
+def test_parse_column_mapping_handles_quotes_and_aliases():
+    assert parse_column_mapping('N="Model Size",C="Training FLOP",loss=loss') == {
+        "n_params": "Model Size", "flops": "Training FLOP", "loss": "loss"}
+    with pytest.raises(RunsError, match="unknown column"):
+        parse_column_mapping("Q=foo")
+    with pytest.raises(RunsError, match="NAME=SOURCE"):
+        parse_column_mapping("N")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_round_trip_through_files(tmp_path, suffix):
+    records = [RunRecord(run_id=f"r{i}", n_params=1e5 * (i + 1), tokens=1e7, flops=6e12 * (i + 1),
+                         loss=3.0 - 0.1 * i, corpus="kjv", tokenizer="byte") for i in range(3)]
+    frame = records_to_frame(records)
+    assert list(frame.columns) == [c for c in RECORD_COLUMNS if c in frame.columns]
+    path = write_runs(frame, tmp_path / f"runs{suffix}")
+    back = load_runs(path)
+    pd.testing.assert_series_equal(back["loss"], frame["loss"])
+    assert list(back["run_id"]) == ["r0", "r1", "r2"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"loss": [3.0, np.nan, 2.8]}, "NaN and inf"),
+    ({"tokens": [1e8, np.inf, 4e8]}, "NaN and inf"),
+    ({"n_params": [1e6, -2e6, 4e6]}, "n_params must be > 0"),
+    ({"loss": [3.0, 0.0, 2.8]}, "losses must be > 0"),
+    ({"loss": ["3.0", "oops", "2.8"]}, "non-numeric value 'oops'"),
+])
+def test_bad_values_name_the_problem(change, message):
+    with pytest.raises(RunsError, match=message):
+        load_runs(_table(**change))
+
+
+def test_missing_columns_and_duplicates():
+    with pytest.raises(RunsError, match="missing column"):
+        load_runs(pd.DataFrame({"n_params": [1.0], "loss": [2.0]}))
+    with pytest.raises(RunsError, match="--derive-tokens"):
+        load_runs(pd.DataFrame({"n_params": [1.0], "flops": [6.0], "loss": [2.0]}))
+    dup = _table(n_params=[1e6, 1e6, 4e6], tokens=[1e8, 1e8, 4e8], loss=[3.0, 3.0, 2.8])
+    with pytest.raises(RunsError, match="duplicates"):
+        load_runs(dup)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(RunsError, match="does not exist"):
+        load_runs(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text('a,b\n1,2,3,4\n"unterminated\n')
+    with pytest.raises(RunsError, match="cannot read|missing column"):
+        load_runs(bad)
+    with pytest.raises(RunsError, match="not found in the table"):
+        load_runs(_table(), columns={"N": "Model Size"})
