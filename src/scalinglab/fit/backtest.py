@@ -19,7 +19,6 @@ held-out run is predicted at its final row(s), and we report
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ import pandas as pd
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.isoflop import frame_to_columns
 from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, select_rows
-from scalinglab.fit.result import FitResult
+from scalinglab.fit.result import FitResult, SavableResult
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.base import VARIABLE_COLUMNS
 from scalinglab.records import load_runs
@@ -38,7 +37,7 @@ FORMAT_VERSION = 1
 
 
 @dataclass
-class BacktestResult:
+class BacktestResult(SavableResult):
     """Per held-out run errors of a law fitted below a cut, beside the naive baseline.
 
     ``per_run`` has one row per held-out evaluation: run_id, n_params (parameters), tokens,
@@ -78,9 +77,6 @@ class BacktestResult:
                               if fit.bootstrap_params is not None else None),
             "per_run": frame_to_columns(self.per_run),
         })
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
 
 def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,

@@ -33,7 +33,6 @@ Modelling choices, each next to what it changes:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,15 +125,6 @@ class EnvelopeResult(PowerFrontier):
         if self._has_bootstrap():
             out["intervals"] = {k: list(v) for k, v in self.intervals().items()}
         return to_jsonable(out)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
-        return path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvelopeResult:

@@ -51,6 +51,7 @@ import pandas as pd
 
 from scalinglab.errors import FitError, RunsError, ScalingLabError
 from scalinglab.fit.parametric import select_rows
+from scalinglab.fit.result import SavableResult
 from scalinglab.jsonutil import to_jsonable
 
 DEFAULT_TOLERANCE_DEX = 0.05
@@ -112,7 +113,7 @@ def fit_frontier_laws(log10_c: np.ndarray, log10_n: np.ndarray,
 FRONTIER_COLUMNS = ("a", "log10_k_n", "b", "log10_k_d")
 
 
-class PowerFrontier:
+class PowerFrontier(SavableResult):
     """Mixin: ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` with bootstrap draws.
 
     Expects attributes ``a, log10_k_n, b, log10_k_d`` (floats), ``bootstrap`` (DataFrame with
@@ -469,15 +470,6 @@ class IsoFlopResult(PowerFrontier):
         if self._has_bootstrap():
             out["intervals"] = {k: list(v) for k, v in self.intervals().items()}
         return to_jsonable(out)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
-        return path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IsoFlopResult:

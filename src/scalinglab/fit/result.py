@@ -22,8 +22,25 @@ from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
 FORMAT_VERSION = 1
 
 
+class SavableResult:
+    """JSON output for result dataclasses that define ``to_dict()``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(to_jsonable(self.to_dict()), indent=indent)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path`` (parent folders are created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+        return path
+
+
 @dataclass
-class FitResult:
+class FitResult(SavableResult):
     """A fitted law with bootstrap uncertainty.
 
     Attributes
@@ -163,15 +180,6 @@ class FitResult:
                                  {k: self.bootstrap_params[k].tolist()
                                   for k in self.bootstrap_params.columns}),
         }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(to_jsonable(self.to_dict()), indent=indent)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
-        return path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FitResult:
