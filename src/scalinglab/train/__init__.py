@@ -1,0 +1,19 @@
+"""One training run: the GPT, the size ladder, schedules, the loop, checkpoints, DDP.
+
+Typical use::
+
+    from scalinglab.train import TrainConfig, train_run, load_text_corpus
+    corpus = load_text_corpus("tinyshakespeare.txt")
+    result = train_run(TrainConfig(params=1e5, tokens=2e6), corpus)
+    result.frame()  # one RunRecord row per evaluation
+"""
+
+from scalinglab.train.config import RunPlan, TrainConfig, resolve_plan
+from scalinglab.train.data import load_text_corpus
+from scalinglab.train.loop import ProgressInfo, TrainingDiverged, TrainResult, train_run
+from scalinglab.train.model import GPT
+from scalinglab.train.schedules import Schedule
+from scalinglab.train.shape import ModelShape
+
+__all__ = ["GPT", "ModelShape", "ProgressInfo", "RunPlan", "Schedule", "TrainConfig",
+           "TrainResult", "TrainingDiverged", "load_text_corpus", "resolve_plan", "train_run"]
