@@ -24,6 +24,8 @@ column              meaning and unit
 ``seed``            random seed
 ``schedule``        learning-rate schedule name
 ``wall_seconds``    wall-clock seconds spent so far
+``exact_loss``      exact expected held-out loss, nats/token (synthetic language only;
+                    E_T + mean KL(true || model), free of sampling noise)
 ==================  =============================================================
 
 Foreign tables (a CSV of N, D or C and loss) are read through an explicit column mapping; a
@@ -61,13 +63,15 @@ RECORD_COLUMNS: dict[str, str] = {
     "seed": "random seed",
     "schedule": "learning-rate schedule",
     "wall_seconds": "wall-clock seconds",
+    "exact_loss": "exact expected held-out loss (synthetic language), nats/token",
 }
 
 #: Short aliases accepted in column mappings (``N="Model Size"``).
 ALIASES: dict[str, str] = {"N": "n_params", "D": "tokens", "C": "flops", "L": "loss"}
 
 NUMERIC_COLUMNS = ("n_params", "n_params_total", "tokens", "flops", "loss", "bits_per_byte",
-                   "lr", "batch_tokens", "seq_len", "vocab_size", "seed", "wall_seconds")
+                   "lr", "batch_tokens", "seq_len", "vocab_size", "seed", "wall_seconds",
+                   "exact_loss")
 POSITIVE_COLUMNS = ("n_params", "n_params_total", "tokens", "flops", "loss")
 
 
@@ -93,6 +97,7 @@ class RunRecord:
     seed: int = 0
     schedule: str = ""
     wall_seconds: float = float("nan")
+    exact_loss: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)

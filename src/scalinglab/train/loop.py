@@ -213,23 +213,37 @@ class _Runner:
         return loss_sum / plan.accumulation_steps
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Held-out cross-entropy (nats/token) over the fixed validation windows."""
+    def evaluate(self) -> tuple[float, float]:
+        """Held-out cross-entropy (nats/token) over the fixed validation windows.
+
+        Returns ``(loss, exact_loss)``.  For a corpus whose source language is known exactly
+        (the synthetic language, ``corpus.meta["language"]``), ``exact_loss`` is the model's
+        exact expected loss on the same windows, E_T + mean KL(true || model), free of
+        validation-sampling noise; otherwise it is NaN.
+        """
         self.model.eval()
-        totals = torch.zeros(2, dtype=torch.float64, device=self.device)
+        language = self.corpus.meta.get("language")
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)
         batch = max(1, self.plan.micro_sequences)
         for start in range(0, len(self.val_ids), batch):
             inputs, targets = self.val_windows.gather(self.val_ids[start:start + batch])
             inputs, targets = inputs.to(self.device), targets.to(self.device)
             with self.autocast:
                 logits, _ = self.model(inputs)
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+            logits = logits.float()[..., :self.plan.shape.vocab_size]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                    targets.reshape(-1), reduction="sum")
             totals[0] += loss.double()
             totals[1] += targets.numel()
+            if language is not None:
+                log_probs = F.log_softmax(logits.double(), dim=-1).cpu().numpy()
+                exact = language.evaluate(inputs.cpu().numpy(), log_probs)
+                totals[2] += exact.exact_loss * targets.numel()
         all_reduce_sum(totals, self.context)
         self.model.train()
-        return float(totals[0] / totals[1])
+        loss = float(totals[0] / totals[1])
+        exact_loss = float(totals[2] / totals[1]) if language is not None else float("nan")
+        return loss, exact_loss
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> tuple[dict, dict]:
@@ -334,7 +348,7 @@ class _Loop:
                      run_id=self.plan.run_id)
 
     def _record(self, step: int, final: bool, run_id: str) -> None:
-        loss = self.runner.evaluate()
+        loss, exact_loss = self.runner.evaluate()
         if not math.isfinite(loss):
             raise TrainingDiverged(f"held-out loss is {loss} after {step} steps; "
                                    f"lower the learning rate (now {self.plan.lr:.3g})")
@@ -350,7 +364,7 @@ class _Loop:
             seq_len=float(shape.seq_len), vocab_size=float(shape.vocab_size),
             corpus=self.runner.corpus.name, tokenizer=self.runner.corpus.tokenizer,
             seed=int(config.seed), schedule=self.plan.schedule.kind,
-            wall_seconds=self._wall()))
+            wall_seconds=self._wall(), exact_loss=exact_loss))
 
     def _report(self, train_loss: float, phase: str) -> None:
         if not math.isfinite(train_loss):
