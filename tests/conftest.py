@@ -30,3 +30,14 @@ def epoch_runs() -> pd.DataFrame:
     frame = load_runs(shared_file(EPOCH_CSV), columns=EPOCH_COLUMNS, derive_tokens=True)
     cutoff = sorted(frame["loss"])[-5]
     return frame[frame["loss"] < cutoff].reset_index(drop=True)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a training test on one torch thread (tests share 2 cores; see the trainer issue)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

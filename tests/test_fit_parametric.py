@@ -193,7 +193,7 @@ def test_fit_file_errors(tmp_path):
         FitResult.load(bad)
     other = tmp_path / "other.json"
     other.write_text('{"a": 1}')
-    with pytest.raises(ScalingLabError, match="not a scalinglab fit"):
+    with pytest.raises(ScalingLabError, match="not a scalinglab.fit file"):
         FitResult.load(other)
 
 

@@ -4,18 +4,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from scalinglab.corpora import load_corpus
 from scalinglab.train import TrainConfig, train_run
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_exact_loss_is_reported_and_bounded_by_best_possible(tmp_path):

@@ -41,7 +41,6 @@ Modelling choices, each next to what it changes:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ import pandas as pd
 
 from scalinglab.errors import FitError, RunsError, ScalingLabError
 from scalinglab.fit.parametric import select_rows
-from scalinglab.fit.result import SavableResult
+from scalinglab.fit.result import SavableResult, read_result_json
 from scalinglab.jsonutil import to_jsonable
 
 DEFAULT_TOLERANCE_DEX = 0.05
@@ -245,20 +244,6 @@ def frame_from_columns(data: dict[str, list] | None) -> pd.DataFrame | None:
         whole = len(values) == len(data[col]) and all(isinstance(v, int) for v in values)
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(int if whole else float)
     return frame
-
-
-def read_result_json(path: str | Path, fmt: str) -> dict[str, Any]:
-    """Read a result file written by ``save``; one-line errors for unusable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScalingLabError(f"result file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ScalingLabError(f"result file {str(path)!r} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != fmt:
-        raise ScalingLabError(f"{str(path)!r} is not a {fmt} file")
-    return data
 
 
 def require_columns(runs: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:

@@ -197,13 +197,7 @@ class FitResult(SavableResult):
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
         """Reload a result written by :meth:`save` (one-line error if the file is unusable)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ScalingLabError(f"fit file {str(path)!r} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ScalingLabError(f"fit file {str(path)!r} is not valid JSON: {exc}") from None
+        data = read_result_json(path, "scalinglab.fit")
         try:
             return cls.from_dict(data)
         except (KeyError, TypeError) as exc:
@@ -226,3 +220,17 @@ def _squeeze(values: np.ndarray, ndim: int | None = None) -> Any:
     if values.size == 1 and (ndim is None or ndim == 0):
         return float(values.reshape(()))
     return values
+
+
+def read_result_json(path: str | Path, fmt: str) -> dict[str, Any]:
+    """Read a result file written by ``save``; one-line errors for unusable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalingLabError(f"result file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ScalingLabError(f"result file {str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ScalingLabError(f"{str(path)!r} is not a {fmt} file")
+    return data
