@@ -11,6 +11,7 @@ column              meaning and unit
 ``n_params``        N, non-embedding parameters (Kaplan's convention)
 ``n_params_total``  all parameters, embeddings included (Chinchilla's convention)
 ``tokens``          D, training tokens seen so far
+``unique_tokens``   U, distinct tokens in the training data (D / U = epochs; optional)
 ``flops``           C, training FLOPs spent so far (exact count where known)
 ``loss``            held-out cross-entropy, nats/token
 ``bits_per_byte``   held-out cross-entropy in bits per byte of text
@@ -50,6 +51,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "n_params": "non-embedding parameters",
     "n_params_total": "all parameters",
     "tokens": "training tokens seen",
+    "unique_tokens": "unique training tokens",
     "flops": "training FLOPs spent",
     "loss": "held-out cross-entropy, nats/token",
     "bits_per_byte": "held-out cross-entropy, bits/byte",
@@ -69,10 +71,10 @@ RECORD_COLUMNS: dict[str, str] = {
 #: Short aliases accepted in column mappings (``N="Model Size"``).
 ALIASES: dict[str, str] = {"N": "n_params", "D": "tokens", "C": "flops", "L": "loss"}
 
-NUMERIC_COLUMNS = ("n_params", "n_params_total", "tokens", "flops", "loss", "bits_per_byte",
-                   "lr", "batch_tokens", "seq_len", "vocab_size", "seed", "wall_seconds",
+NUMERIC_COLUMNS = ("n_params", "n_params_total", "tokens", "unique_tokens", "flops", "loss",
+                   "bits_per_byte", "lr", "batch_tokens", "seq_len", "vocab_size", "seed", "wall_seconds",
                    "exact_loss")
-POSITIVE_COLUMNS = ("n_params", "n_params_total", "tokens", "flops", "loss")
+POSITIVE_COLUMNS = ("n_params", "n_params_total", "tokens", "unique_tokens", "flops", "loss")
 
 
 @dataclass

@@ -69,7 +69,9 @@ def register(app: typer.Typer) -> None:
 
 def fit_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
-    law: Annotated[str, typer.Option(help="chinchilla | kaplan | power")] = "chinchilla",
+    law: Annotated[str, typer.Option(
+        help="chinchilla | kaplan | power | data_constrained (needs unique_tokens)")]
+    = "chinchilla",
     approach: Annotated[int, typer.Option(help="3 parametric, 2 IsoFLOP, 1 envelope.")] = 3,
     variable: Annotated[str, typer.Option(help="Power law variable: N, D or C.")] = "C",
     no_irreducible: Annotated[bool, typer.Option(
