@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,hf,tiktoken]"
+	$(PY) -m pip install --quiet -e ".[dev,hf,tiktoken,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/fit_speed.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,36 @@
+"""Many runs: plans (IsoFLOP grid via WSD cooldown branches), the run store, executors, demo.
+
+Typical use::
+
+    from scalinglab.sweep import SweepSpec, plan_sweep, SQLiteRunStore, LocalExecutor
+    plan = plan_sweep(SweepSpec(levels=(2e11, 6e11, 2e12)), corpus)
+    with SQLiteRunStore("my-sweep") as store:
+        store.add_runs(r.stored() for r in plan.runs)
+        run_pending(store, LocalExecutor(workers=2), "my-sweep", "kjv", "byte")
+        runs = store.records()   # RunRecord rows, ready for scalinglab.fit
+"""
+
+from scalinglab.sweep.executors import (
+    Executor,
+    LocalExecutor,
+    RayExecutor,
+    RunOutcome,
+    RunTask,
+    make_executor,
+    run_pending,
+)
+from scalinglab.sweep.plan import (
+    PlannedRun,
+    SweepPlan,
+    SweepSpec,
+    estimate_wall,
+    plan_sweep,
+    plan_validation,
+    prior_optimal_size,
+)
+from scalinglab.sweep.store import RunStore, SQLiteRunStore, StoredRun, config_hash, open_store
+
+__all__ = ["Executor", "LocalExecutor", "PlannedRun", "RayExecutor", "RunOutcome", "RunStore",
+           "RunTask", "SQLiteRunStore", "StoredRun", "SweepPlan", "SweepSpec", "config_hash",
+           "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
+           "prior_optimal_size", "run_pending"]

@@ -1,0 +1,430 @@
+"""The main job: plan -> train the sweep -> fit -> predict -> train the validation run -> compare.
+
+:func:`run_demo` is what ``scalinglab demo`` and ``scalinglab run CONFIG.toml`` call.  The
+prediction (point and bootstrap interval from Approach 3) is written to ``prediction.json`` and
+to the store *before* the validation run starts, so it cannot be tuned on its result.
+
+Default design (measured on the project's 2-core CPU, see bench/README_demo.md): three IsoFLOP
+levels 2e11, 6e11, 2e12 FLOPs, five sizes per level, one WSD run per size with cooldown
+branches (every point a fully cooled-down run), and a validation run at 10x the largest level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.jsonutil import to_jsonable
+from scalinglab.records import write_runs
+from scalinglab.sweep.executors import Executor, LocalExecutor, make_executor, run_pending
+from scalinglab.sweep.plan import (
+    PlannedRun,
+    SweepPlan,
+    SweepSpec,
+    level_budgets,
+    plan_sweep,
+    plan_validation,
+)
+from scalinglab.sweep.progress import SweepProgress
+from scalinglab.sweep.store import SQLiteRunStore
+
+DEFAULT_OUT = "scalinglab-demo"
+
+
+@dataclass
+class DemoConfig:
+    """The sweep spec plus how to run and fit it.
+
+    ``fit_min_steps``: Approach 3 uses only points trained for at least this many optimiser
+    steps (shorter runs sit on the early-training plateau and bend the fit: issue 5's first
+    experiment).  ``bootstrap``: resamples for both fits.  ``workers``: local processes for the
+    sweep (the validation run gets every core).  ``executor``: local or ray.  ``threads``:
+    torch threads per run (None: cpu_count / workers for the sweep, cpu_count for the
+    validation run); on a CPU that other jobs also load, use 1 -- multi-threaded runs then
+    slow down by an order of magnitude (spinning OpenMP threads; measured on this machine).
+    """
+
+    spec: SweepSpec = field(default_factory=SweepSpec)
+    out: str = DEFAULT_OUT
+    workers: int = 2
+    executor: str = "local"
+    ray_address: str | None = None
+    retries: int = 1
+    bootstrap: int = 400
+    level: float = 0.9
+    fit_min_steps: int = 1000
+    n_column: str = "n_params"
+    threads: int | None = None
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "spec"},
+                "spec": self.spec.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DemoConfig:
+        data = dict(data)
+        spec = SweepSpec.from_dict(data.pop("spec", {}) or {})
+        known = {"out", "workers", "executor", "ray_address", "retries", "bootstrap", "level",
+                 "fit_min_steps", "n_column", "threads"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ScalingLabError(f"unknown setting(s): {', '.join(unknown)}; known: "
+                                  f"{', '.join(sorted(known | {'spec'}))}")
+        return cls(spec=spec, **data)
+
+
+def load_config_toml(path: str | Path) -> DemoConfig:
+    """A :class:`DemoConfig` from TOML: top-level run settings and a ``[sweep]`` table."""
+    import tomllib  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.is_file():
+        raise ScalingLabError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScalingLabError(f"cannot parse {str(path)!r}: {exc}") from None
+    data["spec"] = data.pop("sweep", {})
+    return DemoConfig.from_dict(data)
+
+
+@dataclass
+class DemoResult:
+    """What the demo measured; ``summary`` is what summary.json holds."""
+
+    summary: dict[str, Any]
+    out: Path
+
+
+class _Console:
+    """Human output (rich) on stdout, or on stderr when stdout carries JSON."""
+
+    def __init__(self, quiet_stdout: bool):
+        self.console = Console(stderr=quiet_stdout)
+
+    def rule(self, text: str) -> None:
+        self.console.rule(f"[bold]{text}")
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        self.console.print(*args, **kwargs)
+
+
+def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = True
+             ) -> DemoResult:
+    """Run the whole pipeline; returns the summary (also written to ``out/summary.json``)."""
+    from scalinglab.corpora import load_corpus  # noqa: PLC0415
+
+    began = time.perf_counter()
+    ui = _Console(json_mode)
+    spec = config.spec
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(spec.corpus, tokenizer=spec.tokenizer)
+    ui.rule(f"scalinglab demo: corpus {corpus.name} ({corpus.train_tokens:,} training tokens, "
+            f"vocab {corpus.vocab_size})")
+    plan = plan_sweep(spec, corpus)
+    _print_plan(ui, plan)
+    with SQLiteRunStore(out) as store:
+        store.set_meta("config", config.to_dict())
+        store.add_runs(r.stored() for r in plan.runs)
+        executor = make_executor(config.executor, config.workers, config.ray_address,
+                                 config.threads)
+        try:
+            _train(ui, store, executor, out, spec, [r.key for r in plan.runs], config.retries,
+                   "sweep", show_progress)
+            records = store.records(role="sweep")
+            if records.empty:
+                raise ScalingLabError("no sweep run finished; see `scalinglab sweep status`")
+            fits = fit_sweep(records, plan, config)
+            _print_fits(ui, fits, config)
+            validation = _validation_run(spec, corpus, plan, fits)
+            prediction = _frozen_prediction(store, fits, validation, config.level, out)
+            _print_prediction(ui, validation, prediction)
+            val_executor = (executor if config.executor == "ray"
+                            else LocalExecutor(1, threads=config.threads or os.cpu_count() or 1))
+            _train(ui, store, val_executor, out, spec, [validation.key], config.retries,
+                   "validation", show_progress)
+        finally:
+            executor.close()
+        stored_val = store.get(validation.key)
+        if stored_val.status != "done":
+            raise ScalingLabError(f"the validation run failed: {stored_val.error}")
+        val_records = store.run_records(validation.key)
+        summary = _summary(config, corpus, plan, fits, validation, prediction, val_records,
+                           store, time.perf_counter() - began)
+        _write_results(out, store, fits, summary)
+    _print_verdict(ui, summary)
+    return DemoResult(summary, out)
+
+
+def _frozen_prediction(store: SQLiteRunStore, fits: dict, validation: PlannedRun,
+                       level: float, out: Path) -> dict[str, Any]:
+    """Predict the validation run and freeze it in the store and prediction.json.
+
+    On a re-run whose validation run is already trained, the prediction frozen the first time
+    is kept (a new one would no longer be made before the run).
+    """
+    stored = store.get_meta("prediction")
+    trained = _known(store, validation.key) and store.get(validation.key).status == "done"
+    if trained and stored and stored.get("key") == validation.key:
+        return stored
+    prediction = predict_validation(fits["approach3"], validation, level)
+    prediction.update({"made_at": time.time(), "validation_already_trained": trained})
+    store.add_runs([validation.stored()])
+    store.set_meta("prediction", prediction)
+    (out / "prediction.json").write_text(json.dumps(to_jsonable(prediction), indent=2))
+    return prediction
+
+
+def _known(store: SQLiteRunStore, key: str) -> bool:
+    try:
+        store.get(key)
+    except ScalingLabError:
+        return False
+    return True
+
+
+def _train(ui: _Console, store: SQLiteRunStore, executor: Executor, out: Path,
+           spec: SweepSpec, keys: list[str], retries: int, title: str,
+           show_progress: bool) -> None:
+    runs = [store.get(k) for k in keys]
+    todo = [r for r in runs if r.status != "done"]
+    ui.rule(f"training the {title}: {len(todo)} of {len(runs)} run(s) to do "
+            f"({len(runs) - len(todo)} already done), {executor.workers} worker(s)")
+    if not todo:
+        return
+    with SweepProgress(ui.console, todo, title, enabled=show_progress) as bars:
+        run_pending(store, executor, out, spec.corpus, spec.tokenizer, runs=todo,
+                    retries=retries, progress=bars.event, on_outcome=bars.finished)
+
+
+# ------------------------------------------------------------------------------------ fits
+def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config: DemoConfig) -> dict[str, Any]:
+    """Approach 3 (Chinchilla L(N, D), bootstrap over runs) and Approach 2 (IsoFLOP profiles).
+
+    Approach 3 uses the ``final`` points (run ends and cooldown-branch ends) trained for at
+    least ``fit_min_steps`` steps; each point is its own group in the bootstrap (branches of
+    one WSD run share a trajectory, but their losses differ by the cooldown they had).
+    """
+    from scalinglab.fit import fit_isoflop, fit_parametric  # noqa: PLC0415
+
+    finals = records[records["final"].astype(bool)].copy()
+    finals["run_id"] = finals["run_id"].astype(str)
+    steps = finals["tokens"] / finals["batch_tokens"]
+    usable = finals[steps >= config.fit_min_steps]
+    if len(usable) < 6:
+        raise ScalingLabError(f"only {len(usable)} points have >= {config.fit_min_steps} steps; "
+                              f"Approach 3 needs at least 6 (raise the compute levels)")
+    approach3 = fit_parametric(usable, "chinchilla", n_column=config.n_column,
+                               bootstrap=config.bootstrap, level=config.level,
+                               seed=config.spec.seed)
+    approach2, approach2_error = None, None
+    try:
+        approach2 = fit_isoflop(finals, budgets=level_budgets(plan), min_runs=3,
+                                bootstrap=config.bootstrap, level=config.level,
+                                seed=config.spec.seed,
+                                target_flops=config.spec.validation_flops)
+    except ScalingLabError as exc:
+        approach2_error = str(exc)
+    return {"approach3": approach3, "approach2": approach2, "approach2_error": approach2_error,
+            "points_used": int(len(usable)), "points_total": int(len(finals))}
+
+
+def _validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> PlannedRun:
+    """Size the validation run: Approach 2's N_opt, raised if needed to stay within one epoch.
+
+    The laws assume fresh data, so a validation run that repeats the corpus would test the
+    data-constrained regime instead (Muennighoff et al. 2023); the size is raised until the
+    run's tokens fit in one pass over the training split.  Approach 3's frontier is the
+    fallback when Approach 2 has no fit; the size stays within 4x the largest sweep size.
+    """
+    target = spec.extrapolation * plan.largest_point_flops
+    if fits["approach2"] is not None:
+        n_opt = float(fits["approach2"].predict_n_opt(target))
+    else:
+        n_opt = float(fits["approach3"].frontier(target)["N_opt"]["value"])
+    sizes = [r.shape.n_params for r in plan.runs]
+    n_val = float(np.clip(n_opt, min(sizes), 4 * max(sizes)))
+    one_epoch = _smallest_size_within_one_epoch(corpus, spec, target, 4 * max(sizes))
+    return plan_validation(spec, corpus, max(n_val, one_epoch), plan.largest_point_flops)
+
+
+def _smallest_size_within_one_epoch(corpus, spec: SweepSpec, flops: float,
+                                    largest: float) -> float:
+    """The smallest ladder size (<= ``largest``) whose ``flops`` fit in one pass of the data."""
+    from scalinglab.train.shape import ModelShape  # noqa: PLC0415
+
+    available = (corpus.train_tokens - 1) // spec.seq_len * spec.seq_len
+    for n in np.geomspace(1e3, largest, 200):
+        shape = ModelShape.for_params(float(n), corpus.vocab_size, spec.seq_len)
+        if flops / shape.flops_per_token() <= available:
+            return float(n)
+    return float(largest)
+
+
+def predict_validation(fit, run: PlannedRun, level: float) -> dict[str, Any]:
+    """Approach 3's point prediction and bootstrap interval (nats/token) at the run's N, D."""
+    n_value = run.shape.n_params if fit.columns.get("N") == "n_params" else \
+        run.shape.n_params_total
+    interval = fit.predict_interval(level, N=float(n_value), D=float(run.config.tokens))
+    return {"loss": float(interval["loss"]), "low": float(interval.get("low", math.nan)),
+            "high": float(interval.get("high", math.nan)), "level": float(interval["level"]),
+            "n_params": run.shape.n_params, "n_params_total": run.shape.n_params_total,
+            "tokens": float(run.config.tokens), "flops": run.planned_flops,
+            "run": run.name, "key": run.key, "law": "chinchilla (Approach 3)"}
+
+
+# ------------------------------------------------------------------------------ results
+def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation: PlannedRun,
+             prediction: dict, val_records: list, store: SQLiteRunStore,
+             wall_seconds: float) -> dict[str, Any]:
+    finals = [r for r in val_records if r.final and r.run_id == validation.name]
+    measured = finals[-1].loss if finals else math.nan
+    error = (prediction["loss"] - measured) / measured
+    sweep_runs = store.runs(role="sweep")
+    approach3, approach2 = fits["approach3"], fits["approach2"]
+    summary: dict[str, Any] = {
+        "corpus": corpus.name, "tokenizer": corpus.tokenizer, "seed": config.spec.seed,
+        "out": str(config.out),
+        "prediction": {k: prediction[k] for k in ("loss", "low", "high", "level")},
+        "measured_loss": measured, "relative_error": error,
+        "inside_interval": bool(prediction["low"] <= measured <= prediction["high"]),
+        "extrapolation_factor": validation.planned_flops / plan.largest_point_flops,
+        "extrapolation_over_costliest_run": validation.planned_flops / max(
+            r.planned_flops for r in sweep_runs),
+        "sweep_flops": float(sum(r.spent_flops for r in sweep_runs)),
+        "validation_flops": float(store.get(validation.key).spent_flops),
+        "largest_point_flops": plan.largest_point_flops,
+        "wall_seconds": wall_seconds,
+        "sweep_wall_seconds": float(sum(r.wall_seconds or 0 for r in sweep_runs)),
+        "validation_wall_seconds": float(store.get(validation.key).wall_seconds or 0),
+        "validation": {"name": validation.name, "n_params": validation.shape.n_params,
+                       "n_params_total": validation.shape.n_params_total,
+                       "tokens": float(validation.config.tokens),
+                       "warnings": validation.warnings},
+        "validation_already_trained": prediction.get("validation_already_trained", False),
+        "approach3": {"params": approach3.params,
+                      "intervals": (approach3.intervals()
+                                    if approach3.bootstrap_params is not None else None),
+                      "points_used": fits["points_used"], "points_total": fits["points_total"],
+                      "fit_min_steps": config.fit_min_steps, "warnings": approach3.warnings},
+        "approach2": (None if approach2 is None else
+                      {"a": approach2.a, "b": approach2.b,
+                       "n_opt_at_validation": float(approach2.predict_n_opt(
+                           config.spec.validation_flops)),
+                       "warnings": approach2.warnings}),
+        "approach2_error": fits["approach2_error"],
+        "runs": {"sweep": len(sweep_runs), "failed": sum(r.status == "failed"
+                                                         for r in sweep_runs)},
+    }
+    language = corpus.meta.get("language") if isinstance(corpus.meta, dict) else None
+    if language is not None:
+        best = float(language.best_possible_loss(config.spec.seq_len))
+        fitted_e = float(approach3.params["E"])
+        summary["exact_best_loss"] = best
+        summary["fitted_E"] = fitted_e
+        summary["fitted_E_relative_error"] = (fitted_e - best) / best
+        summary["entropy_rate"] = float(language.entropy_rate())
+    return summary
+
+
+def _write_results(out: Path, store: SQLiteRunStore, fits: dict, summary: dict) -> None:
+    fits["approach3"].save(out / "fit_approach3.json")
+    if fits["approach2"] is not None:
+        fits["approach2"].save(out / "fit_approach2.json")
+    write_runs(store.records(), out / "runs.csv")
+    rows = [(r.name, r.role, r.status, r.config.get("params"), r.config.get("tokens"),
+             r.planned_flops, r.spent_flops, r.wall_seconds) for r in store.runs()]
+    table = pd.DataFrame(rows, columns=["name", "role", "status", "n_params", "tokens",
+                                        "planned_flops", "spent_flops", "wall_seconds"])
+    (out / "summary.md").write_text(_markdown_summary(table, summary))
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2))
+
+
+def _markdown_summary(table: pd.DataFrame, summary: dict) -> str:
+    p = summary["prediction"]
+    lines = ["# scalinglab demo", "",
+             f"corpus {summary['corpus']}, seed {summary['seed']}, "
+             f"wall {summary['wall_seconds']:.0f} s", "",
+             f"predicted {p['loss']:.4f} nats/token ({p['level']:.0%} interval "
+             f"{p['low']:.4f}-{p['high']:.4f}), measured {summary['measured_loss']:.4f}, "
+             f"error {summary['relative_error']:+.2%} at "
+             f"{summary['extrapolation_factor']:.1f}x the largest sweep point", "",
+             "| run | role | status | N | tokens | planned FLOPs | spent FLOPs | seconds |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for row in table.itertuples(index=False):
+        lines.append(f"| {row.name} | {row.role} | {row.status} | {row.n_params:.0f} | "
+                     f"{row.tokens:.3g} | {row.planned_flops:.3g} | {row.spent_flops:.3g} | "
+                     f"{(row.wall_seconds or 0):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ printing
+def _print_plan(ui: _Console, plan: SweepPlan) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=f"sweep plan ({plan.spec.design}): {len(plan.runs)} runs, "
+                        f"{plan.sweep_flops:.3g} FLOPs; validation at "
+                        f"{plan.spec.extrapolation:g}x {plan.largest_point_flops:.3g} FLOPs",
+                  title_justify="left")
+    for column in ("run", "N", "shape", "tokens", "points at levels (FLOPs)", "FLOPs"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for run in plan.runs:
+        table.add_row(run.name, f"{run.shape.n_params:,}",
+                      f"{run.shape.n_layer}x{run.shape.d_model}", f"{run.config.tokens:.3g}",
+                      ", ".join(f"{p['level']:.2g}" for p in run.points),
+                      f"{run.planned_flops:.3g}")
+    ui.print(table)
+
+
+def _print_fits(ui: _Console, fits: dict, config: DemoConfig) -> None:
+    ui.rule("fits")
+    a3 = fits["approach3"]
+    p = a3.params
+    ui.print(f"Approach 3 (Chinchilla L(N, D), {fits['points_used']} of "
+             f"{fits['points_total']} points with >= {config.fit_min_steps} steps): "
+             f"E={p['E']:.4f} A={p['A']:.4g} alpha={p['alpha']:.3f} B={p['B']:.4g} "
+             f"beta={p['beta']:.3f}", markup=False)
+    for warning in a3.warnings:
+        ui.print(f"  warning: {warning}", markup=False)
+    a2 = fits["approach2"]
+    if a2 is not None:
+        ui.print(f"Approach 2 (IsoFLOP profiles): N_opt ~ C^{a2.a:.3f}, D_opt ~ C^{a2.b:.3f}",
+                 markup=False)
+    else:
+        ui.print(f"Approach 2 could not be fitted: {fits['approach2_error']}", markup=False)
+
+
+def _print_prediction(ui: _Console, run: PlannedRun, prediction: dict) -> None:
+    ui.rule("prediction (made before the validation run trains)")
+    ui.print(f"validation run {run.name}: N={run.shape.n_params:,}, D={run.config.tokens:.3g} "
+             f"tokens, {run.planned_flops:.3g} FLOPs", markup=False)
+    ui.print(f"PREDICTED loss {prediction['loss']:.4f} nats/token, "
+             f"{prediction['level']:.0%} interval [{prediction['low']:.4f}, "
+             f"{prediction['high']:.4f}]", markup=False)
+    for warning in run.warnings:
+        ui.print(f"  note: {warning}", markup=False)
+
+
+def _print_verdict(ui: _Console, summary: dict) -> None:
+    ui.rule("verdict")
+    p = summary["prediction"]
+    inside = "inside" if summary["inside_interval"] else "OUTSIDE"
+    ui.print(f"measured {summary['measured_loss']:.4f} vs predicted {p['loss']:.4f} nats/token: "
+             f"relative error {summary['relative_error']:+.2%}, {inside} the {p['level']:.0%} "
+             f"interval, at {summary['extrapolation_factor']:.1f}x the largest sweep point "
+             f"({summary['wall_seconds']:.0f} s in all)", markup=False)
+    if "exact_best_loss" in summary:
+        ui.print(f"fitted E {summary['fitted_E']:.4f} vs exact best possible loss E_T "
+                 f"{summary['exact_best_loss']:.4f} nats/token "
+                 f"({summary['fitted_E_relative_error']:+.1%})", markup=False)

@@ -1,0 +1,274 @@
+"""Executors: who trains the planned runs -- this process, a local process pool, or Ray.
+
+Workers only train (and write their own checkpoints); the driver owns the store.  Each task
+gets a run's config and returns a :class:`RunOutcome` (records, timings or the error text), and
+:func:`run_pending` writes it, so the same code serves a process pool and a Ray cluster whose
+workers cannot reach the driver's SQLite file.  A failing run is retried ``retries`` times
+(resuming from its checkpoint), then recorded as failed; the sweep goes on.
+
+Threads: a pool of W workers pins each to ``cpu_count // W`` torch threads; on a 2-core CPU two
+one-thread processes train more tokens per second than one two-thread process (the trainer
+issue's measurement: OpenMP threads spin when a core is busy).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import functools
+import multiprocessing
+import os
+import queue
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.records import RunRecord
+from scalinglab.sweep.store import RunStore, StoredRun
+
+#: Progress event: (run key, step, total steps, train loss nats/token, tokens/s, phase).
+ProgressEvent = tuple[str, int, int, float, float, str]
+ProgressCallback = Callable[[ProgressEvent], None]
+WATCHDOG_EVERY_STEPS = 25
+#: Ray's default object store takes 30% of RAM; run outcomes are a few kB.
+LOCAL_OBJECT_STORE_BYTES = 100 * 1024**2
+
+
+@dataclass
+class RunTask:
+    """What a worker needs to train one run (plain data, picklable, Ray-serialisable)."""
+
+    key: str
+    name: str
+    config: dict[str, Any]
+    corpus: str
+    tokenizer: str
+    checkpoint_dir: str
+    threads: int | None
+    retries: int = 1
+
+
+@dataclass
+class RunOutcome:
+    """What a worker sends back: records and timings, or the error after the last attempt."""
+
+    key: str
+    ok: bool
+    records: list[dict] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    spent_flops: float = 0.0
+    error: str | None = None
+    attempts: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus(source: str, tokenizer: str):
+    from scalinglab.corpora import load_corpus  # noqa: PLC0415 (workers import lazily)
+
+    return load_corpus(source, tokenizer=tokenizer)
+
+
+def train_task(task: RunTask, progress: ProgressCallback | Any | None = None,
+               watch_parent: bool = False) -> RunOutcome:
+    """Train one run, resuming from its checkpoint; retry, then report the error text.
+
+    ``progress`` is a callable or a queue (``put``) receiving :data:`ProgressEvent` tuples.
+    ``watch_parent``: exit if the driver dies (a pool worker must not outlive a kill -9).
+    """
+    from scalinglab.train import TrainConfig, train_run  # noqa: PLC0415
+
+    emit = getattr(progress, "put", progress)
+    parent = os.getppid()
+
+    def on_step(step: int) -> None:
+        if watch_parent and step % WATCHDOG_EVERY_STEPS == 0 and os.getppid() != parent:
+            os._exit(1)
+
+    def on_progress(info) -> None:
+        if emit is not None:
+            emit((task.key, info.step, info.total_steps, info.train_loss,
+                  info.tokens_per_second, info.phase))
+
+    config = TrainConfig.from_dict({**task.config, "checkpoint_dir": task.checkpoint_dir,
+                                    "threads": task.threads})
+    error = ""
+    for attempt in range(1, task.retries + 2):
+        try:
+            result = train_run(config, _corpus(task.corpus, task.tokenizer), resume=True,
+                               progress=on_progress, on_step=on_step)
+        except Exception as exc:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            continue
+        return RunOutcome(task.key, True, [r.to_dict() for r in result.records],
+                          result.wall_seconds, result.flops_spent, None, attempt,
+                          {"tokens_per_second": result.tokens_per_second,
+                           "device": result.device, "checkpoint": result.checkpoint_path,
+                           "resumed_from_step": result.resumed_from_step})
+    return RunOutcome(task.key, False, error=error, attempts=task.retries + 1)
+
+
+class Executor(ABC):
+    """Runs tasks and yields their outcomes as they finish."""
+
+    workers: int = 1
+
+    @abstractmethod
+    def execute(self, tasks: list[RunTask], progress: ProgressCallback | None,
+                started: Callable[[RunTask], None] = lambda task: None
+                ) -> Iterator[RunOutcome]:
+        """Train ``tasks``; call ``started(task)`` as each begins (or is submitted)."""
+
+    def threads_per_run(self) -> int | None:
+        return None
+
+    def close(self) -> None:  # noqa: B027 -- optional hook, most executors hold nothing
+        """Release resources (process pools, Ray)."""
+
+
+class LocalExecutor(Executor):
+    """Sequential in this process (``workers=1``) or a spawn-started process pool."""
+
+    def __init__(self, workers: int = 1, threads: int | None = None):
+        if workers < 1:
+            raise ScalingLabError(f"--workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+
+    def threads_per_run(self) -> int | None:
+        return self.threads
+
+    def execute(self, tasks: list[RunTask], progress: ProgressCallback | None,
+                started: Callable[[RunTask], None] = lambda task: None
+                ) -> Iterator[RunOutcome]:
+        if self.workers == 1:
+            for task in tasks:
+                started(task)
+                yield train_task(task, progress)
+            return
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager:
+            events = manager.Queue()
+            with futures.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                pending = set()
+                for task in tasks:
+                    started(task)
+                    pending.add(pool.submit(train_task, task, events, True))
+                while pending:
+                    done, pending = futures.wait(pending, timeout=0.25,
+                                                 return_when=futures.FIRST_COMPLETED)
+                    _drain(events, progress)
+                    for item in done:
+                        yield item.result()
+                _drain(events, progress)
+
+
+def _drain(events: Any, progress: ProgressCallback | None) -> None:
+    while True:
+        try:
+            event = events.get_nowait()
+        except (queue.Empty, EOFError, OSError):
+            return
+        if progress is not None:
+            progress(event)
+
+
+class RayExecutor(Executor):
+    """Each run a Ray task with ``num_cpus`` / ``num_gpus``; joins ``address`` or starts Ray.
+
+    ``address="auto"`` joins a running cluster (``ray start --head``); None starts a local
+    instance with ``local_cpus`` CPUs.  The run store stays with the driver; checkpoints go to
+    the sweep directory, which workers of a multi-node cluster must share (e.g. NFS).
+    """
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
+                 local_cpus: int | None = None):
+        try:
+            import ray  # noqa: PLC0415
+        except ImportError:
+            raise ScalingLabError("the Ray executor needs the optional extra: "
+                                  "pip install 'scalinglab[ray]'") from None
+        self.ray = ray
+        self.num_cpus, self.num_gpus = num_cpus, num_gpus
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            kwargs: dict[str, Any] = {"address": address, "include_dashboard": False,
+                                      "log_to_driver": False}
+            if address is None:  # a local instance; results are small, so a small object store
+                kwargs["num_cpus"] = local_cpus or os.cpu_count() or 1
+                kwargs["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
+            ray.init(**kwargs)
+        resources = ray.cluster_resources()
+        self.workers = max(1, int(resources.get("CPU", 1) // max(num_cpus, 1e-9)))
+
+    def threads_per_run(self) -> int | None:
+        return max(1, int(self.num_cpus))
+
+    def execute(self, tasks: list[RunTask], progress: ProgressCallback | None,
+                started: Callable[[RunTask], None] = lambda task: None
+                ) -> Iterator[RunOutcome]:
+        remote = self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                                 max_retries=0)(train_task)
+        pending = []
+        for task in tasks:
+            started(task)
+            pending.append(remote.remote(task))
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1, timeout=1.0)
+            for ref in done:
+                yield self.ray.get(ref)
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def make_executor(kind: str = "local", workers: int = 1, ray_address: str | None = None,
+                  threads: int | None = None) -> Executor:
+    """``local`` (``workers`` processes) or ``ray`` (``ray_address``: None, "auto" or a URL)."""
+    if kind == "local":
+        return LocalExecutor(workers, threads)
+    if kind == "ray":
+        return RayExecutor(ray_address, num_cpus=threads or 1,
+                           local_cpus=None if workers <= 1 else workers * (threads or 1))
+    raise ScalingLabError(f"unknown executor {kind!r}; use local or ray")
+
+
+def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corpus: str,
+                tokenizer: str, runs: list[StoredRun] | None = None, retries: int = 1,
+                progress: ProgressCallback | None = None,
+                on_outcome: Callable[[StoredRun, RunOutcome], None] | None = None
+                ) -> list[RunOutcome]:
+    """Train every run of ``runs`` (default: all) that is not done; write outcomes to the store.
+
+    Runs marked ``running`` (a killed sweep) or ``failed`` are tried again; done runs are
+    skipped, which makes the sweep idempotent.
+    """
+    candidates = store.runs() if runs is None else [store.get(r.key) for r in runs]
+    todo = [r for r in candidates if r.status != "done"]
+    checkpoints = Path(sweep_dir) / "checkpoints"
+    tasks = []
+    for run in todo:
+        directory = str(checkpoints / run.key)
+        config = {**run.config, "checkpoint_every": run.meta.get("checkpoint_every")}
+        tasks.append(RunTask(run.key, run.name, config, corpus, tokenizer, directory,
+                             executor.threads_per_run(), retries))
+    outcomes = []
+    def started(task: RunTask) -> None:
+        store.mark_running(task.key, task.checkpoint_dir)
+
+    for outcome in executor.execute(tasks, progress, started):
+        if outcome.ok:
+            records = [RunRecord(**r) for r in outcome.records]
+            store.mark_done(outcome.key, records, outcome.wall_seconds, outcome.spent_flops,
+                            {**outcome.meta, "attempts": outcome.attempts,
+                             "finished": time.time()})
+        else:
+            store.mark_failed(outcome.key, outcome.error or "unknown error")
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(store.get(outcome.key), outcome)
+    return outcomes

@@ -1,0 +1,142 @@
+"""CI-sized end-to-end run of the demo pipeline (tiny models, a few seconds of training each)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from scalinglab.cli import sweep_cmd
+from scalinglab.errors import ScalingLabError
+from scalinglab.sweep.demo import DemoConfig, load_config_toml
+from scalinglab.sweep.store import SQLiteRunStore
+
+TOML = """
+workers = 1
+threads = 1
+bootstrap = 100
+fit_min_steps = 100
+
+[sweep]
+corpus = "{corpus}"
+levels = {levels}
+seq_len = 32
+batch_tokens = 64
+min_steps = 40
+sizes_per_level = 4
+eval_tokens = 2048
+extrapolation = 4.0
+checkpoint_every = 100
+"""
+SUMMARY_FIELDS = ("prediction", "measured_loss", "relative_error", "inside_interval",
+                  "extrapolation_factor", "sweep_flops", "validation_flops", "wall_seconds",
+                  "corpus")
+
+
+def app() -> typer.Typer:
+    application = typer.Typer()
+    sweep_cmd.register(application)
+    return application
+
+
+KJV_LEVELS = "[1e9, 3e9, 1e10]"
+#: vocabulary 64: fewer FLOPs per token, so lower levels give the same step counts
+SYNTHETIC_LEVELS = "[4e8, 1.2e9, 4e9]"
+
+
+def run_config(tmp_path, corpus: str = "kjv", levels: str = KJV_LEVELS):
+    config = tmp_path / "demo.toml"
+    config.write_text(TOML.format(corpus=corpus, levels=levels))
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app(), ["run", str(config), "--out", str(out), "--json"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def kjv_demo(tmp_path_factory):
+    return run_config(tmp_path_factory.mktemp("demo"))
+
+
+def test_summary_json_has_the_promised_fields(kjv_demo):
+    out, result = kjv_demo
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(result.stdout) == summary  # --json prints the same summary
+    for name in SUMMARY_FIELDS:
+        assert name in summary, name
+    prediction, measured = summary["prediction"], summary["measured_loss"]
+    assert set(prediction) == {"loss", "low", "high", "level"} and prediction["level"] == 0.9
+    assert prediction["low"] <= prediction["loss"] <= prediction["high"]
+    assert summary["relative_error"] == pytest.approx((prediction["loss"] - measured) / measured)
+    assert summary["inside_interval"] == (prediction["low"] <= measured <= prediction["high"])
+    assert summary["extrapolation_factor"] == pytest.approx(4.0, rel=0.02)
+    assert summary["corpus"] == "kjv" and 1.0 < measured < 6.0
+    assert summary["validation_flops"] > 3.9 * summary["largest_point_flops"]
+    for name in ("fit_approach3.json", "summary.md", "runs.csv", "prediction.json"):
+        assert (out / name).is_file(), name
+
+
+def test_store_holds_every_run_and_the_prediction_came_first(kjv_demo):
+    out, _ = kjv_demo
+    summary = json.loads((out / "summary.json").read_text())
+    with SQLiteRunStore(out) as store:
+        runs = store.runs()
+        assert all(r.status == "done" for r in runs)
+        assert summary["sweep_flops"] == pytest.approx(
+            sum(r.spent_flops for r in runs if r.role == "sweep"))
+        (validation,) = store.runs(role="validation")
+        finals = [r for r in store.run_records(validation.key) if r.final]
+        assert finals[-1].loss == summary["measured_loss"]
+        prediction = store.get_meta("prediction")
+        assert prediction["made_at"] < validation.started_at  # frozen before training began
+        assert not prediction["validation_already_trained"]
+        assert prediction["key"] == validation.key
+
+
+def test_prediction_is_printed_before_the_validation_run_trains(kjv_demo):
+    _, result = kjv_demo
+    log = result.stderr
+    predicted = log.index("PREDICTED loss")
+    assert predicted < log.index("training the validation")
+    done_line = re.search(r"done N\S+-validation", log)
+    assert done_line is not None and predicted < done_line.start()
+    assert log.index("fits") < predicted
+    assert "verdict" in log[predicted:]
+
+
+def test_rerunning_the_demo_trains_nothing(kjv_demo, tmp_path):
+    out, first = kjv_demo
+    config = tmp_path / "demo.toml"
+    config.write_text(TOML.format(corpus="kjv", levels=KJV_LEVELS))
+    result = CliRunner().invoke(app(), ["run", str(config), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "0 of" in result.stderr and "done N" not in result.stderr
+    again, before = json.loads(result.stdout), json.loads(first.stdout)
+    assert again["measured_loss"] == before["measured_loss"]
+    assert again["prediction"] == before["prediction"]
+
+
+def test_synthetic_corpus_reports_fitted_e_against_the_exact_best_loss(tmp_path):
+    out, result = run_config(tmp_path, "synthetic:train_tokens=400000,val_tokens=8192",
+                             SYNTHETIC_LEVELS)
+    summary = json.loads(result.stdout)
+    assert summary["corpus"].startswith("synthetic")
+    assert math.isfinite(summary["exact_best_loss"]) and summary["exact_best_loss"] > 0
+    assert summary["fitted_E_relative_error"] == pytest.approx(
+        (summary["fitted_E"] - summary["exact_best_loss"]) / summary["exact_best_loss"])
+    assert "exact best possible loss" in result.stderr
+
+
+def test_bad_config_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sweep]\nlevels = [1e9]\ncolour = 'red'\n")
+    with pytest.raises(ScalingLabError, match="colour"):
+        load_config_toml(bad)
+    with pytest.raises(ScalingLabError, match="does not exist"):
+        load_config_toml(tmp_path / "missing.toml")
+    with pytest.raises(ScalingLabError, match="unknown setting"):
+        DemoConfig.from_dict({"wrokers": 2})
