@@ -88,6 +88,7 @@ class RunRecord:
     loss: float
     sweep: str = ""
     n_params_total: float = float("nan")
+    unique_tokens: float = float("nan")
     bits_per_byte: float = float("nan")
     final: bool = True
     lr: float = float("nan")

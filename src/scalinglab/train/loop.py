@@ -358,6 +358,7 @@ class _Loop:
         self.records.append(RunRecord(
             run_id=run_id, sweep=config.sweep, n_params=float(shape.n_params),
             n_params_total=float(shape.n_params_total), tokens=float(tokens),
+            unique_tokens=float(self.runner.corpus.train_tokens),
             flops=tokens * self.runner.flops_per_token, loss=loss,
             bits_per_byte=self.runner.corpus.bits_per_byte(loss), final=final,
             lr=self.plan.lr, batch_tokens=float(self.plan.batch_tokens),
