@@ -116,29 +116,16 @@ class EnvelopeResult(PowerFrontier):
                 f"bootstrap={n_boot})")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"format": "scalinglab.envelope", "version": FORMAT_VERSION, "a": self.a,
-               "log10_k_n": self.log10_k_n, "b": self.b, "log10_k_d": self.log10_k_d,
-               "settings": self.settings, "n_runs": self.n_runs, "level": self.level,
-               "target_flops": self.target_flops, "warnings": list(self.warnings),
-               "envelope": frame_to_columns(self.envelope),
-               "bootstrap": frame_to_columns(self.bootstrap)}
-        if self._has_bootstrap():
-            out["intervals"] = {k: list(v) for k, v in self.intervals().items()}
-        return to_jsonable(out)
+        return to_jsonable({"format": "scalinglab.envelope", **self._frontier_dict(),
+                            "envelope": frame_to_columns(self.envelope)})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvelopeResult:
         if data.get("format") != "scalinglab.envelope":
             raise ScalingLabError("not a scalinglab envelope result (format: scalinglab.envelope)")
         try:
-            return cls(envelope=frame_from_columns(data["envelope"]), a=float(data["a"]),
-                       log10_k_n=float(data["log10_k_n"]), b=float(data["b"]),
-                       log10_k_d=float(data["log10_k_d"]), settings=dict(data["settings"]),
-                       n_runs=int(data["n_runs"]),
-                       bootstrap=frame_from_columns(data.get("bootstrap")),
-                       level=float(data.get("level", 0.9)),
-                       target_flops=data.get("target_flops"),
-                       warnings=list(data.get("warnings", [])))
+            return cls(envelope=frame_from_columns(data["envelope"]),
+                       **cls._frontier_kwargs(data))
         except (KeyError, TypeError) as exc:
             raise ScalingLabError(f"envelope result lacks field {exc}") from None
 

@@ -116,7 +116,8 @@ class PowerFrontier(SavableResult):
     """Mixin: ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` with bootstrap draws.
 
     Expects attributes ``a, log10_k_n, b, log10_k_d`` (floats), ``bootstrap`` (DataFrame with
-    those columns, or None), ``level`` and ``target_flops`` (float or None).
+    those columns, or None), ``level``, ``target_flops`` (float or None), ``settings``,
+    ``n_runs`` and ``warnings``; serialises them with :meth:`_frontier_dict`.
     """
 
     a: float
@@ -126,6 +127,26 @@ class PowerFrontier(SavableResult):
     bootstrap: pd.DataFrame | None
     level: float
     target_flops: float | None
+
+    def _frontier_dict(self) -> dict[str, Any]:
+        """The fields every power-frontier result serialises (JSON-ready)."""
+        out = {"version": FORMAT_VERSION, "a": self.a, "log10_k_n": self.log10_k_n,
+               "b": self.b, "log10_k_d": self.log10_k_d, "settings": self.settings,
+               "n_runs": self.n_runs, "level": self.level, "target_flops": self.target_flops,
+               "warnings": list(self.warnings), "bootstrap": frame_to_columns(self.bootstrap)}
+        if self._has_bootstrap():
+            out["intervals"] = {k: list(v) for k, v in self.intervals().items()}
+        return out
+
+    @staticmethod
+    def _frontier_kwargs(data: dict[str, Any]) -> dict[str, Any]:
+        """Constructor arguments shared by every power-frontier result (KeyError if absent)."""
+        return {"a": float(data["a"]), "log10_k_n": float(data["log10_k_n"]),
+                "b": float(data["b"]), "log10_k_d": float(data["log10_k_d"]),
+                "settings": dict(data["settings"]), "n_runs": int(data["n_runs"]),
+                "bootstrap": frame_from_columns(data.get("bootstrap")),
+                "level": float(data.get("level", 0.9)), "target_flops": data.get("target_flops"),
+                "warnings": list(data.get("warnings", []))}
 
     def predict_n_opt(self, C: float | np.ndarray) -> float | np.ndarray:
         """Compute-optimal parameters at C FLOPs (point estimate)."""
@@ -445,30 +466,17 @@ class IsoFlopResult(PowerFrontier):
                 f"runs={self.n_runs}, bootstrap={n_boot})")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"format": "scalinglab.isoflop", "version": FORMAT_VERSION, "a": self.a,
-               "log10_k_n": self.log10_k_n, "b": self.b, "log10_k_d": self.log10_k_d,
-               "settings": self.settings, "n_runs": self.n_runs,
-               "n_unassigned": self.n_unassigned, "level": self.level,
-               "target_flops": self.target_flops, "warnings": list(self.warnings),
-               "budgets": frame_to_columns(self.budgets),
-               "bootstrap": frame_to_columns(self.bootstrap)}
-        if self._has_bootstrap():
-            out["intervals"] = {k: list(v) for k, v in self.intervals().items()}
-        return to_jsonable(out)
+        return to_jsonable({"format": "scalinglab.isoflop", **self._frontier_dict(),
+                            "n_unassigned": self.n_unassigned,
+                            "budgets": frame_to_columns(self.budgets)})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IsoFlopResult:
         if data.get("format") != "scalinglab.isoflop":
             raise ScalingLabError("not a scalinglab IsoFLOP result (format: scalinglab.isoflop)")
         try:
-            return cls(budgets=frame_from_columns(data["budgets"]), a=float(data["a"]),
-                       log10_k_n=float(data["log10_k_n"]), b=float(data["b"]),
-                       log10_k_d=float(data["log10_k_d"]), settings=dict(data["settings"]),
-                       n_runs=int(data["n_runs"]), n_unassigned=int(data["n_unassigned"]),
-                       bootstrap=frame_from_columns(data.get("bootstrap")),
-                       level=float(data.get("level", 0.9)),
-                       target_flops=data.get("target_flops"),
-                       warnings=list(data.get("warnings", [])))
+            return cls(budgets=frame_from_columns(data["budgets"]),
+                       n_unassigned=int(data["n_unassigned"]), **cls._frontier_kwargs(data))
         except (KeyError, TypeError) as exc:
             raise ScalingLabError(f"IsoFLOP result lacks field {exc}") from None
 
