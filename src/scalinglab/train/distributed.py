@@ -87,6 +87,12 @@ def barrier(context: DistContext) -> None:
 
 
 def shutdown() -> None:
-    """End the process group, if one was started (call once per process, at exit)."""
+    """End the process group, if one was started (call once per process, at exit).
+
+    All ranks meet at a barrier first: a rank that tears down its gloo group while another is
+    still in a collective can abort ("terminate called without an active exception"), which
+    CI hit once.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
