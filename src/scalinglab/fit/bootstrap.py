@@ -10,6 +10,8 @@ resamples, and costs ~5x more.)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -31,11 +33,11 @@ def bootstrap_fit(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarr
                   groups: np.ndarray, settings, starts: np.ndarray, n_resamples: int,
                   seed: int = 0) -> pd.DataFrame:
     """Refit on ``n_resamples`` run-level resamples; one row of parameters per resample."""
-    from scalinglab.fit.parametric import FitSettings, fit_arrays  # noqa: PLC0415
+    from scalinglab.fit.parametric import fit_arrays  # noqa: PLC0415
 
     if n_resamples < 0:
         raise ScalingLabError(f"bootstrap must be >= 0 resamples, got {n_resamples}")
-    fast = FitSettings(**{**settings.__dict__, "method": "varpro"})
+    fast = replace(settings, method="varpro")
     rows = []
     for counts in resample_weights(groups, n_resamples, seed):
         mask = counts > 0

@@ -29,7 +29,7 @@ CONDITION_LIMIT = 1e10
 def diagnose(result, law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
              theta: np.ndarray, bounds, settings) -> None:
     """Fill ``result.warnings`` and ``result.diagnostics`` in place."""
-    at_bounds = _at_bounds(law, theta, bounds, settings)
+    at_bounds = _at_bounds(law, theta, bounds)
     diag: dict[str, Any] = {"at_bounds": at_bounds}
     warnings = [_bound_message(name, side) for name, side in at_bounds]
     curvature = _curvature(law, X, w, theta, settings)
@@ -49,7 +49,7 @@ def diagnose(result, law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.nd
     result.diagnostics["identifiable"] = not warnings
 
 
-def _at_bounds(law: Law, theta, bounds, settings) -> list[tuple[str, str]]:
+def _at_bounds(law: Law, theta, bounds) -> list[tuple[str, str]]:
     hits = []
     for name, value, (lo, hi) in zip(law.raw_names, theta, bounds, strict=True):
         if lo is not None and hi is not None and lo == hi:
@@ -59,7 +59,6 @@ def _at_bounds(law: Law, theta, bounds, settings) -> list[tuple[str, str]]:
             hits.append((name, "lower"))
         elif hi is not None and hi - value <= tol:
             hits.append((name, "upper"))
-    del settings
     return hits
 
 

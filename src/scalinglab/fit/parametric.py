@@ -12,7 +12,7 @@ Uncertainty comes from a case bootstrap over *runs* (all rows of a run move toge
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,12 +48,9 @@ class FitSettings:
     bound_E_below_min_loss: bool = False
     checkpoints_after: float | None = None       # use rows past this fraction of each run
     weights: str | None = None                   # name of a weights column, if any
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out.update(self.extra)
-        return out
+        return dict(self.__dict__)
 
 
 # -- rows ---------------------------------------------------------------------------------------
