@@ -6,13 +6,22 @@ import json
 import math
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from scalinglab.cli import sweep_cmd
+from scalinglab.corpora import load_corpus
+from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
-from scalinglab.sweep.demo import DemoConfig, load_config_toml
+from scalinglab.sweep.demo import (
+    DemoConfig,
+    load_config_toml,
+    resolve_loss_column,
+    with_loss_column,
+)
 from scalinglab.sweep.store import SQLiteRunStore
 
 TOML = """
@@ -129,6 +138,37 @@ def test_synthetic_corpus_reports_fitted_e_against_the_exact_best_loss(tmp_path)
     assert summary["fitted_E_relative_error"] == pytest.approx(
         (summary["fitted_E"] - summary["exact_best_loss"]) / summary["exact_best_loss"])
     assert "exact best possible loss" in result.stderr
+    # the fits and the verdict use the exact expected loss of the validation run
+    assert summary["loss_column"] == "exact_loss"
+    runs = pd.read_csv(out / "runs.csv")
+    validation = runs[runs["run_id"].str.endswith("-validation") & runs["final"]]
+    assert summary["measured_loss"] == pytest.approx(validation["exact_loss"].iloc[-1])
+    assert summary["measured_sampled_loss"] == pytest.approx(validation["loss"].iloc[-1])
+    low, high = summary["fitted_E_interval"]
+    assert low <= summary["fitted_E"] <= high
+
+
+def test_loss_column_choice(tmp_path):
+    kjv = TokenizedCorpus("kjv", "byte", 256, np.zeros(10, np.uint16), np.zeros(10, np.uint16))
+    synthetic = load_corpus("synthetic:vocab=16", "none", cache_dir=tmp_path,
+                            train_tokens=1000, val_tokens=100)
+    assert resolve_loss_column("auto", kjv) == "loss"
+    assert resolve_loss_column("auto", synthetic) == "exact_loss"
+    assert resolve_loss_column("loss", synthetic) == "loss"
+    with pytest.raises(ScalingLabError, match="known exactly"):
+        resolve_loss_column("exact_loss", kjv)
+    with pytest.raises(ScalingLabError, match="loss_column"):
+        DemoConfig(loss_column="bits")
+
+
+def test_with_loss_column_moves_the_chosen_loss_and_refuses_gaps():
+    records = pd.DataFrame({"loss": [2.0, 1.9], "exact_loss": [1.95, 1.85]})
+    moved = with_loss_column(records, "exact_loss")
+    assert moved["loss"].tolist() == [1.95, 1.85]
+    assert moved["sampled_loss"].tolist() == [2.0, 1.9]
+    assert with_loss_column(records, "loss") is records
+    with pytest.raises(ScalingLabError, match="1 record"):
+        with_loss_column(records.assign(exact_loss=[1.95, float("nan")]), "exact_loss")
 
 
 def test_bad_config_is_a_one_line_error(tmp_path):

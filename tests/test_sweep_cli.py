@@ -97,3 +97,24 @@ def test_bad_input_is_one_line_and_exit_status_two(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: no run store") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_plan_on_the_synthetic_language_uses_its_default_design(invoke):
+    result = invoke("sweep", "plan", "--corpus", "synthetic:train_tokens=100000", "--no-probe",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.stdout)["spec"]
+    assert (spec["seq_len"], spec["tokenizer"], spec["batch_tokens"]) == (16, "none", 1024)
+
+
+def test_plan_keeps_the_config_files_corpus_unless_told(invoke, tmp_path):
+    config = tmp_path / "synthetic.toml"
+    config.write_text(TINY.replace("[sweep]",
+                                   '[sweep]\ncorpus = "synthetic:train_tokens=100000"'))
+    result = invoke("sweep", "plan", "--config", str(config), "--no-probe", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["spec"]["corpus"] == "synthetic:train_tokens=100000"
+    result = invoke("sweep", "plan", "--config", str(config), "--corpus", "kjv", "--no-probe",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["spec"]["corpus"] == "kjv"

@@ -10,7 +10,9 @@ import pytest
 from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.plan import (
+    SYNTHETIC_SWEEP,
     SweepSpec,
+    default_spec,
     grid_targets,
     level_budgets,
     plan_sweep,
@@ -151,3 +153,19 @@ def test_levels_too_small_for_any_run(corpus):
         plan_sweep(small_spec(levels=(1e6,)), corpus)
     with pytest.raises(ScalingLabError, match="plan is empty"):
         plan_sweep(small_spec(levels=(1e9,), min_steps=10_000), corpus)
+
+
+def test_default_spec_is_the_english_design_for_text_corpora():
+    assert default_spec() == SweepSpec()
+    assert default_spec("kjv", seed=3) == SweepSpec(seed=3)
+
+
+@pytest.mark.parametrize("source", ["synthetic", "Synthetic:vocab=32,zipf=1.1"])
+def test_default_spec_for_the_synthetic_language_uses_its_own_design(source):
+    spec = default_spec(source, seed=2)
+    assert spec.corpus == source and spec.seed == 2
+    for name, value in SYNTHETIC_SWEEP.items():
+        expected = tuple(value) if isinstance(value, list) else value
+        assert getattr(spec, name) == expected, name
+    assert spec.seq_len != SweepSpec().seq_len  # really a different design
+    assert default_spec(source, seq_len=32).seq_len == 32  # settings override the preset

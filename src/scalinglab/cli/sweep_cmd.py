@@ -13,12 +13,19 @@ import typer
 from scalinglab.cli.common import console, err_console, print_json, print_table
 from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.demo import DEFAULT_OUT, DemoConfig, load_config_toml, run_demo
-from scalinglab.sweep.plan import SweepSpec, estimate_wall, plan_sweep, prior_optimal_size
+from scalinglab.sweep.plan import (
+    SweepSpec,
+    default_spec,
+    estimate_wall,
+    plan_sweep,
+    prior_optimal_size,
+)
 from scalinglab.sweep.store import STATUSES, SQLiteRunStore, StoredRun
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-CorpusOpt = Annotated[str, typer.Option(
-    "--corpus", help="kjv (built in), synthetic[:key=value,...], hf:NAME or a text path.")]
+CorpusOpt = Annotated[str | None, typer.Option(
+    "--corpus", help="kjv (built in, the default), synthetic[:key=value,...], hf:NAME or a "
+                     "text path.")]
 LevelsOpt = Annotated[str | None, typer.Option(
     "--levels", help="Comma-separated IsoFLOP levels in FLOPs, e.g. 2e11,6e11,2e12.")]
 SizesOpt = Annotated[int | None, typer.Option("--sizes", help="Model sizes per level.")]
@@ -55,10 +62,12 @@ def register(app: typer.Typer) -> None:
 
 def _spec(config: Path | None, corpus: str | None, levels: str | None, sizes: int | None,
           design: str | None, batch_tokens: int | None, seed: int | None) -> SweepSpec:
-    base = load_config_toml(config).spec if config is not None else SweepSpec()
-    data = base.to_dict()
-    if corpus is not None:
-        data["corpus"] = corpus
+    if config is not None:
+        data = load_config_toml(config).spec.to_dict()
+        if corpus is not None:
+            data["corpus"] = corpus
+    else:
+        data = default_spec(corpus or "kjv").to_dict()
     if levels is not None:
         data["levels"] = _parse_levels(levels)
     for name, value in (("sizes_per_level", sizes), ("design", design),
@@ -79,7 +88,7 @@ def _parse_levels(text: str) -> list[float]:
 
 
 def plan_command(
-    corpus: CorpusOpt = "kjv", levels: LevelsOpt = None, sizes: SizesOpt = None,
+    corpus: CorpusOpt = None, levels: LevelsOpt = None, sizes: SizesOpt = None,
     design: DesignOpt = None, batch_tokens: BatchOpt = None, seed: SeedOpt = 0,
     config: ConfigOpt = None, workers: WorkersOpt = 2, threads: ThreadsOpt = None,
     probe: Annotated[bool, typer.Option(help="Measure throughput to estimate wall time.")] = True,
@@ -124,7 +133,7 @@ def plan_command(
 
 
 def run_sweep_command(
-    directory: DirArg, corpus: CorpusOpt = "kjv", levels: LevelsOpt = None,
+    directory: DirArg, corpus: CorpusOpt = None, levels: LevelsOpt = None,
     sizes: SizesOpt = None, design: DesignOpt = None, batch_tokens: BatchOpt = None,
     seed: SeedOpt = 0, config: ConfigOpt = None, workers: WorkersOpt = 1,
     executor: ExecutorOpt = "local", ray_address: RayOpt = None, retries: RetriesOpt = 1,
@@ -200,13 +209,13 @@ def _print_status(runs: list[StoredRun], counts: dict[str, int], as_json: bool) 
 
 
 def demo_command(
-    corpus: CorpusOpt = "kjv",
+    corpus: CorpusOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Results directory.")] = Path(DEFAULT_OUT),
     seed: SeedOpt = 0, workers: WorkersOpt = 2, executor: ExecutorOpt = "local",
     ray_address: RayOpt = None, threads: ThreadsOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """The main job: plan, train the sweep, fit, predict the 10x run, train it, compare."""
-    config = DemoConfig(spec=SweepSpec(corpus=corpus, seed=seed), out=str(out),
+    config = DemoConfig(spec=default_spec(corpus or "kjv", seed=seed), out=str(out),
                         workers=workers, executor=executor, ray_address=ray_address,
                         threads=threads)
     _finish(run_demo(config, json_mode=as_json).summary, as_json)

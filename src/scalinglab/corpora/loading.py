@@ -32,7 +32,8 @@ from scalinglab.corpora.tokenizers import build_tokenizer, parse_tokenizer_spec
 from scalinglab.errors import ScalingLabError
 
 SOURCE_HELP = "kjv, synthetic[:key=value,...], hf:NAME or a path to a text file or folder"
-SYNTHETIC_TRAIN_TOKENS = 10_000_000  # fresh tokens; the first sweeps used 1.6M-16M
+SYNTHETIC_TRAIN_TOKENS = 64_000_000  # fresh tokens: the default synthetic demo (sweep and its 10x
+# validation run) needs ~50M without repeating data; generated in ~10 s, 128 MB in the cache
 SYNTHETIC_VAL_TOKENS = 131_072
 SYNTHETIC_TRAIN_CHAINS = 256  # independent stationary chains, concatenated
 SYNTHETIC_TOKENIZERS = ("none", "byte")  # "byte" accepted because it is the trainer default

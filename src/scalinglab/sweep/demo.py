@@ -39,6 +39,7 @@ from scalinglab.sweep.progress import SweepProgress
 from scalinglab.sweep.store import SQLiteRunStore
 
 DEFAULT_OUT = "scalinglab-demo"
+LOSS_COLUMNS = ("auto", "loss", "exact_loss")
 
 
 @dataclass
@@ -52,6 +53,9 @@ class DemoConfig:
     torch threads per run (None: cpu_count / workers for the sweep, cpu_count for the
     validation run); on a CPU that other jobs also load, use 1 -- multi-threaded runs then
     slow down by an order of magnitude (spinning OpenMP threads; measured on this machine).
+    ``loss_column``: which loss the fits and the verdict use -- ``loss`` (sampled held-out
+    cross-entropy), ``exact_loss`` (the synthetic language's exact expected loss, free of
+    validation-sampling noise) or ``auto`` (``exact_loss`` when the corpus has one).
     """
 
     spec: SweepSpec = field(default_factory=SweepSpec)
@@ -65,6 +69,12 @@ class DemoConfig:
     fit_min_steps: int = 1000
     n_column: str = "n_params"
     threads: int | None = None
+    loss_column: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.loss_column not in LOSS_COLUMNS:
+            raise ScalingLabError(f"loss_column must be one of {', '.join(LOSS_COLUMNS)}, "
+                                  f"not {self.loss_column!r}")
 
     def to_dict(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "spec"},
@@ -75,7 +85,7 @@ class DemoConfig:
         data = dict(data)
         spec = SweepSpec.from_dict(data.pop("spec", {}) or {})
         known = {"out", "workers", "executor", "ray_address", "retries", "bootstrap", "level",
-                 "fit_min_steps", "n_column", "threads"}
+                 "fit_min_steps", "n_column", "threads", "loss_column"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ScalingLabError(f"unknown setting(s): {', '.join(unknown)}; known: "
@@ -132,6 +142,7 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
     corpus = load_corpus(spec.corpus, tokenizer=spec.tokenizer)
     ui.rule(f"scalinglab demo: corpus {corpus.name} ({corpus.train_tokens:,} training tokens, "
             f"vocab {corpus.vocab_size})")
+    loss_column = resolve_loss_column(config.loss_column, corpus)
     plan = plan_sweep(spec, corpus)
     _print_plan(ui, plan)
     with SQLiteRunStore(out) as store:
@@ -145,7 +156,7 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
             records = store.records(role="sweep")
             if records.empty:
                 raise ScalingLabError("no sweep run finished; see `scalinglab sweep status`")
-            fits = fit_sweep(records, plan, config)
+            fits = fit_sweep(with_loss_column(records, loss_column), plan, config)
             _print_fits(ui, fits, config)
             validation = _validation_run(spec, corpus, plan, fits)
             prediction = _frozen_prediction(store, fits, validation, config.level, out)
@@ -161,7 +172,7 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
             raise ScalingLabError(f"the validation run failed: {stored_val.error}")
         val_records = store.run_records(validation.key)
         summary = _summary(config, corpus, plan, fits, validation, prediction, val_records,
-                           store, time.perf_counter() - began)
+                           store, time.perf_counter() - began, loss_column)
         _write_results(out, store, fits, summary)
     _print_verdict(ui, summary)
     return DemoResult(summary, out)
@@ -209,6 +220,34 @@ def _train(ui: _Console, store: SQLiteRunStore, executor: Executor, out: Path,
 
 
 # ------------------------------------------------------------------------------------ fits
+def resolve_loss_column(choice: str, corpus) -> str:
+    """The record column the fits use: ``auto`` means ``exact_loss`` when the corpus's
+    language is known exactly (the synthetic language), else the sampled ``loss``."""
+    known = _language(corpus) is not None
+    if choice == "exact_loss" and not known:
+        raise ScalingLabError(f"loss_column exact_loss needs a corpus whose language is known "
+                              f"exactly (synthetic), not {corpus.name}")
+    if choice == "auto":
+        return "exact_loss" if known else "loss"
+    return choice
+
+
+def with_loss_column(records: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``records`` with ``loss`` taken from ``column`` (the sampled loss kept as
+    ``sampled_loss``), so every fitter reads the chosen loss from the usual column."""
+    if column == "loss":
+        return records
+    values = pd.to_numeric(records[column], errors="coerce")
+    if values.isna().any():
+        raise ScalingLabError(f"{int(values.isna().sum())} record(s) have no {column}; "
+                              f"fit on the sampled loss instead (loss_column = 'loss')")
+    return records.assign(sampled_loss=records["loss"], loss=values)
+
+
+def _language(corpus):
+    return corpus.meta.get("language") if isinstance(corpus.meta, dict) else None
+
+
 def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config: DemoConfig) -> dict[str, Any]:
     """Approach 3 (Chinchilla L(N, D), bootstrap over runs) and Approach 2 (IsoFLOP profiles).
 
@@ -287,9 +326,10 @@ def predict_validation(fit, run: PlannedRun, level: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ results
 def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation: PlannedRun,
              prediction: dict, val_records: list, store: SQLiteRunStore,
-             wall_seconds: float) -> dict[str, Any]:
+             wall_seconds: float, loss_column: str = "loss") -> dict[str, Any]:
     finals = [r for r in val_records if r.final and r.run_id == validation.name]
-    measured = finals[-1].loss if finals else math.nan
+    measured = float(getattr(finals[-1], loss_column)) if finals else math.nan
+    sampled = float(finals[-1].loss) if finals else math.nan
     error = (prediction["loss"] - measured) / measured
     sweep_runs = store.runs(role="sweep")
     approach3, approach2 = fits["approach3"], fits["approach2"]
@@ -297,7 +337,8 @@ def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation
         "corpus": corpus.name, "tokenizer": corpus.tokenizer, "seed": config.spec.seed,
         "out": str(config.out),
         "prediction": {k: prediction[k] for k in ("loss", "low", "high", "level")},
-        "measured_loss": measured, "relative_error": error,
+        "loss_column": loss_column, "measured_loss": measured,
+        "measured_sampled_loss": sampled, "relative_error": error,
         "inside_interval": bool(prediction["low"] <= measured <= prediction["high"]),
         "extrapolation_factor": validation.planned_flops / plan.largest_point_flops,
         "extrapolation_over_costliest_run": validation.planned_flops / max(
@@ -327,13 +368,17 @@ def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation
         "runs": {"sweep": len(sweep_runs), "failed": sum(r.status == "failed"
                                                          for r in sweep_runs)},
     }
-    language = corpus.meta.get("language") if isinstance(corpus.meta, dict) else None
+    language = _language(corpus)
     if language is not None:
         best = float(language.best_possible_loss(config.spec.seq_len))
         fitted_e = float(approach3.params["E"])
         summary["exact_best_loss"] = best
         summary["fitted_E"] = fitted_e
         summary["fitted_E_relative_error"] = (fitted_e - best) / best
+        if approach3.bootstrap_params is not None:
+            low, high = approach3.intervals()["E"]
+            summary["fitted_E_interval"] = [low, high]
+            summary["exact_best_loss_inside_E_interval"] = bool(low <= best <= high)
         summary["entropy_rate"] = float(language.entropy_rate())
     return summary
 
@@ -357,7 +402,8 @@ def _markdown_summary(table: pd.DataFrame, summary: dict) -> str:
              f"corpus {summary['corpus']}, seed {summary['seed']}, "
              f"wall {summary['wall_seconds']:.0f} s", "",
              f"predicted {p['loss']:.4f} nats/token ({p['level']:.0%} interval "
-             f"{p['low']:.4f}-{p['high']:.4f}), measured {summary['measured_loss']:.4f}, "
+             f"{p['low']:.4f}-{p['high']:.4f}), measured {summary['measured_loss']:.4f} "
+             f"({summary.get('loss_column', 'loss')}), "
              f"error {summary['relative_error']:+.2%} at "
              f"{summary['extrapolation_factor']:.1f}x the largest sweep point", "",
              "| run | role | status | N | tokens | planned FLOPs | spent FLOPs | seconds |",
@@ -420,11 +466,23 @@ def _print_verdict(ui: _Console, summary: dict) -> None:
     ui.rule("verdict")
     p = summary["prediction"]
     inside = "inside" if summary["inside_interval"] else "OUTSIDE"
-    ui.print(f"measured {summary['measured_loss']:.4f} vs predicted {p['loss']:.4f} nats/token: "
+    which = " (exact expected loss)" if summary.get("loss_column") == "exact_loss" else ""
+    ui.print(f"measured{which} {summary['measured_loss']:.4f} vs predicted {p['loss']:.4f} "
+             f"nats/token: "
              f"relative error {summary['relative_error']:+.2%}, {inside} the {p['level']:.0%} "
              f"interval, at {summary['extrapolation_factor']:.1f}x the largest sweep point "
              f"({summary['wall_seconds']:.0f} s in all)", markup=False)
     if "exact_best_loss" in summary:
         ui.print(f"fitted E {summary['fitted_E']:.4f} vs exact best possible loss E_T "
                  f"{summary['exact_best_loss']:.4f} nats/token "
-                 f"({summary['fitted_E_relative_error']:+.1%})", markup=False)
+                 f"({summary['fitted_E_relative_error']:+.2%}){_e_interval(summary)}",
+                 markup=False)
+
+
+def _e_interval(summary: dict) -> str:
+    if "fitted_E_interval" not in summary:
+        return ""
+    low, high = summary["fitted_E_interval"]
+    inside = "inside" if summary["exact_best_loss_inside_E_interval"] else "OUTSIDE"
+    return (f"; E_T is {inside} the fitted E's {summary['prediction']['level']:.0%} interval "
+            f"[{low:.4f}, {high:.4f}]")
