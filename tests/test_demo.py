@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.demo import (
     DemoConfig,
+    _backtest_line,
     load_config_toml,
     resolve_loss_column,
     with_loss_column,
+    within_sweep_backtest,
 )
+from scalinglab.sweep.plan import SweepPlan, SweepSpec
 from scalinglab.sweep.store import SQLiteRunStore
 
 TOML = """
@@ -146,6 +150,47 @@ def test_synthetic_corpus_reports_fitted_e_against_the_exact_best_loss(tmp_path)
     assert summary["measured_sampled_loss"] == pytest.approx(validation["loss"].iloc[-1])
     low, high = summary["fitted_E_interval"]
     assert low <= summary["fitted_E"] <= high
+    check = summary["within_sweep_backtest"]
+    assert "within-sweep backtest" in result.stderr
+    if "error" not in check:
+        assert check["min_rel_error"] <= check["median_rel_error"] <= check["max_rel_error"]
+        assert check["max_extrapolation"] > 1
+
+
+def _plan_with_levels(levels):
+    runs = [SimpleNamespace(points=[{"level": c, "flops": c}]) for c in levels]
+    return SweepPlan(SweepSpec(levels=tuple(levels)), runs)
+
+
+def _chinchilla_points(levels, bend: float = 0.0) -> pd.DataFrame:
+    """Five sizes per level on L = 1.7 + 40/N^0.5 + 900/D^0.6 (+ bend * log10(C / 1e9))."""
+    rows = []
+    for c in levels:
+        for n in np.geomspace(2e3, 2e5, 5) * (c / 1e11) ** 0.5:
+            d = c / (6 * n)
+            loss = 1.7 + 40 / n**0.5 + 900 / d**0.6 + bend * np.log10(c / 1e9)
+            rows.append({"run_id": f"N{n:.0f}-C{c:.0e}", "n_params": n, "tokens": d,
+                         "flops": c, "loss": loss, "final": True})
+    return pd.DataFrame(rows)
+
+
+def test_within_sweep_backtest_is_exact_on_a_true_law_and_sees_a_wrong_form():
+    levels = (2e11, 6e11, 2e12)
+    exact = within_sweep_backtest(_chinchilla_points(levels), _plan_with_levels(levels))
+    assert exact["fitted_points"] == 10 and exact["held_out_points"] == 5
+    assert max(abs(exact["min_rel_error"]), abs(exact["max_rel_error"])) < 1e-3
+    assert exact["max_extrapolation"] == pytest.approx(2e12 / 6e11)
+    # a loss that keeps rising with compute is not a Chinchilla law: the check under-predicts
+    bent = within_sweep_backtest(_chinchilla_points(levels, bend=0.1),
+                                 _plan_with_levels(levels))
+    assert bent["median_rel_error"] < -3e-3 and bent["min_rel_error"] < -1e-2
+
+
+def test_within_sweep_backtest_reports_too_few_points():
+    levels = (2e11, 2e12)
+    check = within_sweep_backtest(_chinchilla_points(levels), _plan_with_levels(levels))
+    assert "error" in check and "5 fitted run" in check["error"]
+    assert "not possible" in _backtest_line(check, 0.9)
 
 
 def test_loss_column_choice(tmp_path):

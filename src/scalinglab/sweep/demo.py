@@ -276,7 +276,36 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config: DemoConfig) -> dic
     except ScalingLabError as exc:
         approach2_error = str(exc)
     return {"approach3": approach3, "approach2": approach2, "approach2_error": approach2_error,
-            "points_used": int(len(usable)), "points_total": int(len(finals))}
+            "points_used": int(len(usable)), "points_total": int(len(finals)),
+            "backtest": within_sweep_backtest(usable, plan, config.n_column)}
+
+
+def within_sweep_backtest(points: pd.DataFrame, plan: SweepPlan, n_column: str = "n_params"
+                          ) -> dict[str, Any]:
+    """Approach 3 fitted below the top level, scored on the top level's points.
+
+    The bootstrap interval of the prediction reflects parameter uncertainty only; if the law's
+    form is wrong for the data (misspecification), only an extrapolation the sweep can check
+    shows it.  Returns the signed relative errors ((predicted - observed) / observed) of the
+    top level's points and how far they lie beyond the fitted compute, or ``{"error": ...}``
+    when too few points lie below the top level to fit the five parameters.
+    """
+    from scalinglab.fit.backtest import backtest  # noqa: PLC0415
+
+    budgets = level_budgets(plan)
+    if len(budgets) < 2:
+        return {"error": "needs at least two compute levels"}
+    cut = float(np.sqrt(budgets[-2] * budgets[-1]))  # between the top two levels, FLOPs
+    try:
+        result = backtest(points, cut_flops=cut, fit_kwargs={"n_column": n_column})
+    except ScalingLabError as exc:
+        return {"error": str(exc), "cut_flops": cut}
+    errors = result.per_run["rel_error"].to_numpy(dtype=float)
+    return {"cut_flops": cut, "fitted_points": result.summary["n_fitted_runs"],
+            "held_out_points": result.summary["n_held_out"],
+            "median_rel_error": float(np.median(errors)), "min_rel_error": float(errors.min()),
+            "max_rel_error": float(errors.max()),
+            "max_extrapolation": result.summary.get("max_extrapolation", math.nan)}
 
 
 def _validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> PlannedRun:
@@ -365,6 +394,7 @@ def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation
                            config.spec.validation_flops)),
                        "warnings": approach2.warnings}),
         "approach2_error": fits["approach2_error"],
+        "within_sweep_backtest": fits["backtest"],
         "runs": {"sweep": len(sweep_runs), "failed": sum(r.status == "failed"
                                                          for r in sweep_runs)},
     }
@@ -406,6 +436,7 @@ def _markdown_summary(table: pd.DataFrame, summary: dict) -> str:
              f"({summary.get('loss_column', 'loss')}), "
              f"error {summary['relative_error']:+.2%} at "
              f"{summary['extrapolation_factor']:.1f}x the largest sweep point", "",
+             _backtest_line(summary["within_sweep_backtest"], p["level"]), "",
              "| run | role | status | N | tokens | planned FLOPs | spent FLOPs | seconds |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for row in table.itertuples(index=False):
@@ -443,12 +474,24 @@ def _print_fits(ui: _Console, fits: dict, config: DemoConfig) -> None:
              f"beta={p['beta']:.3f}", markup=False)
     for warning in a3.warnings:
         ui.print(f"  warning: {warning}", markup=False)
+    ui.print(_backtest_line(fits["backtest"], config.level), markup=False)
     a2 = fits["approach2"]
     if a2 is not None:
         ui.print(f"Approach 2 (IsoFLOP profiles): N_opt ~ C^{a2.a:.3f}, D_opt ~ C^{a2.b:.3f}",
                  markup=False)
     else:
         ui.print(f"Approach 2 could not be fitted: {fits['approach2_error']}", markup=False)
+
+
+def _backtest_line(check: dict, level: float) -> str:
+    if "error" in check:
+        return f"within-sweep backtest not possible: {check['error']}"
+    return (f"within-sweep backtest: fitted on the {check['fitted_points']} points below "
+            f"{check['cut_flops']:.3g} FLOPs, the law predicts the top level's "
+            f"{check['held_out_points']} points (up to {check['max_extrapolation']:.1f}x beyond) "
+            f"with errors {check['min_rel_error']:+.2%} to {check['max_rel_error']:+.2%} "
+            f"(median {check['median_rel_error']:+.2%}); the {level:.0%} interval below "
+            f"counts parameter uncertainty only, not such errors of the law's form")
 
 
 def _print_prediction(ui: _Console, run: PlannedRun, prediction: dict) -> None:
