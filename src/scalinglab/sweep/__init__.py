@@ -23,6 +23,7 @@ from scalinglab.sweep.plan import (
     PlannedRun,
     SweepPlan,
     SweepSpec,
+    default_spec,
     estimate_wall,
     plan_sweep,
     plan_validation,
@@ -32,5 +33,5 @@ from scalinglab.sweep.store import RunStore, SQLiteRunStore, StoredRun, config_h
 
 __all__ = ["Executor", "LocalExecutor", "PlannedRun", "RayExecutor", "RunOutcome", "RunStore",
            "RunTask", "SQLiteRunStore", "StoredRun", "SweepPlan", "SweepSpec", "config_hash",
-           "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
+           "default_spec", "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
            "prior_optimal_size", "run_pending"]
