@@ -152,6 +152,7 @@ def test_synthetic_corpus_reports_fitted_e_against_the_exact_best_loss(tmp_path)
     assert low <= summary["fitted_E"] <= high
     check = summary["within_sweep_backtest"]
     assert "within-sweep backtest" in result.stderr
+    assert re.search(r"done N\S+: \d point\(s\), loss [\d., ]+ \(exact [\d., ]+\)", result.stderr)
     if "error" not in check:
         assert check["min_rel_error"] <= check["median_rel_error"] <= check["max_rel_error"]
         assert check["max_extrapolation"] > 1

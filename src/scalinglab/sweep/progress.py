@@ -62,6 +62,10 @@ class SweepProgress:
         if outcome.ok:
             finals = [r for r in outcome.records if r["final"]]
             losses = ", ".join(f"{r['loss']:.4f}" for r in finals)
+            exact = [r.get("exact_loss") for r in finals]
+            if finals and all(isinstance(x, float) and math.isfinite(x) for x in exact):
+                # the synthetic language: its exact expected loss, which its fits use
+                losses += " (exact " + ", ".join(f"{x:.4f}" for x in exact) + ")"
             self.progress.console.print(f"  [green]done[/] {run.name}: {len(finals)} point(s), "
                                         f"loss {losses} nats/token, "
                                         f"{outcome.wall_seconds:.1f} s")
