@@ -33,7 +33,7 @@ Modelling choices, each next to what it changes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +84,6 @@ class EnvelopeResult(PowerFrontier):
     """
 
     envelope: pd.DataFrame
-    a: float
-    log10_k_n: float
-    b: float
-    log10_k_d: float
-    settings: dict[str, Any]
-    n_runs: int
-    bootstrap: pd.DataFrame | None = None
-    level: float = 0.9
-    target_flops: float | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def summary(self, level: float | None = None) -> pd.DataFrame:
-        """Table of a, b, coefficients and (at target_flops) N_opt, D_opt with intervals."""
-        return self.frontier_table(level)
 
     def envelope_runs(self) -> pd.DataFrame:
         """The used envelope points as a run table (n_params, tokens, flops, loss) -- e.g. to fit

@@ -112,21 +112,26 @@ def fit_frontier_laws(log10_c: np.ndarray, log10_n: np.ndarray,
 FRONTIER_COLUMNS = ("a", "log10_k_n", "b", "log10_k_d")
 
 
+@dataclass(kw_only=True)
 class PowerFrontier(SavableResult):
-    """Mixin: ``N_opt = k_N C^a`` and ``D_opt = k_D C^b`` with bootstrap draws.
+    """Base of the Approach 1 and 2 results: ``N_opt = k_N C^a`` and ``D_opt = k_D C^b``.
 
-    Expects attributes ``a, log10_k_n, b, log10_k_d`` (floats), ``bootstrap`` (DataFrame with
-    those columns, or None), ``level``, ``target_flops`` (float or None), ``settings``,
-    ``n_runs`` and ``warnings``; serialises them with :meth:`_frontier_dict`.
+    ``a, log10_k_n, b, log10_k_d`` are the fitted exponents and log10 coefficients,
+    ``bootstrap`` one row per resample with those columns (or None), ``level`` the interval
+    level, ``target_flops`` (FLOPs, or None) where :meth:`summary` reports N_opt and D_opt;
+    serialised by :meth:`_frontier_dict`.  Keyword-only, so subclasses add positional fields.
     """
 
     a: float
-    b: float
     log10_k_n: float
+    b: float
     log10_k_d: float
-    bootstrap: pd.DataFrame | None
-    level: float
-    target_flops: float | None
+    settings: dict[str, Any]
+    n_runs: int
+    bootstrap: pd.DataFrame | None = None
+    level: float = 0.9
+    target_flops: float | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def _frontier_dict(self) -> dict[str, Any]:
         """The fields every power-frontier result serialises (JSON-ready)."""
@@ -186,8 +191,8 @@ class PowerFrontier(SavableResult):
                 out[key] = (at_target[key]["low"], at_target[key]["high"])
         return out
 
-    def frontier_table(self, level: float | None = None) -> pd.DataFrame:
-        """The summary rows shared by both approaches: exponents and, at target_flops, N/D."""
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """Table of a, b, coefficients and (at target_flops) N_opt, D_opt with intervals."""
         lo_hi = self.intervals(level) if self._has_bootstrap() else {}
         rows = [
             _summary_row("a", self.a, lo_hi.get("a"), "N_opt ~ C^a"),
@@ -444,21 +449,7 @@ class IsoFlopResult(PowerFrontier):
     """
 
     budgets: pd.DataFrame
-    a: float
-    log10_k_n: float
-    b: float
-    log10_k_d: float
-    settings: dict[str, Any]
-    n_runs: int
     n_unassigned: int
-    bootstrap: pd.DataFrame | None = None
-    level: float = 0.9
-    target_flops: float | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def summary(self, level: float | None = None) -> pd.DataFrame:
-        """Table of a, b, coefficients and (at target_flops) N_opt, D_opt with intervals."""
-        return self.frontier_table(level)
 
     def __repr__(self) -> str:
         n_boot = 0 if self.bootstrap is None else len(self.bootstrap)
