@@ -141,7 +141,7 @@ def _corpus_summary(corpus: TokenizedCorpus, tokenizers: list[dict], budget: flo
     }
     if "val_groups" in corpus.meta:
         report["val_groups"] = corpus.meta["val_groups"]
-    language = corpus.meta.get("language")
+    language = corpus.language
     if language is not None:
         report["synthetic"] = language.describe(seq_lens)
     return report

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from scalinglab.corpora.synthetic import SyntheticLanguage
 
 
 @dataclass
@@ -41,6 +45,12 @@ class TokenizedCorpus:
     @property
     def val_tokens(self) -> int:
         return int(len(self.val))
+
+    @property
+    def language(self) -> SyntheticLanguage | None:
+        """The source language when it is known exactly (the synthetic language), else None:
+        it gives the exact entropy, best possible loss and exact evaluation."""
+        return self.meta.get("language")
 
     def bits_per_byte(self, val_loss_nats_per_token: float) -> float:
         """Validation loss (nats/token) as bits per byte of the validation text (NaN if no text)."""

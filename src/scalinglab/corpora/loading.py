@@ -61,9 +61,9 @@ def load_corpus(source: str = KJV_NAME, tokenizer: str = "byte", *, seed: int = 
     ``split``, ``field``, ``config``; for ``synthetic`` the language (``vocab_size``,
     ``order``, ``zipf_exponent``, ``lag_scales``, ``interaction_scale``, ``language_seed``) and
     the sample (``train_tokens``, ``val_tokens``, ``train_chains``; ``val_fraction`` does not
-    apply, and ``meta["language"]`` holds the :class:`SyntheticLanguage` for exact entropy and
-    exact evaluation — not JSON-serialisable).  Tokens are memory-mapped
-    from the cache; a second call with the same text and tokenizer does not tokenize again.
+    apply, and ``corpus.language`` is the :class:`SyntheticLanguage`, for exact entropy and
+    exact evaluation).  Tokens are memory-mapped from the cache; a second call with the same
+    text and tokenizer does not tokenize again.
     """
     kind, inline = parse_source(source)
     options = {**inline, **source_options}

@@ -223,7 +223,7 @@ def _train(ui: _Console, store: SQLiteRunStore, executor: Executor, out: Path,
 def resolve_loss_column(choice: str, corpus) -> str:
     """The record column the fits use: ``auto`` means ``exact_loss`` when the corpus's
     language is known exactly (the synthetic language), else the sampled ``loss``."""
-    known = _language(corpus) is not None
+    known = corpus.language is not None
     if choice == "exact_loss" and not known:
         raise ScalingLabError(f"loss_column exact_loss needs a corpus whose language is known "
                               f"exactly (synthetic), not {corpus.name}")
@@ -242,10 +242,6 @@ def with_loss_column(records: pd.DataFrame, column: str) -> pd.DataFrame:
         raise ScalingLabError(f"{int(values.isna().sum())} record(s) have no {column}; "
                               f"fit on the sampled loss instead (loss_column = 'loss')")
     return records.assign(sampled_loss=records["loss"], loss=values)
-
-
-def _language(corpus):
-    return corpus.meta.get("language") if isinstance(corpus.meta, dict) else None
 
 
 def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config: DemoConfig) -> dict[str, Any]:
@@ -398,7 +394,7 @@ def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation
         "runs": {"sweep": len(sweep_runs), "failed": sum(r.status == "failed"
                                                          for r in sweep_runs)},
     }
-    language = _language(corpus)
+    language = corpus.language
     if language is not None:
         best = float(language.best_possible_loss(config.spec.seq_len))
         fitted_e = float(approach3.params["E"])

@@ -217,12 +217,12 @@ class _Runner:
         """Held-out cross-entropy (nats/token) over the fixed validation windows.
 
         Returns ``(loss, exact_loss)``.  For a corpus whose source language is known exactly
-        (the synthetic language, ``corpus.meta["language"]``), ``exact_loss`` is the model's
+        (the synthetic language, ``corpus.language``), ``exact_loss`` is the model's
         exact expected loss on the same windows, E_T + mean KL(true || model), free of
         validation-sampling noise; otherwise it is NaN.
         """
         self.model.eval()
-        language = self.corpus.meta.get("language")
+        language = self.corpus.language
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)
         batch = max(1, self.plan.micro_sequences)
         for start in range(0, len(self.val_ids), batch):
