@@ -21,6 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from scalinglab.corpora.loading import is_synthetic_source
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.sweep.demo import DemoConfig, run_demo
 from scalinglab.sweep.plan import default_spec
@@ -57,7 +58,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="scalinglab-bench-demo-"))
     rows = []
     print(f"cpu_count={os.cpu_count()} load average at start={os.getloadavg()}")
-    columns = COLUMNS + (EXACT_COLUMNS if args.corpus.lower().startswith("synthetic") else ())
+    columns = COLUMNS + (EXACT_COLUMNS if is_synthetic_source(args.corpus) else ())
     print(" | ".join(columns))
     for seed in args.seeds:
         row = one_seed(seed, args.corpus, out, args.workers)

@@ -74,6 +74,11 @@ def load_corpus(source: str = KJV_NAME, tokenizer: str = "byte", *, seed: int = 
                               cache_dir=cache_dir)
 
 
+def is_synthetic_source(source: str) -> bool:
+    """Whether ``source`` names the synthetic language (``synthetic`` or ``synthetic:...``)."""
+    return str(source).strip().lower().partition(":")[0] == "synthetic"
+
+
 def parse_source(source: str) -> tuple[str, dict]:
     """``(kind, inline options)`` of a source string; kind in {kjv, synthetic, hf, path}."""
     text = str(source).strip()
@@ -82,7 +87,7 @@ def parse_source(source: str) -> tuple[str, dict]:
     lowered = text.lower()
     if lowered == KJV_NAME:
         return "kjv", {}
-    if lowered == "synthetic" or lowered.startswith("synthetic:"):
+    if is_synthetic_source(text):
         return "synthetic", _parse_inline_options(text.partition(":")[2])
     if lowered.startswith("hf:"):
         name = text[3:].strip()

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.corpora.base import TokenizedCorpus
+from scalinglab.corpora.loading import is_synthetic_source
 from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.store import StoredRun, config_hash
 from scalinglab.train.config import TrainConfig, default_warmup_steps, resolve_plan
@@ -179,8 +180,7 @@ SYNTHETIC_SWEEP: dict = {"tokenizer": "none", "seq_len": 16, "batch_tokens": 102
 def default_spec(corpus: str = "kjv", **settings) -> SweepSpec:
     """The default sweep for ``corpus``: the byte-level English design of :class:`SweepSpec`,
     or for the synthetic language :data:`SYNTHETIC_SWEEP`; ``settings`` override either."""
-    is_synthetic = str(corpus).strip().lower().partition(":")[0] == "synthetic"
-    base = dict(SYNTHETIC_SWEEP) if is_synthetic else {}
+    base = dict(SYNTHETIC_SWEEP) if is_synthetic_source(corpus) else {}
     return SweepSpec.from_dict({**base, "corpus": corpus, **settings})
 
 
