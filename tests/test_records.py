@@ -80,3 +80,13 @@ def test_unreadable_files(tmp_path):
         load_runs(bad)
     with pytest.raises(RunsError, match="not found in the table"):
         load_runs(_table(), columns={"N": "Model Size"})
+
+
+def test_mapped_column_replaces_a_column_with_the_canonical_name():
+    table = pd.DataFrame({"run_id": ["a", "b"], "n_params": [1e3, 2e3], "tokens": [1e6, 2e6],
+                          "loss": [2.0, 1.9], "exact_loss": [1.95, 1.85]})
+    assert load_runs(table, columns={"loss": "exact_loss"})["loss"].tolist() == [1.95, 1.85]
+    swapped = load_runs(table, columns={"loss": "exact_loss", "exact_loss": "loss"})
+    assert swapped["loss"].tolist() == [1.95, 1.85]
+    assert swapped["exact_loss"].tolist() == [2.0, 1.9]
+    assert load_runs(table, columns={"loss": "loss"})["loss"].tolist() == [2.0, 1.9]

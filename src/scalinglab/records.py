@@ -202,7 +202,11 @@ def load_runs(
     if missing_sources:
         raise RunsError(f"column(s) {', '.join(map(repr, missing_sources))} not found in the table; "
                         f"it has {', '.join(map(repr, frame.columns))}")
-    renamed = frame.rename(columns={v: k for k, v in mapping.items()})
+    # a mapped column replaces a column already bearing the canonical name (loss=exact_loss
+    # must fit exact_loss, not the table's own loss), unless that column is itself mapped
+    replaced = [k for k, v in mapping.items()
+                if k != v and k in frame.columns and k not in mapping.values()]
+    renamed = frame.drop(columns=replaced).rename(columns={v: k for k, v in mapping.items()})
     if mapping:  # keep only what was mapped plus columns already named canonically
         keep = [c for c in renamed.columns if c in RECORD_COLUMNS]
         renamed = renamed[keep]
