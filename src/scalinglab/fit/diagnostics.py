@@ -26,7 +26,7 @@ CORRELATION_LIMIT = 0.95
 CONDITION_LIMIT = 1e10
 
 
-def diagnose(result, law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
+def diagnose(result, law: Law, X: dict[str, np.ndarray], w: np.ndarray,
              theta: np.ndarray, bounds, settings) -> None:
     """Fill ``result.warnings`` and ``result.diagnostics`` in place."""
     at_bounds = _at_bounds(law, theta, bounds)

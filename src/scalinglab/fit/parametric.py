@@ -286,7 +286,7 @@ def fit_parametric(
                        residuals=residuals, bootstrap_params=boot, level=level)
     result.settings.update({"bootstrap": int(bootstrap), "seed": seed, "objective": "sum of Huber "
                             "on log-loss residuals"})
-    diagnose(result, template, X, y, w, theta, raw_bounds(template, y, settings), settings)
+    diagnose(result, template, X, w, theta, raw_bounds(template, y, settings), settings)
     return result
 
 
