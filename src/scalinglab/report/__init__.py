@@ -1,0 +1,26 @@
+"""Figures of the scaling-law literature for your own runs (and, beside them, the HTML report).
+
+Each figure function takes a result or a run table and an optional matplotlib ``Axes`` and
+returns a ``Figure`` (built without pyplot on an Agg canvas; see :mod:`scalinglab.report.style`).
+Nothing below ``report`` imports it: results' ``.plot()`` looks these functions up by name
+when called.
+"""
+
+from scalinglab.report.figures import (
+    backtest,
+    budget_curve,
+    isoflop_profiles,
+    law_frontier,
+    loss_contours,
+    loss_vs_compute,
+    optimal_allocation,
+    prediction_vs_measurement,
+    residuals,
+)
+
+FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
+           "prediction_vs_measurement", "residuals", "backtest", "budget_curve")
+
+__all__ = ["FIGURES", "backtest", "budget_curve", "isoflop_profiles", "law_frontier",
+           "loss_contours", "loss_vs_compute", "optimal_allocation",
+           "prediction_vs_measurement", "residuals"]
