@@ -60,6 +60,8 @@ from scalinglab.report.style import (
 )
 
 DEFAULT_PRESETS = ("hoffmann2022", "besiroglu2024", "kaplan2020")
+#: smallest error drawn on the backtest's log axis (%).
+ARE_FLOOR_PERCENT = 0.01
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,7 +373,9 @@ def optimal_allocation(result: Any, target_compute: float | None = None,
     are, dashed where the law is extrapolated (up to ``target_compute``, marked by a vertical
     line, its values in the panel titles); bands are the bootstrap interval at ``level``.
     ``presets`` are overlaid as dotted lines (their frontier under C = 6ND; note that a preset's
-    N may count different parameters than yours).  The data's compute range comes from the
+    N may count different parameters than yours).  For ``kaplan2020`` that is the frontier of
+    its joint L(N, D) (Eq. 1.5), N_opt ~ C^(alpha_D/(alpha_N+alpha_D)) = C^0.58; Kaplan's own
+    N_opt ~ C^0.73 comes from the learning-curve fit L(N, S_min) (Sec. 6) and is not drawn.  The data's compute range comes from the
     result (budgets, envelope) or from ``runs``, or ``c_range`` (FLOPs).
     """
     if isinstance(result, FitResult):
@@ -513,13 +517,14 @@ def loss_contours(fit_result: FitResult, runs: pd.DataFrame | str | Path | None 
     bar.set_ticks([t for t in MaxNLocator(6).tick_values(lo_l, hi_l) if lo_l <= t <= hi_l])
     bar.set_label("fitted loss L(N, D) (nats/token)")
     c_lo, c_hi = 6 * N.min() * D.min(), 6 * N.max() * D.max()
-    for k, c in enumerate(10.0 ** np.arange(np.ceil(np.log10(c_lo)), np.log10(c_hi) + 1e-9, 2)):
+    iso_label = "iso-FLOP lines, every 100x (C = 6ND)"
+    for c in 10.0 ** np.arange(np.ceil(np.log10(c_lo)), np.log10(c_hi) + 1e-9, 2):
         n_line = N[(c / (6 * N) >= D.min()) & (c / (6 * N) <= D.max())]
         if n_line.size < 2:
             continue
         xy = (n_line, c / (6 * n_line)) if plane == "ND" else (np.full(2, c), n_line[[0, -1]])
-        ax.plot(*xy, color="white", lw=0.9, ls="--", alpha=0.8,
-                label="iso-FLOP lines, every 100x (C = 6ND)" if k == 0 else None)
+        ax.plot(*xy, color="white", lw=0.9, ls="--", alpha=0.8, label=iso_label)
+        iso_label = None
     front = law_frontier(fit_result.law, np.geomspace(c_lo, c_hi, 200))
     ok = ((front["N_opt"] >= N.min()) & (front["N_opt"] <= N.max())
           & (front["D_opt"] >= D.min()) & (front["D_opt"] <= D.max()))
@@ -544,7 +549,7 @@ def loss_contours(fit_result: FitResult, runs: pd.DataFrame | str | Path | None 
         ax.set_ylabel(LABELS["N"])
     ax.grid(False)
     ax.set_title("Fitted loss over model size and data")
-    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    _legend(ax, loc="upper left", framealpha=0.9, fontsize=9)
     return fig
 
 
@@ -682,7 +687,8 @@ def backtest(backtest_result: Any, ax: Axes | None = None) -> Figure:
 
     x: held-out C / largest fitted C (log); y: absolute relative error of the predicted loss
     (%, log), for the fitted law and the naive baseline (the best loss among the fitted runs);
-    a thin line joins the two errors of each run.
+    a thin line joins the two errors of each run.  Errors below 0.01% (a held-out run that
+    happens to match the naive loss) are drawn at 0.01%, the bottom of the axis.
     """
     table = getattr(backtest_result, "per_run", None)
     if table is None:
@@ -693,8 +699,8 @@ def backtest(backtest_result: Any, ax: Axes | None = None) -> Figure:
                               "FLOPs): nothing to put on the x axis")
     fig, ax = axes_or_new(ax)
     x = table["extrapolation"].to_numpy(float)
-    law = np.maximum(100 * table["are"].to_numpy(float), 1e-4)
-    naive = np.maximum(100 * table["naive_are"].to_numpy(float), 1e-4)
+    law = np.maximum(100 * table["are"].to_numpy(float), ARE_FLOOR_PERCENT)
+    naive = np.maximum(100 * table["naive_are"].to_numpy(float), ARE_FLOOR_PERCENT)
     pairs = [np.array([[xi, a], [xi, b]]) for xi, a, b in zip(x, law, naive, strict=True)]
     ax.add_collection(LineCollection(pairs, colors="0.6", linewidths=0.8, zorder=1),
                       autolim=True)
@@ -707,6 +713,7 @@ def backtest(backtest_result: Any, ax: Axes | None = None) -> Figure:
     log_axis(ax, "x")
     ax.set_yscale("log")
     ax.autoscale_view()
+    ax.set_ylim(bottom=ARE_FLOOR_PERCENT * 0.7)
     ax.set_xlabel("extrapolation factor C / largest fitted C (FLOPs/FLOPs)")
     ax.set_ylabel("absolute relative error of loss (%)")
     ax.set_title(f"Backtest: law better on {beats} of {len(x)} held-out runs")
