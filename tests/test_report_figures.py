@@ -110,7 +110,7 @@ def test_loss_vs_compute_points_frontier_and_band(epoch_runs, epoch_fit):
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "FLOPs" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
     assert "parameters N" in _colorbar_labels(fig)
-    texts = _legend_texts(ax)
+    texts = _legend_texts(fig)  # our own figure: the legend sits below the axes
     assert any("frontier" in t for t in texts) and any("90% interval" in t for t in texts)
     # the frontier is the lower envelope: (almost) no run lies below it
     (frontier,) = [line for line in ax.get_lines() if "frontier" in line.get_label()]
@@ -132,7 +132,7 @@ def test_loss_vs_compute_curves_and_envelope(curves):
     (envelope_line,) = [ln for ln in ax.get_lines() if "envelope" in ln.get_label()]
     assert np.allclose(envelope_line.get_ydata(), env.envelope["loss"], equal_nan=True)
     assert np.isfinite(envelope_line.get_ydata()).sum() > 100
-    assert any("9 loss curves" in t for t in _legend_texts(ax))
+    assert any("9 loss curves" in t for t in _legend_texts(fig))
 
 
 def test_loss_vs_compute_draws_on_given_axes_and_refuses_nothing(sweep, sweep_fit):
@@ -334,3 +334,18 @@ def test_lower_layers_do_not_import_report_or_matplotlib():
             "assert 'scalinglab.report' not in sys.modules, 'report imported'; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# ------------------------------------------------------------------------------------------------
+# notebooks: _repr_html_ and .plot() on the results
+# ------------------------------------------------------------------------------------------------
+def test_plan_displays_itself(sweep_fit):
+    plan = plan_for_budget(UncertainLaw.from_fit(sweep_fit), CostModel.create("h100"),
+                           budget_usd=1e5)
+    html_plan = plan._repr_html_()
+    assert html_plan.count("<table") == 2
+    assert "what each 10x more money buys" in html_plan and "parameters N" in html_plan
+    assert f">{plan.loss.value:.4g}<" in html_plan
+    assert "USD" in plan.plot().axes[0].get_xlabel()
+    with pytest.raises(ScalingLabError, match="budget_curve"):
+        plan.plot("loss_contours")

@@ -40,6 +40,7 @@ from scalinglab.compute.units import (
     check_nonnegative,
     check_positive,
 )
+from scalinglab.display import NotebookDisplay
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws.forms import Chinchilla
@@ -217,7 +218,7 @@ class LadderRow:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(NotebookDisplay):
     """The answer of the planner.  Money in ``currency`` (and USD), FLOPs, GPU-hours, days on
     ``n_gpus``, kWh, kg CO2e, parameters, tokens, nats/token."""
 

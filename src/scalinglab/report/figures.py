@@ -174,6 +174,17 @@ def _geom_grid(lo: float, hi: float, n: int = 200) -> np.ndarray:
     return np.geomspace(lo, hi, n)
 
 
+def _legend_below(fig: Figure, ax: Axes, own: bool) -> None:
+    """Legend under the axes when the figure is ours (nothing hidden); else the best corner."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    if own:
+        fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+    else:
+        ax.legend(loc="best")
+
+
 def _legend(ax: Axes, **kw: Any) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
@@ -198,7 +209,8 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
     """
     if runs is None and fit is None and envelope is None:
         raise ScalingLabError("loss_vs_compute needs runs, a fit or an envelope to draw")
-    fig, ax = axes_or_new(ax)
+    own = ax is None
+    fig, ax = axes_or_new(ax, figsize=(6.6, 5.0))
     spans: list[float] = []
     if runs is not None:
         frame = _table(runs, "loss_vs_compute")
@@ -246,14 +258,14 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
     ax.set_xlabel(LABELS["C"])
     ax.set_ylabel(LABELS["loss"])
     ax.set_title("Loss against training compute")
-    _legend(ax, loc="lower left")  # below the frontier: empty by construction
+    _legend_below(fig, ax, own)
     return fig
 
 
 def _draw_fit_curve(ax: Axes, fit: FitResult, grid: np.ndarray, level: float) -> None:
     if isinstance(fit.law, Chinchilla):
         entry = fit.frontier(grid, level)["loss"]
-        label = "fitted frontier L*(C), compute-optimal N and D (C = 6ND)"
+        label = "fitted frontier L*(C) (optimal N, D; C = 6ND)"
     elif tuple(fit.law.variables) == ("C",):
         band = fit.predict_interval(level, C=grid) if fit.bootstrap_params is not None else {}
         entry = {"value": fit.predict(C=grid), **{k: band[k] for k in ("low", "high")
@@ -523,7 +535,7 @@ def loss_contours(fit_result: FitResult, runs: pd.DataFrame | str | Path | None 
         if n_line.size < 2:
             continue
         xy = (n_line, c / (6 * n_line)) if plane == "ND" else (np.full(2, c), n_line[[0, -1]])
-        ax.plot(*xy, color="white", lw=0.9, ls="--", alpha=0.8, label=iso_label)
+        ax.plot(*xy, color="0.82", lw=0.9, ls="--", label=iso_label)
         iso_label = None
     front = law_frontier(fit_result.law, np.geomspace(c_lo, c_hi, 200))
     ok = ((front["N_opt"] >= N.min()) & (front["N_opt"] <= N.max())
