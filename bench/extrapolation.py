@@ -55,6 +55,7 @@ EPOCH = ROOT.parent / "shared" / "data" / "chinchilla" / "epoch_svg_extracted_da
 LEVEL = 0.9
 SEED = 0
 BUILTIN_METHODS = ("naive", "plain_ref", "plain", "default")
+ARE_TIE = 1e-4  # mean AREs within 0.01 percentage points count as equal ("no worse")
 DEV_FAMILIES = ("chinchilla", "datablations", "t5_pile", "cerebras_gpt", "pythia_pile_test",
                 "gzip_pcfg", "revisiting_lm", "llm360", "redpajama_incite", "ibm_moe")
 
@@ -562,17 +563,50 @@ def summarise(runs: list[TaskRun], methods: list[str]) -> dict[str, Any]:
             mf = out[m]["families"]
             common = [k for k in bf if np.isfinite(bf[k]["are"])]
             worse = [k for k in common if not (np.isfinite(mf[k]["are"])
-                                                and mf[k]["are"] <= bf[k]["are"])]
+                                                and mf[k]["are"] <= bf[k]["are"] + ARE_TIE)]
             base_avg = _mean(bf[k]["are"] for k in common)
             m_avg = _mean(mf[k]["are"] for k in common) if not [
                 k for k in common if not np.isfinite(mf[k]["are"])] else math.nan
             out[m][f"vs_{base}"] = {
                 "families_compared": common, "families_worse_or_failed": worse,
-                "no_worse_every_family": bool(common) and not worse,
+                "no_worse_every_family": (not worse) if common else None,
                 "mean_are_families": m_avg, "base_mean_are_families": base_avg,
                 "ratio": m_avg / base_avg if base_avg else math.nan,
-                "at_least_20pct_lower": bool(np.isfinite(m_avg) and m_avg <= 0.8 * base_avg),
+                "at_least_20pct_lower": (bool(np.isfinite(m_avg) and m_avg <= 0.8 * base_avg)
+                                         if common else None),
             }
+    return out
+
+
+def goals(summary: dict[str, Any], epoch: list[dict[str, Any]],
+          methods: list[str]) -> dict[str, dict[str, bool | None]]:
+    """The issue's goals per interval method: True/False, or None where not measured."""
+    def in_range(c: float) -> bool | None:
+        return None if c is None or not np.isfinite(c) else bool(0.80 <= c <= 0.97)
+
+    out: dict[str, dict[str, bool | None]] = {}
+    for m in methods:
+        if m in ("naive", "plain_ref"):
+            continue
+        g: dict[str, bool | None] = {}
+        if m in summary:
+            ref = summary[m].get("vs_plain_ref")
+            g["dev coverage 80-97%"] = in_range(summary[m]["coverage"])
+            g["dev ARE <= plain_ref on every family"] = \
+                None if ref is None else ref["no_worse_every_family"]
+            g["dev ARE >= 20% below plain_ref"] = \
+                None if ref is None else ref["at_least_20pct_lower"]
+        for row in epoch:
+            if row["method"] != m:
+                continue
+            cut = row["task"]
+            g[f"epoch {cut}: coverage 80-97%"] = in_range(row["coverage"])
+            g[f"epoch {cut}: median hw <= 3%"] = (None if not np.isfinite(row["halfwidth"])
+                                                  else bool(row["halfwidth"] <= 0.03))
+            if cut == "cut 1e+21":
+                g[f"epoch {cut}: median ARE <= 0.9%"] = (
+                    None if row["error"] else bool(row["median_are"] <= 0.009))
+        out[m] = g
     return out
 
 
@@ -726,6 +760,17 @@ def print_tables(runs: list[TaskRun], methods: list[str], summary: dict[str, Any
                       r["interval_kind"] or "-", f"{r['max_extrapolation']:.1f}x")
         console.print(t)
 
+    met = goals(summary, ep, methods)
+    if met and any(met.values()):
+        names = list(dict.fromkeys(k for g in met.values() for k in g))
+        t = Table(title="the issue's goals (yes / no; - where not measured)")
+        t.add_column("goal")
+        for m in met:
+            t.add_column(m, justify="center")
+        for name in names:
+            t.add_row(name, *[yesno(met[m].get(name)) for m in met])
+        console.print(t)
+
     failures = [(tr.task.key, m, p.error) for tr in runs for m, p in tr.predictions.items()
                 if p.error]
     notes = [(tr.task.key, m, p.info["interval_error"]) for tr in runs
@@ -862,6 +907,7 @@ def to_json(runs: list[TaskRun], methods: list[str], summary: dict[str, Any],
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "numpy": np.__version__, "scalinglab": scalinglab.__version__},
         "wall_seconds": seconds, "summary": summary,
+        "goals": goals(summary, epoch_summary(runs, methods), methods),
         "epoch": epoch_summary(runs, methods), "tasks": tasks})
 
 

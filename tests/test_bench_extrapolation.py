@@ -141,6 +141,9 @@ def test_script_end_to_end_with_a_variant(bench, tmp_path):
     assert pile["fixedE"]["per_target"][0]["pred"] != pile["default"]["per_target"][0]["pred"]
     summary = data["summary"]["default"]
     assert summary["subtasks"] == 2 and "vs_plain_ref" in summary
+    assert summary["vs_plain_ref"]["families_compared"] == ["cerebras_gpt", "pythia_pile_test"]
+    assert set(data["goals"]) == {"plain", "default", "fixedE"}
+    assert "dev ARE >= 20% below plain_ref" in data["goals"]["default"]
 
 
 @pytest.mark.parametrize("args, message", [
