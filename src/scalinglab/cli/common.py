@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import click
 import numpy as np
 import typer
 from rich.console import Console
@@ -29,24 +28,79 @@ def fail(message: str) -> None:
     raise typer.Exit(BAD_INPUT_EXIT)
 
 
-def run_app(app: typer.Typer) -> None:
-    """Run a typer app; a :class:`ScalingLabError` (or file error) becomes one line + exit 2."""
+def _is_click_usage_error(exc: BaseException) -> bool:
+    """Duck-typed test for click's (or typer's vendored ``typer._click``) ``ClickException``.
+
+    typer >= 0.29 vendors click as ``typer._click``, whose exceptions do not derive from
+    ``click.ClickException``; both carry ``format_message()`` and an integer ``exit_code``,
+    which is all this module relies on.
+    """
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int)
+
+
+def _is_exit(exc: BaseException) -> bool:
+    """``typer.Exit`` / ``click.exceptions.Exit`` in any version (by type or by name)."""
+    return isinstance(exc, typer.Exit) or (
+        type(exc).__name__ == "Exit" and isinstance(getattr(exc, "exit_code", None), int))
+
+
+def _is_abort(exc: BaseException) -> bool:
+    return isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort"
+
+
+def _one_line(text: str) -> str:
+    """Collapse a possibly multi-line message onto one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _print_error(message: str) -> None:
+    err_console.print(f"error: {_one_line(message)}", markup=False, highlight=False,
+                      soft_wrap=True)
+
+
+def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
+    """Run a typer app and exit: bad input of any kind becomes one line ``error: ...`` + exit 2.
+
+    Usage errors (unknown option or command, missing argument, bad option type or choice),
+    :class:`ScalingLabError` and file errors are caught here; the app runs with
+    ``standalone_mode=False`` so that typer/click never print their multi-line error boxes.
+    Nothing here depends on which click (``click`` or ``typer._click``) typer uses.
+    """
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(1)
-    except click.ClickException as exc:  # usage errors from click/typer
-        err_console.print(f"error: {exc.format_message()}", markup=False, highlight=False)
-        sys.exit(BAD_INPUT_EXIT)
+        rv = app(args=list(args) if args is not None else None, standalone_mode=False)
     except ScalingLabError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         sys.exit(BAD_INPUT_EXIT)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        err_console.print(f"error: {exc.strerror}: {exc.filename}", markup=False,
-                          highlight=False)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _print_error(f"{exc.strerror or exc}{where}")
         sys.exit(BAD_INPUT_EXIT)
+    except KeyboardInterrupt as exc:
+        _print_error(str(exc) or "interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if _is_exit(exc):
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if _is_abort(exc) and isinstance(exc.__cause__, KeyboardInterrupt):
+            # click turns Ctrl-C into Abort; a sweep's message says how to resume
+            _print_error(str(exc.__cause__) or "interrupted")
+            sys.exit(130)
+        if _is_abort(exc):
+            _print_error("aborted")
+            sys.exit(1)
+        if type(exc).__name__ == "NoArgsIsHelpError" and callable(getattr(exc, "show", None)):
+            if str(exc.format_message()).strip():  # type: ignore[attr-defined]
+                exc.show()  # type: ignore[attr-defined]  # the help text, as click prints it
+            sys.exit(BAD_INPUT_EXIT)
+        if _is_click_usage_error(exc):
+            _print_error(exc.format_message())  # type: ignore[attr-defined]
+            sys.exit(BAD_INPUT_EXIT)
+        raise
+    # In non-standalone mode click returns the code of an explicit ``typer.Exit(code)``.
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        sys.exit(rv)
+    sys.exit(0)
 
 
 def print_json(obj: Any) -> None:
