@@ -6,6 +6,13 @@ gets a run's config and returns a :class:`RunOutcome` (records, timings or the e
 workers cannot reach the driver's SQLite file.  A failing run is retried ``retries`` times
 (resuming from its checkpoint), then recorded as failed; the sweep goes on.
 
+Faults (issue 13): Ctrl-C (SIGINT) asks every run in flight to checkpoint and stop (the pool
+workers get the signal forwarded); interrupted runs go back to ``planned`` and
+:func:`run_pending` raises :class:`SweepInterrupted` saying how to resume.  A full disk
+(``ENOSPC``/``EDQUOT``) fails the run with the reason without retrying and stops the sweep
+cleanly, since every other run would fail the same way.  Ray tasks are retried by Ray itself
+(``max_retries``) when their worker process dies, and resume from their checkpoints.
+
 Threads: a pool of W workers pins each to ``cpu_count // W`` torch threads; on a 2-core CPU two
 one-thread processes train more tokens per second than one two-thread process (the trainer
 issue's measurement: OpenMP threads spin when a core is busy).
@@ -14,10 +21,13 @@ issue's measurement: OpenMP threads spin when a core is busy).
 from __future__ import annotations
 
 import concurrent.futures as futures
+import errno
 import functools
 import multiprocessing
 import os
 import queue
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -35,6 +45,20 @@ ProgressCallback = Callable[[ProgressEvent], None]
 WATCHDOG_EVERY_STEPS = 25
 #: Ray's default object store takes 30% of RAM; run outcomes are a few kB.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024**2
+#: errors that no retry can cure: the disk is full (or over quota)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+#: set when this process is asked to stop (SIGINT in the driver or in a pool worker)
+STOP = threading.Event()
+#: seconds the driver waits for pool workers to checkpoint after a stop before killing them
+STOP_GRACE_SECONDS = 30.0
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped on Ctrl-C after checkpointing its runs; the message says how to resume."""
+
+
+class SweepStopped(ScalingLabError):
+    """A sweep stopped cleanly because of a fault no retry can cure (e.g. a full disk)."""
 
 
 @dataclass
@@ -63,6 +87,8 @@ class RunOutcome:
     error: str | None = None
     attempts: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False     # stopped on request; resumes from its checkpoint
+    fatal: bool = False           # a fault that stops the sweep (a full disk)
 
 
 @functools.lru_cache(maxsize=4)
@@ -93,22 +119,43 @@ def train_task(task: RunTask, progress: ProgressCallback | Any | None = None,
             emit((task.key, info.step, info.total_steps, info.train_loss,
                   info.tokens_per_second, info.phase))
 
+    from scalinglab.train.loop import TrainingInterrupted  # noqa: PLC0415
+
     config = TrainConfig.from_dict({**task.config, "checkpoint_dir": task.checkpoint_dir,
                                     "threads": task.threads})
     error = ""
     for attempt in range(1, task.retries + 2):
+        if STOP.is_set():
+            return RunOutcome(task.key, False, error="interrupted before it started",
+                              attempts=attempt - 1, interrupted=True)
         try:
             result = train_run(config, _corpus(task.corpus, task.tokenizer), resume=True,
-                               progress=on_progress, on_step=on_step)
+                               progress=on_progress, on_step=on_step,
+                               should_stop=STOP.is_set)
+        except TrainingInterrupted as exc:
+            return RunOutcome(task.key, False, error=str(exc), attempts=attempt,
+                              interrupted=True)
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if exc.errno in DISK_FULL_ERRNOS:
+                return RunOutcome(task.key, False, error=error, attempts=attempt, fatal=True)
+            continue
         except Exception as exc:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             continue
+        notes = [w for w in result.warnings if w not in result.plan.warnings]
         return RunOutcome(task.key, True, [r.to_dict() for r in result.records],
                           result.wall_seconds, result.flops_spent, None, attempt,
                           {"tokens_per_second": result.tokens_per_second,
                            "device": result.device, "checkpoint": result.checkpoint_path,
-                           "resumed_from_step": result.resumed_from_step})
+                           "resumed_from_step": result.resumed_from_step,
+                           "warnings": notes})
     return RunOutcome(task.key, False, error=error, attempts=task.retries + 1)
+
+
+def _worker_init() -> None:
+    """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop."""
+    signal.signal(signal.SIGINT, lambda *_: STOP.set())
 
 
 class Executor(ABC):
@@ -146,24 +193,74 @@ class LocalExecutor(Executor):
                 ) -> Iterator[RunOutcome]:
         if self.workers == 1:
             for task in tasks:
+                if STOP.is_set():
+                    return
                 started(task)
                 yield train_task(task, progress)
             return
+        yield from self._pool(tasks, progress, started)
+
+    def _pool(self, tasks: list[RunTask], progress: ProgressCallback | None,
+              started: Callable[[RunTask], None]) -> Iterator[RunOutcome]:
+        from scalinglab.train.threads import use_passive_wait  # noqa: PLC0415
+
+        use_passive_wait()  # the spawned workers inherit it before they import torch
         context = multiprocessing.get_context("spawn")
         with context.Manager() as manager:
             events = manager.Queue()
-            with futures.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-                pending = set()
+            pool = futures.ProcessPoolExecutor(self.workers, mp_context=context,
+                                               initializer=_worker_init)
+            pending: dict[futures.Future, RunTask] = {}
+            finished = False
+            try:
                 for task in tasks:
+                    if STOP.is_set():
+                        break
                     started(task)
-                    pending.add(pool.submit(train_task, task, events, True))
+                    pending[pool.submit(train_task, task, events, True)] = task
+                stopping = False
                 while pending:
-                    done, pending = futures.wait(pending, timeout=0.25,
-                                                 return_when=futures.FIRST_COMPLETED)
+                    if STOP.is_set() and not stopping:
+                        stopping = True
+                        _stop_workers(pool, pending)
+                    done, _ = futures.wait(pending, timeout=0.25,
+                                           return_when=futures.FIRST_COMPLETED)
                     _drain(events, progress)
                     for item in done:
+                        task = pending.pop(item)
+                        if item.cancelled():
+                            continue
                         yield item.result()
                 _drain(events, progress)
+                finished = True
+            finally:
+                if not finished:  # the driver stops early (an error, Ctrl-C, a closed loop)
+                    _stop_workers(pool, pending)
+                    _wait_or_kill(pool, pending)
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: futures.ProcessPoolExecutor, pending: dict) -> None:
+    """Cancel tasks not started; ask the running ones to checkpoint and stop (SIGINT)."""
+    for item in pending:
+        item.cancel()
+    for pid in list(getattr(pool, "_processes", None) or {}):  # private, stable since 3.2
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            pass
+
+
+def _wait_or_kill(pool: futures.ProcessPoolExecutor, pending: dict) -> None:
+    """Give stopping workers time to write their checkpoints, then kill what is left."""
+    running = [f for f in pending if not f.cancelled()]
+    futures.wait(running, timeout=STOP_GRACE_SECONDS)
+    for pid, process in list((getattr(pool, "_processes", None) or {}).items()):
+        if process.is_alive() and any(not f.done() for f in running):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _drain(events: Any, progress: ProgressCallback | None) -> None:
@@ -185,7 +282,7 @@ class RayExecutor(Executor):
     """
 
     def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
-                 local_cpus: int | None = None):
+                 local_cpus: int | None = None, max_retries: int = 3):
         try:
             import ray  # noqa: PLC0415
         except ImportError:
@@ -193,6 +290,7 @@ class RayExecutor(Executor):
                                   "pip install 'scalinglab[ray]'") from None
         self.ray = ray
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
+        self.max_retries = max_retries
         self.started_here = not ray.is_initialized()
         if self.started_here:
             kwargs: dict[str, Any] = {"address": address, "include_dashboard": False,
@@ -210,16 +308,30 @@ class RayExecutor(Executor):
     def execute(self, tasks: list[RunTask], progress: ProgressCallback | None,
                 started: Callable[[RunTask], None] = lambda task: None
                 ) -> Iterator[RunOutcome]:
+        # max_retries: Ray re-runs a task whose worker process died (the run resumes from its
+        # checkpoint); failures inside train_task are retried there and come back as outcomes
         remote = self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                 max_retries=0)(train_task)
-        pending = []
-        for task in tasks:
-            started(task)
-            pending.append(remote.remote(task))
-        while pending:
-            done, pending = self.ray.wait(pending, num_returns=1, timeout=1.0)
-            for ref in done:
-                yield self.ray.get(ref)
+                                 max_retries=self.max_retries)(train_task)
+        pending: dict[Any, RunTask] = {}
+        try:
+            for task in tasks:
+                if STOP.is_set():
+                    break
+                started(task)
+                pending[remote.remote(task)] = task
+            while pending and not STOP.is_set():
+                done, _ = self.ray.wait(list(pending), num_returns=1, timeout=0.5)
+                for ref in done:
+                    task = pending.pop(ref)
+                    try:
+                        yield self.ray.get(ref)
+                    except self.ray.exceptions.RayError as exc:  # retries used up
+                        text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                        yield RunOutcome(task.key, False, error=text,
+                                         attempts=self.max_retries + 1)
+        finally:
+            for ref in pending:  # stopped early: these resume from their checkpoints
+                self.ray.cancel(ref, force=True)
 
     def close(self) -> None:
         if self.started_here:
@@ -256,19 +368,90 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
         config = {**run.config, "checkpoint_every": run.meta.get("checkpoint_every")}
         tasks.append(RunTask(run.key, run.name, config, corpus, tokenizer, directory,
                              executor.threads_per_run(), retries))
-    outcomes = []
+    outcomes: list[RunOutcome] = []
+    in_flight: set[str] = set()
+    fatal: RunOutcome | None = None
+
     def started(task: RunTask) -> None:
         store.mark_running(task.key, task.checkpoint_dir)
+        in_flight.add(task.key)
 
-    for outcome in executor.execute(tasks, progress, started):
-        if outcome.ok:
-            records = [RunRecord(**r) for r in outcome.records]
-            store.mark_done(outcome.key, records, outcome.wall_seconds, outcome.spent_flops,
-                            {**outcome.meta, "attempts": outcome.attempts,
-                             "finished": time.time()})
-        else:
-            store.mark_failed(outcome.key, outcome.error or "unknown error")
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(store.get(outcome.key), outcome)
+    STOP.clear()
+    with _stop_on_sigint():
+        stream = executor.execute(tasks, progress, started)
+        try:
+            for outcome in stream:
+                in_flight.discard(outcome.key)
+                if outcome.interrupted:
+                    store.mark_interrupted(outcome.key, f"{outcome.error}; resumes from its "
+                                                        f"checkpoint")
+                elif outcome.ok:
+                    _store_done(store, outcome)
+                else:
+                    store.mark_failed(outcome.key, outcome.error or "unknown error")
+                    if outcome.fatal and fatal is None:
+                        fatal = outcome
+                        STOP.set()  # the other runs would fail the same way: stop cleanly
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(store.get(outcome.key), outcome)
+        finally:
+            stream.close()  # stops workers still running if we leave early
+            for key in in_flight:  # started, stopped without an outcome (cancelled)
+                try:
+                    store.mark_interrupted(key, "interrupted; resumes from its checkpoint")
+                except ScalingLabError:
+                    pass
+    where = Path(sweep_dir)
+    done = sum(r.status == "done" for r in store.runs())
+    if fatal is not None:
+        STOP.clear()
+        raise SweepStopped(f"stopped the sweep: run {store.get(fatal.key).name} failed with "
+                           f"{fatal.error}; the {done} finished run(s) in {str(where)!r} are "
+                           f"kept -- free some space and run the same command again")
+    if STOP.is_set():
+        STOP.clear()
+        raise SweepInterrupted(f"interrupted: the {done} finished run(s) in {str(where)!r} are "
+                               f"kept and the runs in flight were checkpointed; run the same "
+                               f"command again to resume")
     return outcomes
+
+
+def _store_done(store: RunStore, outcome: RunOutcome) -> None:
+    """Record a finished run; if the store cannot take it (a full disk), mark the run failed
+    with the reason where that still fits, and stop (its final checkpoint keeps the result, so
+    the re-run trains nothing again)."""
+    records = [RunRecord(**r) for r in outcome.records]
+    try:
+        store.mark_done(outcome.key, records, outcome.wall_seconds, outcome.spent_flops,
+                        {**outcome.meta, "attempts": outcome.attempts, "finished": time.time()})
+    except ScalingLabError as exc:
+        try:
+            store.mark_failed(outcome.key, f"finished, but the result could not be stored: "
+                                           f"{exc}")
+        except ScalingLabError:
+            pass
+        raise
+
+
+class _stop_on_sigint:  # noqa: N801 -- a context manager used like a function
+    """While a sweep runs in the main thread: the first Ctrl-C asks it to stop cleanly
+    (:data:`STOP`), a second one interrupts at once (KeyboardInterrupt)."""
+
+    def __enter__(self) -> None:
+        self.previous = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return  # someone else handles SIGINT (or ignores it): leave it to them
+
+        def handler(signum, frame) -> None:
+            if STOP.is_set():
+                raise KeyboardInterrupt
+            STOP.set()
+
+        self.previous = signal.signal(signal.SIGINT, handler)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -3,7 +3,15 @@
 A run is identified by the hash of its training config (plus the corpus it trains on), so
 putting the same plan in twice adds nothing and re-running a sweep never retrains what is
 done.  Statuses: ``planned`` -> ``running`` -> ``done`` | ``failed`` (with the error text);
-a run left ``running`` by a killed process is picked up again (its checkpoint resumes it).
+a run left ``running`` by a killed process is picked up again (its checkpoint resumes it), and
+an interrupted one (Ctrl-C) goes back to ``planned`` with a note.
+
+Faults (issue 13): one process writes a results folder at a time -- the first write takes an
+exclusive lock (``store.sqlite.lock``, ``flock``, holding the owner's PID; the kernel drops it
+when the owner dies, so a killed sweep leaves no stale lock) and a second writer is refused with
+a message naming the owner; readers (``sweep status``) never need it.  A file that is not a
+sound SQLite database is refused with a one-line error naming it and is never written to; a
+failed write (a full disk) rolls its transaction back and says which file it could not write.
 
 :class:`RunStore` is the interface; :class:`SQLiteRunStore` the embedded default (WAL mode, so
 readers such as ``scalinglab sweep status`` never block the writer).  A SQLAlchemy /
@@ -15,7 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -32,6 +43,15 @@ STATUSES = ("planned", "running", "done", "failed")
 STORE_FILE = "store.sqlite"
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 SCHEMA_VERSION = 1
+LOCK_SUFFIX = ".lock"
+
+
+class StoreBusy(ScalingLabError):
+    """Another live process is writing this results folder."""
+
+
+class StoreCorrupt(ScalingLabError):
+    """The store file is not a sound SQLite database (it is left untouched)."""
 
 
 def config_hash(config: dict[str, Any], corpus: str) -> str:
@@ -87,6 +107,10 @@ class RunStore(ABC):
     def mark_failed(self, key: str, error: str) -> None: ...
 
     @abstractmethod
+    def mark_interrupted(self, key: str, note: str) -> None:
+        """Put a run stopped on request back to ``planned`` (its checkpoint resumes it)."""
+
+    @abstractmethod
     def records(self, role: str | None = None) -> pd.DataFrame:
         """Records of done runs as a DataFrame with the record columns."""
 
@@ -136,18 +160,54 @@ class SQLiteRunStore(RunStore):
         if self.path.is_dir() or self.path.suffix not in STORE_SUFFIXES:
             self.path = self.path / STORE_FILE  # a sweep directory
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock: _WriterLock | None = None
+        existed = self.path.is_file() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             raise ScalingLabError(f"cannot open run store {str(self.path)!r}: {exc}") from None
+        try:
+            has_schema = existed and self._check_integrity() and self._has_schema()
+            self._db.execute("PRAGMA journal_mode=WAL")  # only once the file checks out
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if not has_schema:  # idempotent: needs no writer lock
+                with self._transaction(lock=False):
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self._db.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreCorrupt(f"run store {str(self.path)!r} is damaged ({exc}); it was left "
+                               f"as it is: restore it from a copy, or move it aside to start "
+                               f"the sweep afresh") from None
+        except BaseException:
+            self._db.close()
+            raise
         if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
+            with self._transaction(lock=False):
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                                 ("schema_version", json.dumps(SCHEMA_VERSION)))
+
+    def _check_integrity(self) -> bool:
+        """True, or ``sqlite3.DatabaseError`` unless the file is a sound database."""
+        rows = self._db.execute("PRAGMA quick_check").fetchall()
+        if [tuple(r) for r in rows] != [("ok",)]:
+            raise sqlite3.DatabaseError("; ".join(str(r[0]) for r in rows[:3]))
+        return True
+
+    def _has_schema(self) -> bool:
+        """True for a run store; False for an empty database; refuses any other database."""
+        names = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if names and not {"runs", "records", "meta"} <= names:
+            raise sqlite3.DatabaseError(f"a SQLite database but not a run store (tables "
+                                        f"{', '.join(sorted(names))})")
+        return bool(names)
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> SQLiteRunStore:
         return self
@@ -156,8 +216,11 @@ class SQLiteRunStore(RunStore):
         self.close()
 
     # -- writing ---------------------------------------------------------------------------
-    def _transaction(self):
-        return _Transaction(self._db)
+    def _transaction(self, lock: bool = True):
+        """A write transaction; ``lock``: first take this folder's writer lock."""
+        if lock and self._lock is None:
+            self._lock = _WriterLock.acquire(self.path)
+        return _Transaction(self._db, self.path)
 
     def add_runs(self, runs: Iterable[StoredRun]) -> int:
         added = 0
@@ -200,6 +263,12 @@ class SQLiteRunStore(RunStore):
         with self._transaction():
             self._db.execute("UPDATE runs SET status='failed', error=?, finished_at=? "
                              "WHERE key=?", (error, time.time(), key))
+
+    def mark_interrupted(self, key: str, note: str) -> None:
+        self.get(key)
+        with self._transaction():
+            self._db.execute("UPDATE runs SET status='planned', error=? "
+                             "WHERE key=? AND status!='done'", (note, key))
 
     def set_meta(self, name: str, value: Any) -> None:
         with self._transaction():
@@ -245,16 +314,99 @@ class SQLiteRunStore(RunStore):
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit link."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit link.
 
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    A SQLite error (a full disk, a damaged file) rolls back and becomes one ScalingLabError
+    naming the file; the database is left as it was before the transaction.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db, self.path = db, path
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise ScalingLabError(f"cannot write run store {str(self.path)!r}: {exc}") from None
 
-    def __exit__(self, exc_type, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc: BaseException | None, *rest: object) -> None:
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error as error:
+            if exc_type is None:
+                with _suppress_sqlite():
+                    self.db.execute("ROLLBACK")
+                raise ScalingLabError(f"cannot write run store {str(self.path)!r}: "
+                                      f"{error}") from None
+        if isinstance(exc, sqlite3.Error):
+            raise ScalingLabError(f"cannot write run store {str(self.path)!r}: {exc}") from None
+
+
+class _suppress_sqlite:  # noqa: N801 -- used like contextlib.suppress
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, *rest: object) -> bool:
+        return exc_type is not None and issubclass(exc_type, sqlite3.Error)
+
+
+class _WriterLock:
+    """An exclusive ``flock`` on ``<store>.lock`` for the life of this process's writers.
+
+    Shared by every store of this process on the same file (reference counted), refused to any
+    other process while held.  The file records the owner's PID, host and command line for
+    the refusal message; the kernel releases the lock when its owner exits or is killed.
+    """
+
+    _held: dict[str, _WriterLock] = {}
+
+    def __init__(self, key: str, fd: int):
+        self.key, self.fd, self.count = key, fd, 1
+
+    @classmethod
+    def acquire(cls, store: Path) -> _WriterLock:
+        path = store.with_name(store.name + LOCK_SUFFIX)
+        key = os.path.realpath(path)
+        held = cls._held.get(key)
+        if held is not None:
+            held.count += 1
+            return held
+        try:
+            import fcntl  # noqa: PLC0415 -- POSIX only
+        except ImportError:  # no flock (Windows): single-writer is then up to the user
+            return cls(key, -1)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = _read_owner(fd)
+            os.close(fd)
+            raise StoreBusy(f"results folder {str(store.parent)!r} is in use by another "
+                            f"process ({owner}); wait for it to finish or stop it, then run "
+                            f"again -- two processes must not write one sweep") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.time(),
+                                 "command": " ".join(sys.argv)[:300]}).encode())
+        lock = cls._held[key] = cls(key, fd)
+        return lock
+
+    def release(self) -> None:
+        self.count -= 1
+        if self.count > 0 or self.fd < 0:
+            return
+        self._held.pop(self.key, None)
+        os.close(self.fd)  # closing the descriptor drops the flock
+
+
+def _read_owner(fd: int) -> str:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["since"]))
+        return (f"pid {data['pid']} on {data['host']}, since {since}: "
+                f"{data.get('command', '?')}")
+    except (ValueError, KeyError, TypeError, OSError):
+        return "owner unknown"
 
 
 def _run_from_row(row: tuple) -> StoredRun:

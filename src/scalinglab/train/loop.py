@@ -7,7 +7,10 @@ The loop, in order, for each optimiser step ``s`` (0-based):
 2. set the learning rate from the schedule, run the micro-batches of step ``s`` (gradient
    accumulation; under DDP each rank takes its slice), clip the gradient norm, AdamW step;
 3. at the chosen evaluation steps, measure the held-out loss and emit a :class:`RunRecord`;
-4. every ``checkpoint_every`` steps, write an atomic checkpoint (rank 0).
+4. every ``checkpoint_every`` steps, write an atomic checkpoint (rank 0);
+5. if ``should_stop()`` says so (Ctrl-C, a sweep stopping), write a checkpoint and raise
+   :class:`TrainingInterrupted` -- inside a cooldown branch the branch is dropped and the
+   checkpoint taken at its fork step, so a resumed run redoes the branch from its start.
 
 Because batches and learning rates are pure functions of the step, a resumed run and each
 cooldown branch follow exactly the path an uninterrupted (or standalone) run would.
@@ -36,12 +39,7 @@ from scalinglab.compute.flops import mfu
 from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
 from scalinglab.records import RunRecord, records_to_frame
-from scalinglab.train.checkpoint import (
-    TrainState,
-    checkpoint_path,
-    load_checkpoint,
-    save_checkpoint,
-)
+from scalinglab.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from scalinglab.train.config import Branch, RunPlan, TrainConfig, resolve_plan
 from scalinglab.train.data import TokenWindows, validation_windows
 from scalinglab.train.distributed import (
@@ -65,6 +63,15 @@ CUDA_VOCAB_MULTIPLE = 64
 
 class TrainingDiverged(ScalingLabError):
     """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 -- a request, not an error
+    """``should_stop`` asked the run to stop; ``step`` is where its checkpoint resumes."""
+
+    def __init__(self, step: int, checkpoint: str | None):
+        super().__init__(f"interrupted at step {step}"
+                         + (f" (checkpoint {checkpoint})" if checkpoint else ""))
+        self.step, self.checkpoint = step, checkpoint
 
 
 @dataclass
@@ -258,13 +265,16 @@ class _Runner:
 def train_run(config: TrainConfig, corpus: TokenizedCorpus, *, resume: bool = False,
               progress: Callable[[ProgressInfo], None] | None = None,
               on_step: Callable[[int], None] | None = None,
-              context: DistContext | None = None) -> TrainResult:
+              context: DistContext | None = None,
+              should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train one GPT as ``config`` says on ``corpus``; every evaluation becomes a record.
 
     ``resume`` continues from ``config.checkpoint_dir`` when a checkpoint is there (and starts
     afresh when none is).  ``progress`` is called at logging points; ``on_step(step)`` after
     every optimiser step of the main run (tests use it to simulate a crash).  Under torchrun
     the process group is started from the environment unless ``context`` is given.
+    ``should_stop()`` is polled after every optimiser step (branches included); when it returns
+    True the run checkpoints and raises :class:`TrainingInterrupted`.
     """
     device = pick_device(config.device)
     if config.threads:
@@ -281,7 +291,7 @@ def train_run(config: TrainConfig, corpus: TokenizedCorpus, *, resume: bool = Fa
     if resume and not config.checkpoint_dir:
         raise ScalingLabError("resuming needs a checkpoint folder (checkpoint_dir)")
     runner = _Runner(config, corpus, plan, context, device)
-    return _Loop(runner, resume, progress, on_step).run()
+    return _Loop(runner, resume, progress, on_step, should_stop).run()
 
 
 class _Loop:
@@ -289,8 +299,11 @@ class _Loop:
 
     def __init__(self, runner: _Runner, resume: bool,
                  progress: Callable[[ProgressInfo], None] | None,
-                 on_step: Callable[[int], None] | None):
+                 on_step: Callable[[int], None] | None,
+                 should_stop: Callable[[], bool] | None = None):
         self.runner, self.progress, self.on_step = runner, progress, on_step
+        self.should_stop = should_stop or (lambda: False)
+        self.warnings: list[str] = []
         self.plan, self.config = runner.plan, runner.config
         self.records: list[RunRecord] = []
         self.step, self.wall_offset, self.train_offset = 0, 0.0, 0.0
@@ -310,7 +323,7 @@ class _Loop:
         eval_steps = set(plan.eval_steps)
         while self.step < plan.total_steps:
             for branch in plan.branches:
-                if branch.fork_step == self.step:
+                if branch.fork_step == self.step and not self._branch_recorded(branch):
                     self._run_branch(branch)
             loss = self._timed_step(self.step, plan.schedule.multiplier(self.step))
             self.step += 1
@@ -318,10 +331,13 @@ class _Loop:
                 self._evaluate_main()
             if self.step % log_every == 0 or self.step == plan.total_steps:
                 self._report(float(loss), "train")
-            if self._checkpoint_due():
+            saved = self._checkpoint_due()
+            if saved:
                 self._save()
             if self.on_step is not None:
                 self.on_step(self.step)
+            if self.should_stop():
+                self._interrupt(already_saved=saved)
         if self.config.checkpoint_dir and self.resumed_from != plan.total_steps:
             self._save()
         return self._result()
@@ -336,12 +352,27 @@ class _Loop:
     def _run_branch(self, branch: Branch) -> None:
         """Cool down a copy of the stable run to ``branch.end_step``; record; restore."""
         snapshot = self.runner.snapshot()
+        rng = torch.get_rng_state()
         for step in range(branch.fork_step, branch.end_step):
             loss = self._timed_step(step, branch.schedule.multiplier(step))
+            if self.should_stop():  # drop the branch; resume redoes it from the fork
+                self.runner.restore(snapshot)
+                torch.set_rng_state(rng)
+                self._interrupt(already_saved=False)
         self._report(float(loss), f"cooldown to {branch.end_step * self.plan.batch_tokens:,}")
         tokens = branch.end_step * self.plan.batch_tokens
         self._record(branch.end_step, final=True, run_id=f"{self.plan.run_id}-cd{tokens}")
         self.runner.restore(snapshot)
+
+    def _branch_recorded(self, branch: Branch) -> bool:
+        """Whether a resumed run already holds this branch's record."""
+        run_id = f"{self.plan.run_id}-cd{branch.end_step * self.plan.batch_tokens}"
+        return any(r.run_id == run_id for r in self.records)
+
+    def _interrupt(self, already_saved: bool) -> None:
+        if self.config.checkpoint_dir and not already_saved:
+            self._save()
+        raise TrainingInterrupted(self.step, self.checkpoint_file)
 
     def _evaluate_main(self) -> None:
         self._record(self.step, final=self.step == self.plan.total_steps,
@@ -396,14 +427,16 @@ class _Loop:
         self.checkpoint_file = str(save_checkpoint(self.config.checkpoint_dir, state))
 
     def _load(self) -> None:
-        state = load_checkpoint(self.config.checkpoint_dir, self._fingerprint())
+        loaded = load_checkpoint(self.config.checkpoint_dir, self._fingerprint())
+        self.warnings.extend(loaded.warnings)
+        state = loaded.state
         if state is None:
             return
         self.runner.model.load_state_dict(state.model)
         self.runner.optimizer.load_state_dict(state.optimizer)
         torch.set_rng_state(state.rng_state)
         self.step, self.resumed_from = int(state.step), int(state.step)
-        self.checkpoint_file = str(checkpoint_path(self.config.checkpoint_dir))
+        self.checkpoint_file = str(loaded.path)
         self.records = [RunRecord(**r) for r in state.records]
         self.wall_offset, self.train_offset = state.wall_seconds, state.train_seconds
 
@@ -438,5 +471,5 @@ class _Loop:
             tokens_processed=steps_done * plan.batch_tokens,
             flops_spent=steps_done * plan.batch_tokens * runner.flops_per_token,
             checkpoint_path=self.checkpoint_file, resumed_from_step=self.resumed_from,
-            warnings=list(plan.warnings))
+            warnings=list(plan.warnings) + self.warnings)
 
