@@ -268,8 +268,8 @@ def test_prediction_vs_measurement(sweep, sweep_fit):
     (law,) = [ln for ln in ax.get_lines() if "fitted law" in ln.get_label()]
     at = np.interp(np.log(6 * n_val * d_val), np.log(law.get_xdata()), law.get_ydata())
     assert at == pytest.approx(band["loss"], rel=1e-3)
-    texts = _legend_texts(ax)
-    assert any(t.startswith("measured") and "-0.99%" in t for t in texts)
+    texts = _legend_texts(fig)
+    assert any(t.startswith("measured") and "error -0.99%" in t for t in texts)
     assert any(f"sweep runs ({len(sweep)})" in t for t in texts)
     assert ax.get_xscale() == "log" and "FLOPs" in ax.get_xlabel()
     with pytest.raises(ScalingLabError, match="lacks"):

@@ -30,7 +30,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from scalinglab.errors import ScalingLabError
+from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.isoflop import PowerFrontier, weighted_polyfit
 from scalinglab.fit.parametric import select_rows
 from scalinglab.fit.result import FitResult
@@ -174,13 +174,13 @@ def _geom_grid(lo: float, hi: float, n: int = 200) -> np.ndarray:
     return np.geomspace(lo, hi, n)
 
 
-def _legend_below(fig: Figure, ax: Axes, own: bool) -> None:
+def _legend_below(fig: Figure, ax: Axes, own: bool, ncol: int = 2) -> None:
     """Legend under the axes when the figure is ours (nothing hidden); else the best corner."""
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return
     if own:
-        fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
     else:
         ax.legend(loc="best")
 
@@ -299,7 +299,8 @@ def isoflop_profiles(result: Any, runs: pd.DataFrame | str | Path | None = None,
     budgets = getattr(result, "budgets", None)
     if budgets is None or len(budgets) == 0:
         raise ScalingLabError("isoflop_profiles needs an IsoFlopResult (Approach 2) with budgets")
-    fig, ax = axes_or_new(ax, figsize=(9.2, 4.8) if len(budgets) > 6 else (6.8, 4.8))
+    own = ax is None
+    fig, ax = axes_or_new(ax, figsize=(9.2, 4.8))
     flops = budgets["flops"].to_numpy(dtype=float)
     colours = _budget_colours(len(flops))
     settings = getattr(result, "settings", {}) or {}
@@ -333,7 +334,7 @@ def isoflop_profiles(result: Any, runs: pd.DataFrame | str | Path | None = None,
     ax.set_xlabel(LABELS["N"])
     ax.set_ylabel(LABELS["loss"])
     ax.set_title(f"IsoFLOP profiles ({settings.get('profile', 'cubic')} in log N)")
-    if len(flops) > 6:
+    if own:  # beside the axes: profiles fill the plot area from corner to corner
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         ax.legend(loc="best")
@@ -602,7 +603,8 @@ def prediction_vs_measurement(fit_result: FitResult, sweep_runs: pd.DataFrame | 
     level = float(prediction.get("level", _level(fit_result, level)))
     frame = select_rows(_table(sweep_runs, "prediction_vs_measurement"))
     flops = _flops(frame, ncol)
-    fig, ax = axes_or_new(ax)
+    own = ax is None
+    fig, ax = axes_or_new(ax, figsize=(7.0, 6.4))
     grid = _geom_grid(flops.min() / 1.5, c_val * 2.5, 200)
     scale = np.sqrt(grid / c_val)
     N, D = n_val * scale, d_val * scale
@@ -613,12 +615,18 @@ def prediction_vs_measurement(fit_result: FitResult, sweep_runs: pd.DataFrame | 
                edgecolors="white", linewidths=0.5, zorder=3,
                label=f"sweep runs ({len(frame)}), fitted")
     ax.plot(grid, law, color=FIT_COLOUR, lw=2.2, zorder=4,
-            label=f"fitted law at the validation run's D/N = {d_val / n_val:.3g}")
-    if fit_result.bootstrap_params is not None and len(fit_result.bootstrap_params):
-        band = _band(fit_result.predict_interval(level, N=N, D=D, **dict(interval_kw or {})))
-        if band is not None:
-            ax.fill_between(grid, *band, color=FIT_COLOUR, alpha=BAND_ALPHA, lw=0, zorder=2,
-                            label=f"{interval_label(level)} of the law")
+            label=f"fitted law at the validation run's D/N = {d_val / n_val:.3g} tokens/param")
+    kw = dict(interval_kw or {})
+    if "kind" not in kw and prediction.get("kind") is not None:
+        kw["kind"] = prediction["kind"]  # the band means what the prediction's interval means
+    interval = _law_interval(fit_result, level, N, D, kw)
+    band = _band(interval)
+    if band is not None:
+        meaning = {"run": "for a run (parameters + scatter + extrapolation)",
+                   "law": "of the law (parameters only)"}.get(interval.get("kind"),
+                                                                   "(bootstrap)")
+        ax.fill_between(grid, *band, color=FIT_COLOUR, alpha=BAND_ALPHA, lw=0, zorder=2,
+                        label=f"{interval_label(level)} {meaning}")
     low, high = prediction.get("low"), prediction.get("high")
     has_interval = low is not None and high is not None and np.isfinite([low, high]).all()
     yerr = [[point - float(low)], [float(high) - point]] if has_interval else None
@@ -632,15 +640,30 @@ def prediction_vs_measurement(fit_result: FitResult, sweep_runs: pd.DataFrame | 
         error = (point - float(measured)) / float(measured)
         ax.scatter([c_val], [float(measured)], marker="*", s=260, color=MEASURED_COLOUR,
                    edgecolors=FIT_COLOUR, linewidths=0.8, zorder=7,
-                   label=f"measured: {float(measured):.4f} (prediction {error:+.2%})")
+                   label=f"measured: {float(measured):.4f} (prediction error {error:+.2%})")
     log_axis(ax, "x")
     log_loss_axis(ax, "y")
     ax.set_xlim(grid.min(), grid.max())
     ax.set_xlabel(LABELS["C"])
     ax.set_ylabel(LABELS["loss"])
     ax.set_title(f"Prediction at {c_val / flops.max():.3g}x the largest sweep run")
-    ax.legend(loc="upper right")
+    _legend_below(fig, ax, own, ncol=1)
     return fig
+
+
+def _law_interval(fit: FitResult, level: float, N: np.ndarray, D: np.ndarray,
+                  kw: dict[str, Any]) -> dict[str, Any]:
+    """``fit.predict_interval`` along the curve; {} when the fit can give no interval.
+
+    A fit without the calibration a run-level interval needs falls back to the law's
+    (bootstrap) interval, and the legend says which one is drawn.
+    """
+    try:
+        return fit.predict_interval(level, N=N, D=D, **kw)
+    except FitError:
+        if fit.bootstrap_params is None:
+            return {}
+        return fit.predict_interval(level, N=N, D=D, kind="law")
 
 
 # ------------------------------------------------------------------------------------------------
