@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.isoflop import frame_to_columns
 from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, select_rows
-from scalinglab.fit.result import FitResult, SavableResult
+from scalinglab.fit.result import FitResult
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.base import VARIABLE_COLUMNS
 from scalinglab.records import load_runs
+from scalinglab.results import SavableResult, frame_to_columns
 
 FORMAT_VERSION = 1
 

@@ -42,22 +42,20 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from scalinglab.errors import FitError, RunsError, ScalingLabError
-from scalinglab.fit.isoflop import (
+from scalinglab.fit.isoflop import fit_frontier_laws, require_columns
+from scalinglab.jsonutil import to_jsonable
+from scalinglab.results import (
     FRONTIER_COLUMNS,
     PowerFrontier,
-    fit_frontier_laws,
     frame_from_columns,
     frame_to_columns,
     quantile_bounds,
     read_result_json,
-    require_columns,
 )
-from scalinglab.jsonutil import to_jsonable
 
 DEFAULT_GRID_POINTS = 250
 DEFAULT_MIN_RUNS_COVERING = 2
 DEFAULT_SMOOTH = 5
-FORMAT_VERSION = 1
 #: bootstrap draws processed at once (bounds memory at draws x runs x grid floats).
 _CHUNK_ELEMENTS = 4_000_000
 

@@ -6,7 +6,6 @@ predicts, prints a summary table, and round-trips through JSON without our code 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,28 +14,15 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.base import Law
 from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
+from scalinglab.results import SavableResult, read_result_json
+from scalinglab.results import quantile_bounds as _quantile_bounds
+from scalinglab.results import squeeze as _squeeze
+
+__all__ = ["FORMAT_VERSION", "FitResult", "SavableResult", "read_result_json"]
 
 FORMAT_VERSION = 1
-
-
-class SavableResult:
-    """JSON output for result dataclasses that define ``to_dict()``."""
-
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(to_jsonable(self.to_dict()), indent=indent)
-
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_json` to ``path`` (parent folders are created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
-        return path
 
 
 @dataclass
@@ -208,29 +194,3 @@ class FitResult(SavableResult):
             raise FitError("this fit has no bootstrap draws; refit with bootstrap > 0")
         return self.bootstrap_params
 
-
-def _quantile_bounds(level: float) -> tuple[float, float]:
-    if not 0 < level < 1:
-        raise ScalingLabError(f"confidence level must be in (0, 1), got {level}")
-    return (1 - level) / 2, 1 - (1 - level) / 2
-
-
-def _squeeze(values: np.ndarray, ndim: int | None = None) -> Any:
-    values = np.asarray(values)
-    if values.size == 1 and (ndim is None or ndim == 0):
-        return float(values.reshape(()))
-    return values
-
-
-def read_result_json(path: str | Path, fmt: str) -> dict[str, Any]:
-    """Read a result file written by ``save``; one-line errors for unusable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScalingLabError(f"result file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ScalingLabError(f"result file {str(path)!r} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != fmt:
-        raise ScalingLabError(f"{str(path)!r} is not a {fmt} file")
-    return data
