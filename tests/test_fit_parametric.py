@@ -27,9 +27,13 @@ def planted(sigma: float = 0.0, seed: int = 0, budgets=np.logspace(18, 21, 5), p
 
 
 # -- the Epoch AI reference (Besiroglu et al. 2024) ---------------------------------------------
+#: Epoch's protocol: the 5 highest losses dropped by hand (the fixture), no other row filter.
+EPOCH_PROTOCOL = {"frontier_filter": None}
+
+
 def test_epoch_reference_fit(epoch_runs):
     assert len(epoch_runs) == 240
-    result = fit_parametric(epoch_runs)
+    result = fit_parametric(epoch_runs, **EPOCH_PROTOCOL)
     p = result.params
     assert p["E"] == pytest.approx(1.817, rel=0.01)
     assert p["alpha"] == pytest.approx(0.348, rel=0.01)
@@ -40,7 +44,7 @@ def test_epoch_reference_fit(epoch_runs):
 
 
 def test_epoch_bootstrap_intervals_match_epoch(epoch_runs):
-    result = fit_parametric(epoch_runs, bootstrap=400, seed=1)
+    result = fit_parametric(epoch_runs, bootstrap=400, seed=1, **EPOCH_PROTOCOL)
     ci = result.intervals(0.95)
     epoch = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
     for name, (lo, hi) in epoch.items():
@@ -63,7 +67,7 @@ def test_hoffmann_grid_mode_agrees_with_fast_path(epoch_runs):
     assert sorted(set(grid[:, 0])) == [-1.0, -0.5, 0.0, 0.5, 1.0]    # e = log E
     X, y, w, _ = arrays_for(epoch_runs, law, settings)
     theta, value = fit_arrays(law, X, y, w, settings, starts=grid[::90])
-    fast = fit_parametric(epoch_runs)
+    fast = fit_parametric(epoch_runs, **EPOCH_PROTOCOL)
     assert value * settings.huber_delta == pytest.approx(fast.objective, rel=1e-6)
     grid_params = law.from_raw(theta)
     for name in ("E", "alpha", "beta"):
@@ -164,7 +168,7 @@ def test_degenerate_sweep_is_flagged():
 
 # -- the result object ----------------------------------------------------------------------
 def test_result_round_trip_and_api(tmp_path, epoch_runs):
-    result = scalinglab.fit(epoch_runs, law="chinchilla", bootstrap=50)
+    result = scalinglab.fit(epoch_runs, law="chinchilla", bootstrap=50, **EPOCH_PROTOCOL)
     assert isinstance(result, FitResult)
     path = result.save(tmp_path / "fit.json")
     back = FitResult.load(path)

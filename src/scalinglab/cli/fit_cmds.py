@@ -59,6 +59,21 @@ def load_law(fit: Path | None, preset: str | None) -> tuple[Law, FitResult | Non
     return chosen.law, None, chosen.name
 
 
+def _rows_option(text: str) -> float | str | None:
+    """--checkpoints-after: auto | final | a fraction in [0, 1)."""
+    value = text.strip().lower()
+    if value in ("auto", "final"):
+        return None if value == "final" else "auto"
+    return parse_float(value, "--checkpoints-after", positive=False)
+
+
+def _optional_fraction(text: str, option: str) -> float | None:
+    """A number > 0, or none/off."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    return parse_float(text, option)
+
+
 def register(app: typer.Typer) -> None:
     app.command("fit")(fit_command)
     app.command("predict")(predict_command)
@@ -91,8 +106,12 @@ def fit_command(
         "--E-prior", help="MEAN,SD of a Gaussian prior on E.")] = None,
     bound_e: Annotated[bool, typer.Option(
         "--bound-E", help="Constrain E <= the lowest observed loss.")] = False,
-    checkpoints_after: Annotated[float | None, typer.Option(
-        help="Use every row past this fraction of each run (loss curves).")] = None,
+    checkpoints_after: Annotated[str, typer.Option(
+        help="Rows of loss curves: auto (rows past 0.1 of each run when curves are present, "
+             "final rows otherwise), final, or a fraction such as 0.1.")] = "auto",
+    frontier_filter: Annotated[str, typer.Option(
+        help="Drop runs whose final loss is more than this fraction above the best final "
+             "loss at the same or less compute (0.1), or none.")] = "0.1",
     weights: Annotated[str | None, typer.Option(help="Column of per-row weights.")] = None,
     columns: ColumnsOpt = None,
     derive_tokens: DeriveOpt = False,
@@ -117,7 +136,9 @@ def fit_command(
                    "n_column": n_column, "huber_delta": huber_delta, "method": method,
                    "E_fixed": e_fixed, "E_bounds": _pair(e_bounds, "--E-bounds"),
                    "E_prior": _pair(e_prior, "--E-prior"), "bound_E_below_min_loss": bound_e,
-                   "checkpoints_after": checkpoints_after, "weights": weights}
+                   "checkpoints_after": _rows_option(checkpoints_after),
+                   "frontier_filter": _optional_fraction(frontier_filter, "--frontier-filter"),
+                   "weights": weights}
     elif approach == 2:
         options = {"profile": profile, "budgets": None if budgets is None else
                    [parse_float(b, "--budgets") for b in budgets.split(",")]}

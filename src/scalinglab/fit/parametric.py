@@ -12,7 +12,7 @@ Uncertainty comes from a case bootstrap over *runs* (all rows of a run move toge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,8 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.intervals import calibrate as calibrate_runs
+from scalinglab.fit.intervals import reference_of, run_scatter, scale_inputs
 from scalinglab.fit.objective import DEFAULT_HUBER_DELTA, LogHuberObjective
 from scalinglab.fit.result import FitResult
 from scalinglab.fit.varpro import chinchilla_screen, power_screen
@@ -28,6 +30,19 @@ from scalinglab.laws.forms import LAW_FORMS, Chinchilla, PowerLaw
 from scalinglab.records import load_runs
 
 EXPONENT_BOUNDS = (0.0, 10.0)
+#: Default row filter: a row whose loss is more than 10% above the best loss among rows of the
+#: same compute (within a factor 10^0.05 = 1.12, the IsoFLOP grouping tolerance) lies far from
+#: the compute-optimal frontier -- badly undertrained or a failed run -- where the law is not
+#: meant to hold.  Measured on Epoch's Chinchilla runs (no hand-dropped points): median ARE of
+#: the 23 runs above 1e21 FLOPs 1.36% -> 0.81%, of the 63 above 3e20 1.47% -> 0.65%; Epoch's
+#: "drop the 5 highest losses" gives 0.87% / 0.91% (bench/extrapolation.py, bench/README.md).
+DEFAULT_FRONTIER_FILTER = 0.1
+FRONTIER_WINDOW_DEX = 0.05
+#: With ``checkpoints_after="auto"``: when the table holds loss curves, use every row past this
+#: fraction of its run (Choshen et al. 2024, the Hitchhiker's Guide, drop the first ~10%).
+AUTO_CHECKPOINT_FRACTION = 0.1
+#: A run with at least this many rows counts as a loss curve.
+MIN_CURVE_ROWS = 3
 LOG_E_FLOOR = np.log(1e-6)  # E >= 1e-6 nats/token: "E = 0" shows up as E at this floor
 N_POLISH = 4                 # candidates polished after screening
 
@@ -46,29 +61,69 @@ class FitSettings:
     E_bounds: tuple[float, float] | None = None
     E_prior: tuple[float, float] | None = None   # Gaussian (mean, sd) on E, nats/token
     bound_E_below_min_loss: bool = False
-    checkpoints_after: float | None = None       # use rows past this fraction of each run
+    checkpoints_after: float | str | None = "auto"  # rows past this fraction of each run
+    frontier_filter: float | None = DEFAULT_FRONTIER_FILTER  # drop rows this far above the best
     weights: str | None = None                   # name of a weights column, if any
+    calibrate: bool = True                       # nested backtests for run-level intervals
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 # -- rows ---------------------------------------------------------------------------------------
-def select_rows(runs: pd.DataFrame, checkpoints_after: float | None = None) -> pd.DataFrame:
+def has_curves(runs: pd.DataFrame) -> bool:
+    """True when some run has at least :data:`MIN_CURVE_ROWS` rows (a loss curve)."""
+    if "run_id" not in runs.columns or runs.empty:
+        return False
+    return bool(runs.groupby("run_id").size().max() >= MIN_CURVE_ROWS)
+
+
+def resolve_checkpoints(runs: pd.DataFrame, checkpoints_after: float | str | None
+                        ) -> tuple[float | None, str]:
+    """The fraction actually used for ``checkpoints_after`` and a sentence saying why.
+
+    ``"auto"``: final rows when no run has a curve; every row past
+    :data:`AUTO_CHECKPOINT_FRACTION` of its run when curves are present -- except runs with a
+    ``wsd`` schedule, whose stable-phase rows are at peak learning rate and are replaced by
+    their cooled-down (final) rows (handled in :func:`select_rows`).
+    """
+    if checkpoints_after != "auto":
+        if checkpoints_after is None:
+            return None, "final rows of each run"
+        return float(checkpoints_after), f"rows past {checkpoints_after:g} of each run"
+    if has_curves(runs) and "tokens" in runs.columns:
+        return AUTO_CHECKPOINT_FRACTION, (f"loss curves present: rows past "
+                                          f"{AUTO_CHECKPOINT_FRACTION:g} of each run's tokens "
+                                          f"(cooled-down rows only for WSD runs)")
+    return None, "final rows of each run"
+
+
+def select_rows(runs: pd.DataFrame, checkpoints_after: float | str | None = None) -> pd.DataFrame:
     """The rows a fit uses: each run's final rows, or every row past a fraction of its run.
 
     A run with several ``final`` rows (cooldown branches of a WSD run) contributes all of them.
     With ``checkpoints_after=f`` every row whose ``tokens`` is at least ``f`` times the run's
     largest token count is used (the Hitchhiker's Guide to scaling-law estimation recommends
-    dropping the first ~10% of training).
+    dropping the first ~10% of training); runs whose ``schedule`` is ``wsd`` still contribute
+    only their final (cooled-down) rows.  ``"auto"`` chooses, see :func:`resolve_checkpoints`.
     """
-    if checkpoints_after is not None:
-        if not 0 <= checkpoints_after < 1:
-            raise ScalingLabError(f"checkpoints_after must be in [0, 1), got {checkpoints_after}")
+    fraction, _ = resolve_checkpoints(runs, checkpoints_after)
+    if fraction is not None:
+        if not 0 <= fraction < 1:
+            raise ScalingLabError(f"checkpoints_after must be in [0, 1), got {fraction}")
         if "tokens" not in runs.columns:
             raise ScalingLabError("checkpoints_after needs a tokens column")
         longest = runs.groupby("run_id")["tokens"].transform("max")
-        return runs[runs["tokens"] >= checkpoints_after * longest].reset_index(drop=True)
+        keep = runs["tokens"] >= fraction * longest
+        if "schedule" in runs.columns and "final" in runs.columns:
+            wsd = runs["schedule"].astype(str).str.lower().eq("wsd")
+            keep &= ~wsd | runs["final"].astype(bool)
+        return runs[keep].reset_index(drop=True)
+    return final_rows(runs)
+
+
+def final_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each run's final rows (all cooldown branches), or its last row when none is marked."""
     if "final" in runs.columns and runs["final"].astype(bool).any():
         has_final = runs.groupby("run_id")["final"].transform(lambda s: s.astype(bool).any())
         chosen = runs[runs["final"].astype(bool) | ~has_final]
@@ -77,6 +132,25 @@ def select_rows(runs: pd.DataFrame, checkpoints_after: float | None = None) -> p
                             _last_rows(chosen[~chosen["final"].astype(bool)])])
         return chosen.sort_index().reset_index(drop=True)
     return _last_rows(runs).reset_index(drop=True)
+
+
+def frontier_mask(loss: np.ndarray, compute: np.ndarray, excess: float,
+                  window_dex: float = FRONTIER_WINDOW_DEX) -> np.ndarray:
+    """True for rows within ``excess`` (relative) of the compute frontier at their compute.
+
+    The frontier at compute C is the lowest loss of any row with compute up to C x 10^window
+    (FLOPs): compute spent well never buys a worse loss than less compute, so a row far above
+    every row of the same or less compute is undertrained, mis-tuned or failed -- off the
+    compute-optimal frontier the law describes.  The window (0.05 dex, the IsoFLOP grouping
+    tolerance) makes rows of one IsoFLOP budget compete with each other.  O(n log n).
+    """
+    order = np.argsort(compute, kind="stable")
+    c_sorted = np.log10(compute[order])
+    running_best = np.minimum.accumulate(loss[order])
+    reach = np.searchsorted(c_sorted, c_sorted + window_dex, side="right") - 1
+    best = np.empty_like(running_best)
+    best[order] = running_best[reach]
+    return np.log(loss) - np.log(best) <= np.log1p(excess) + 1e-12
 
 
 def _last_rows(runs: pd.DataFrame) -> pd.DataFrame:
@@ -245,15 +319,24 @@ def fit_parametric(
     E_bounds: tuple[float, float] | None = None,
     E_prior: tuple[float, float] | None = None,
     bound_E_below_min_loss: bool = False,
-    checkpoints_after: float | None = None,
+    checkpoints_after: float | str | None = "auto",
+    frontier_filter: float | None = DEFAULT_FRONTIER_FILTER,
     weights: str | None = None,
+    calibrate: bool = True,
 ) -> FitResult:
     """Fit a law (``chinchilla``, ``kaplan``, ``power`` or another registered form) to runs.
 
     ``runs`` is a DataFrame with record columns (or a path read by :func:`load_runs`).  N comes
     from ``n_column`` (``n_params`` = non-embedding, ``n_params_total`` = all parameters), D from
     ``tokens``, C from ``flops``; losses are nats/token.  Returns a :class:`FitResult` with
-    bootstrap draws when ``bootstrap > 0``.
+    bootstrap draws when ``bootstrap > 0`` and, with ``calibrate``, the calibrated pieces of
+    its run-level prediction intervals (:mod:`scalinglab.fit.intervals`).
+
+    Defaults that use what the data offer (each reported in ``result.settings["rows"]``):
+    ``checkpoints_after="auto"`` fits loss curves past 10% of each run when the table has them
+    (final rows otherwise); ``frontier_filter=0.1`` drops rows more than 10% above the best
+    loss at the same compute (listed in ``result.diagnostics["dropped"]``); a Chinchilla fit
+    to a table with a single model size becomes L(D) = E + B/D^beta, and says so.
     """
     from scalinglab.fit.bootstrap import bootstrap_fit  # noqa: PLC0415 (avoid an import cycle)
     from scalinglab.fit.diagnostics import diagnose  # noqa: PLC0415
@@ -262,11 +345,17 @@ def fit_parametric(
                            n_column=n_column, huber_delta=huber_delta, method=method,
                            E_fixed=E_fixed, E_bounds=E_bounds, E_prior=E_prior,
                            bound_E_below_min_loss=bound_E_below_min_loss,
-                           checkpoints_after=checkpoints_after, weights=weights)
+                           checkpoints_after=checkpoints_after,
+                           frontier_filter=frontier_filter, weights=weights,
+                           calibrate=calibrate)
     if not huber_delta > 0:
         raise ScalingLabError(f"huber_delta must be > 0, got {huber_delta}")
+    if frontier_filter is not None and not (np.isfinite(frontier_filter) and frontier_filter > 0):
+        raise ScalingLabError(f"frontier_filter must be a number > 0 (a relative excess over "
+                              f"the best loss at the same compute) or None, got {frontier_filter}")
     template = make_law(settings)
-    frame = prepare_runs(runs, template, settings)
+    frame, row_notes = prepare_runs(runs, template, settings)
+    template, settings, reduced = _reduce_single_size(template, settings, frame)
     X, y, w, groups = arrays_for(frame, template, settings)
     n_free = len(template.raw_names) - (1 if E_fixed is not None else 0)
     if len(y) <= n_free:
@@ -274,27 +363,238 @@ def fit_parametric(
                        f"{template.name} law; need more than {n_free}")
     theta, value = fit_arrays(template, X, y, w, settings)
     fitted = template.with_params(template.from_raw(theta))
+    n_runs = int(len(np.unique(groups)))
+    boot_groups = groups if n_runs >= MIN_RUNS_FOR_RUN_BOOTSTRAP else np.arange(len(y))
     boot = None
     if bootstrap:
         alternative = _distinct(screen_starts(template, X, y, w, settings), 1)
-        boot = bootstrap_fit(template, X, y, w, groups, settings,
+        boot = bootstrap_fit(template, X, y, w, boot_groups, settings,
                              np.vstack([theta, alternative]), bootstrap, seed)
     residuals = residual_report(fitted, theta, X, y, frame)
+    run_model = None
+    if calibrate:
+        run_model = _run_interval_model(template, settings, frame, X, y, groups, theta, n_free)
     result = FitResult(law=fitted, columns=_columns_used(template, settings),
-                       n_points=len(y), n_runs=int(len(np.unique(groups))),
+                       n_points=len(y), n_runs=n_runs,
                        objective=value * huber_delta, settings=settings.to_dict(),
-                       residuals=residuals, bootstrap_params=boot, level=level)
-    result.settings.update({"bootstrap": int(bootstrap), "seed": seed, "objective": "sum of Huber "
-                            "on log-loss residuals"})
+                       residuals=residuals, bootstrap_params=boot, level=level,
+                       run_interval=run_model)
+    result.settings.update({
+        "bootstrap": int(bootstrap), "seed": seed,
+        "objective": "sum of Huber on log-loss residuals",
+        "bootstrap_unit": ("runs" if boot_groups is groups else
+                           f"rows (only {n_runs} run(s): resampling runs cannot vary the fit)"),
+        "rows": row_notes["rows"]})
     diagnose(result, template, X, w, theta, raw_bounds(template, y, settings), settings)
+    result.diagnostics["dropped"] = row_notes["dropped"]
+    notes = []
+    if row_notes["dropped"]:
+        notes.append(row_notes["dropped_message"])
+    if reduced:
+        notes.append(reduced)
+    result.warnings = notes + result.warnings
     return result
 
 
-def prepare_runs(runs: pd.DataFrame | str, law: Law, settings: FitSettings) -> pd.DataFrame:
-    """Validated rows with the columns the law needs, after row selection."""
+#: Below this many runs the bootstrap resamples rows instead of runs.
+MIN_RUNS_FOR_RUN_BOOTSTRAP = 8
+
+
+def _reduce_single_size(template: Law, settings: FitSettings, frame: pd.DataFrame):
+    """Reduce a Chinchilla fit the design cannot support to the law it can, and say so.
+
+    * one model size: E and A/N^alpha are one constant, so L(D) = E' + B/D^beta;
+    * one token count, or every run at the same tokens per parameter (N and D collinear):
+      the D term is a constant or a function of N, so L(N) = E' + A/N^alpha;
+    With 3 points or fewer nothing is reduced (and the fit stops: too few points).
+    """
+    if not isinstance(template, Chinchilla) or settings.E_fixed is not None:
+        return template, settings, ""
+    N = frame[settings.n_column].to_numpy(dtype=float)
+    D = frame["tokens"].to_numpy(dtype=float)
+    n_sizes, n_tokens = len(np.unique(N)), len(np.unique(D))
+    if n_sizes == 1:
+        variable = "D"
+        why = (f"the table has a single model size (N = {N[0]:.3g}): E and A/N^alpha cannot be "
+               f"separated, so the law fitted is L(D) = E' + B/D^beta (E' = E + A/N^alpha), "
+               f"valid for this model size only")
+    elif n_tokens == 1:
+        variable = "N"
+        why = (f"every row has the same token count (D = {D[0]:.3g}): E and B/D^beta cannot be "
+               f"separated, so the law fitted is L(N) = E' + A/N^alpha, valid at this D only")
+    elif _collinear(np.log(N), np.log(D)):
+        variable = "N"
+        ratio = float(np.median(D / N))
+        why = (f"every run has about the same tokens per parameter ({ratio:.3g}): N and D move "
+               f"together and their terms cannot be separated, so the law fitted is "
+               f"L(N) = E' + A/N^alpha, valid along D/N = {ratio:.3g} only")
+    else:
+        return template, settings, ""
+    if len(frame) <= 3:  # the reduced law has 3 parameters: leave the error to the caller
+        return template, settings, ""
+    reduced = replace(settings, law="power", variable=variable, irreducible=True)
+    return make_law(reduced), reduced, why
+
+
+def _collinear(x: np.ndarray, y: np.ndarray) -> bool:
+    """log N and log D rising together on one line (r > 0.999): fixed tokens per parameter.
+
+    (r = -1 is one IsoFLOP budget: N and D still vary separately along it.)
+    """
+    if np.std(x) == 0 or np.std(y) == 0:
+        return False
+    return float(np.corrcoef(x, y)[0, 1]) > 0.999
+
+
+def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFrame,
+                        X: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray,
+                        theta: np.ndarray, n_free: int):
+    """Scatter of runs around the law and the nested-backtest calibration of extrapolation."""
+    residual = np.log(y) - template.log_predict_raw(theta, X)
+    scatter, source = run_scatter(residual, groups, n_free)
+    reference = reference_of(scale_inputs(template.variables, X))
+
+    def inputs_of(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {v: rows[_column_for(v, settings)].to_numpy(dtype=float)
+                for v in template.variables}
+
+    # warm starts, as in the bootstrap: the full-data optimum and the best distinct candidate
+    w_all = np.ones_like(y) if settings.weights is None else \
+        frame[settings.weights].to_numpy(dtype=float)
+    starts = np.vstack([theta, _distinct(screen_starts(template, X, y, w_all, settings), 1)])
+
+    def refit(rows: pd.DataFrame):
+        Xs, ys, ws, _ = arrays_for(rows, template, settings)
+        if len(ys) <= n_free + 1:
+            raise FitError("too few rows below the cut")
+        if "N" in template.variables and len(np.unique(Xs["N"])) < 3:
+            raise FitError("fewer than 3 model sizes below the cut")
+        theta_cut, _ = fit_arrays(template, Xs, ys, ws, settings, starts=starts)
+        return lambda Xh: template.log_predict_raw(theta_cut, Xh)
+
+    model = calibrate_runs(frame, inputs_of, template.variables, refit, scatter, source,
+                           reference)
+    model.profile = profile_E(template, X, y, w_all, settings, theta,
+                              n_eff=int(len(np.unique(groups))))
+    return model
+
+
+#: Fractions of the lowest observed loss at which E is fixed to trace the profile of the fit.
+PROFILE_FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.75, 0.85, 0.92, 0.97)
+
+
+def profile_E(template: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
+              settings: FitSettings, theta: np.ndarray, n_eff: int) -> list[dict[str, Any]]:
+    """Refits with E fixed along a grid: the flat direction the bootstrap may not explore.
+
+    Each entry holds the raw parameters and a likelihood-ratio statistic 2 n log(S_E / S_min),
+    with S the summed Huber objective (close to the sum of absolute log residuals at the
+    default delta, i.e. a Laplace likelihood) and n the number of *runs* (rows of one run are
+    not independent).  A fit whose statistic is below the chi-square(1) quantile of a level is
+    as consistent with the data as the optimum: the spread of their predictions at a target is
+    the identifiability part of the parameter uncertainty.
+    """
+    if "e" not in template.raw_names or settings.E_fixed is not None:
+        return []
+    objective = LogHuberObjective(template, X, y, settings.huber_delta, w, settings.E_prior)
+    best = float(objective.value(theta))
+    lo, hi = _log_E_bounds(y, settings)
+    grid = [max(f * float(np.min(y)), float(np.exp(lo))) for f in PROFILE_FRACTIONS]
+    grid = [E for E in grid if hi is None or np.log(E) <= hi]
+    out = [{"theta": [float(t) for t in theta], "lr": 0.0, "E": float(np.exp(theta[0]))}]
+    e_index = list(template.raw_names).index("e")
+    previous = np.asarray(theta, dtype=float)
+    for E in sorted(grid, key=lambda v: abs(np.log(v) - theta[e_index])):
+        fixed = replace(settings, E_fixed=E, E_bounds=None, bound_E_below_min_loss=False)
+        starts = np.vstack([previous, theta]).copy()
+        starts[:, e_index] = np.log(E)
+        try:  # warm starts: the neighbouring profile point and the optimum
+            th, value = fit_arrays(template, X, y, w, fixed, starts=starts)
+        except (FitError, ScalingLabError):
+            continue
+        th = np.asarray(th, dtype=float)
+        previous = th
+        th[e_index] = np.log(E)
+        value = float(objective.value(th))
+        if not np.isfinite(value) or best <= 0:
+            continue
+        lr = 2.0 * n_eff * max(np.log(value / best), 0.0)
+        out.append({"theta": [float(t) for t in th], "lr": float(lr), "E": float(E)})
+    return out
+
+
+def prepare_runs(runs: pd.DataFrame | str, law: Law,
+                 settings: FitSettings) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Validated rows with the columns the law needs, after row selection and filtering.
+
+    Returns the rows and notes: which rows were used and why, and every dropped row.
+    """
     needed = tuple(_column_for(v, settings) for v in law.variables) + ("loss",)
     frame = load_runs(runs, require=needed)
-    return select_rows(frame, settings.checkpoints_after)
+    _, rows_note = resolve_checkpoints(frame, settings.checkpoints_after)
+    frame = select_rows(frame, settings.checkpoints_after)
+    notes: dict[str, Any] = {"rows": rows_note, "dropped": [], "dropped_message": ""}
+    if settings.frontier_filter is None:
+        return frame, notes
+    compute = _compute_of(frame, settings)
+    if compute is None:
+        return frame, notes
+    keep = _on_frontier(frame, compute, settings.frontier_filter)
+    n_free = len(law.raw_names)
+    if keep.all() or keep.sum() <= n_free + 1:
+        return frame, notes
+    dropped = frame[~keep]
+    notes["dropped"] = [{"run_id": str(r.run_id), "loss": float(r.loss),
+                         "compute": float(c)} for r, c in zip(dropped.itertuples(),
+                                                               compute[~keep], strict=True)]
+    runs_dropped = sorted({d["run_id"] for d in notes["dropped"]})
+    notes["dropped_message"] = (
+        f"dropped {int((~keep).sum())} of {len(frame)} rows ({len(runs_dropped)} run(s)) whose "
+        f"final loss is more than {settings.frontier_filter:.0%} above the best final loss at "
+        f"the same or less compute (window {FRONTIER_WINDOW_DEX} dex): far from the "
+        f"compute-optimal frontier (undertrained, mis-tuned or failed runs): "
+        f"{', '.join(runs_dropped[:8])}{' ...' if len(runs_dropped) > 8 else ''} (keep them "
+        f"with frontier_filter=None)")
+    return frame[keep].reset_index(drop=True), notes
+
+
+def _on_frontier(frame: pd.DataFrame, compute: np.ndarray, excess: float) -> np.ndarray:
+    """Row mask of the frontier filter, judged on each run's final rows.
+
+    A final row (a run's end, or a cooldown branch) off the frontier is dropped; a run none of
+    whose final rows is on the frontier is dropped with all its checkpoint rows.  Checkpoints
+    are never judged alone: mid-run losses sit above the frontier by construction.
+    """
+    is_final = _final_mask(frame)
+    keep_final = np.ones(len(frame), dtype=bool)
+    keep_final[is_final] = frontier_mask(frame["loss"].to_numpy(dtype=float)[is_final],
+                                         compute[is_final], excess)
+    run = frame["run_id"].astype(str).to_numpy()
+    good_runs = set(run[is_final & keep_final])
+    in_good_run = np.isin(run, list(good_runs))
+    return np.where(is_final, keep_final, in_good_run)
+
+
+def _final_mask(frame: pd.DataFrame) -> np.ndarray:
+    """True on each run's final rows (``final`` flags, else its last row by tokens)."""
+    run = frame["run_id"].astype(str)
+    flagged = (frame["final"].astype(bool) if "final" in frame.columns
+               else pd.Series(False, index=frame.index))
+    has_flag = flagged.groupby(run).transform("any")
+    order = frame["tokens"] if "tokens" in frame.columns else pd.Series(
+        np.arange(len(frame)), index=frame.index)
+    is_last = order.eq(order.groupby(run).transform("max"))
+    return np.where(has_flag, flagged, is_last).astype(bool)
+
+
+def _compute_of(frame: pd.DataFrame, settings: FitSettings) -> np.ndarray | None:
+    """Training compute of each row in FLOPs: 6ND when N and D are known, else the flops column."""
+    if settings.n_column in frame.columns and "tokens" in frame.columns:
+        return 6.0 * frame[settings.n_column].to_numpy(dtype=float) * \
+            frame["tokens"].to_numpy(dtype=float)
+    if "flops" in frame.columns:
+        return frame["flops"].to_numpy(dtype=float)
+    return None
 
 
 def arrays_for(frame: pd.DataFrame, law: Law, settings: FitSettings):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
 from scalinglab.laws.base import Law
 from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
 from scalinglab.results import SavableResult, read_result_json
@@ -52,6 +53,9 @@ class FitResult(SavableResult):
         plain-language warnings (identifiability, parameters at bounds, ...).
     diagnostics:
         machine-readable details behind the warnings.
+    run_interval:
+        the calibrated pieces of run-level prediction intervals (run-to-run scatter, the
+        extrapolation slope from nested backtests, conformal scores), or None.
     """
 
     law: Law
@@ -65,6 +69,7 @@ class FitResult(SavableResult):
     level: float = 0.9
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    run_interval: RunIntervalModel | None = None
 
     # -- parameters ------------------------------------------------------------------------------
     @property
@@ -89,16 +94,68 @@ class FitResult(SavableResult):
         """Predicted loss (nats/token) at the given inputs, e.g. ``predict(N=70e9, D=1.4e12)``."""
         return self.law.predict(**inputs)
 
-    def predict_interval(self, level: float | None = None,
+    def predict_interval(self, level: float | None = None, kind: str = "run",
                          **inputs: float | np.ndarray) -> dict[str, Any]:
-        """Point prediction and percentile bootstrap interval of the loss (nats/token)."""
+        """Point prediction and interval of the loss (nats/token) at ``level``.
+
+        ``kind="run"`` (default): a prediction interval for the *measured* loss of a new run --
+        parameter uncertainty (bootstrap), run-to-run scatter and an extrapolation term that
+        grows with the decades beyond the fitted data, calibrated by nested backtests inside
+        the data (:mod:`scalinglab.fit.intervals`); ``components`` says how much each source
+        contributes.  ``kind="law"``: the percentile bootstrap interval of the mean law
+        (parameter uncertainty only; needs a bootstrap).
+        """
+        check_kind(kind)
+        level = level or self.level
+        _check_level(level)
         point = self.law.predict(**inputs)
-        out: dict[str, Any] = {"loss": point, "level": level or self.level}
-        if self.bootstrap_params is not None:
-            draws = self._draw_predictions(inputs)
-            lo, hi = _quantile_bounds(level or self.level)
-            out["low"] = _squeeze(np.quantile(draws, lo, axis=0))
-            out["high"] = _squeeze(np.quantile(draws, hi, axis=0))
+        out: dict[str, Any] = {"loss": point, "level": level, "kind": kind}
+        if kind == "law":
+            out["meaning"] = ("the law's expected loss (parameter uncertainty only); a single "
+                              "run's loss scatters more: use kind='run'")
+            if self.bootstrap_params is not None:
+                draws = self._draw_predictions(inputs)
+                lo, hi = _quantile_bounds(level)
+                out["low"] = _squeeze(np.quantile(draws, lo, axis=0))
+                out["high"] = _squeeze(np.quantile(draws, hi, axis=0))
+            return out
+        if self.run_interval is None:
+            raise FitError("this fit carries no run-interval calibration (fitted with "
+                           "calibrate=False or by an older version); refit, or ask for "
+                           "kind='law'")
+        X = self.law._inputs(inputs)
+        shape = np.broadcast_shapes(*(np.shape(v) for v in X.values()))
+        flat = {k: np.broadcast_to(v, shape).ravel() for k, v in X.items()}
+        param_sd = np.zeros(int(np.prod(shape)))
+        if self.bootstrap_params is not None and len(self.bootstrap_params) >= 2:
+            log_draws = np.log(self._draw_predictions(flat))
+            param_sd = np.std(log_draws, axis=0, ddof=1)
+        flat_sd = np.broadcast_to(self.run_interval.profile_sd(self.law, flat, level),
+                                  param_sd.shape)
+        parts = self.run_interval.components(scale_inputs(self.law.variables, flat),
+                                             np.maximum(param_sd, flat_sd), level)
+
+        def shaped(values: Any) -> Any:
+            return _squeeze(np.reshape(values, shape))
+
+        half = np.reshape(parts["half_width_log"], shape)
+        out["low"] = _squeeze(np.asarray(point) * np.exp(-half))
+        out["high"] = _squeeze(np.asarray(point) * np.exp(half))
+        out["meaning"] = "a new run's measured loss (parameters + run scatter + extrapolation)"
+        out["components"] = {
+            "multiplier": parts["multiplier"],
+            "distance_decades": shaped(parts["distance_decades"]),
+            "half_width_log": shaped(half),
+            "parameters_sd_log": shaped(parts["parameters_sd_log"]),
+            "bootstrap_sd_log": shaped(param_sd),
+            "flat_direction_sd_log": shaped(flat_sd),
+            "run_scatter_sd_log": shaped(parts["run_scatter_sd_log"]),
+            "extrapolation_sd_log": shaped(parts["extrapolation_sd_log"]),
+            "share": {k: shaped(v) for k, v in parts["share"].items()},
+            "bootstrap_included": self.bootstrap_params is not None,
+            "calibration": describe_method(self.run_interval),
+            "calibrated": self.run_interval.calibrated,
+        }
         return out
 
     def _draw_predictions(self, inputs: dict[str, Any]) -> np.ndarray:
@@ -160,6 +217,7 @@ class FitResult(SavableResult):
             "n_runs": self.n_runs, "objective": self.objective, "settings": self.settings,
             "residuals": self.residuals, "level": self.level, "warnings": self.warnings,
             "diagnostics": self.diagnostics,
+            "run_interval": None if self.run_interval is None else self.run_interval.to_dict(),
             "intervals": ({k: list(v) for k, v in self.intervals().items()}
                           if self.bootstrap_params is not None else None),
             "bootstrap_params": (None if self.bootstrap_params is None else
@@ -178,7 +236,9 @@ class FitResult(SavableResult):
                    residuals=data["residuals"],
                    bootstrap_params=None if boot is None else pd.DataFrame(boot),
                    level=data.get("level", 0.9), warnings=list(data.get("warnings", [])),
-                   diagnostics=data.get("diagnostics", {}))
+                   diagnostics=data.get("diagnostics", {}),
+                   run_interval=(None if data.get("run_interval") is None else
+                                 RunIntervalModel.from_dict(data["run_interval"])))
 
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
@@ -194,3 +254,8 @@ class FitResult(SavableResult):
             raise FitError("this fit has no bootstrap draws; refit with bootstrap > 0")
         return self.bootstrap_params
 
+
+
+def _check_level(level: float) -> None:
+    if not (isinstance(level, int | float) and 0 < level < 1):
+        raise ScalingLabError(f"confidence level must be in (0, 1), got {level}")

@@ -1,0 +1,335 @@
+"""Run-level prediction intervals: how far the measured loss of a *new run* may fall from the law.
+
+A bootstrap over runs gives the uncertainty of the fitted *mean law* (``kind="law"``).  A user
+who asks "what loss will my run reach?" needs more (``kind="run"``): the loss of one run also
+scatters around the law, and the law itself degrades the further it is pushed beyond the data.
+In log-loss units the interval half-width at a target is
+
+    q * sqrt(s_param^2 + s_run^2 + (kappa * u)^2)
+
+* ``s_param`` -- the spread of the bootstrap predictions at the target (parameter uncertainty,
+  including any flat direction the bootstrap explores); 0 without a bootstrap.
+* ``s_run`` -- run-to-run scatter: the robust standard deviation (1.4826 x MAD, with a
+  degrees-of-freedom correction) of the per-run mean log-loss residuals of the fit.
+* ``u`` -- the extrapolation distance in decades: the largest of log10(x / x_max) over the
+  law's inputs (N, D and C = 6ND, or the single variable of a power law), 0 inside the data.
+* ``kappa`` -- extra standard deviation of log loss per decade of extrapolation, and ``q`` the
+  multiplier, both calibrated by backtests inside the user's own data: the fit is redone on
+  nested subsets below several compute cuts and scored on the runs (or, for one or two loss
+  curves, the rows) above each cut.  ``kappa`` comes from the second moment of those errors
+  (E[e^2] = s_run^2 + kappa^2 u^2), ``q`` is the split-conformal quantile of the normalised
+  errors |e| / sqrt(s_run^2 + (kappa u)^2), each cut weighted equally.
+
+Assumptions, stated so they can be checked: the errors of the nested backtests are
+representative of the error at the target (the error grows linearly in decades of
+extrapolation, with the same slope beyond the calibrated range); backtest errors of nested
+cuts are correlated, so the conformal guarantee is approximate, not exact.  When fewer than
+``MIN_SCORES`` backtest errors from at least two cuts are available, the interval falls back to
+a documented default slope (``DEFAULT_SLOPE``, measured on the development library in
+``bench/extrapolation.py``) and the Gaussian multiplier, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2, norm
+
+from scalinglab.errors import FitError, ScalingLabError
+
+#: Fractions of the runs (ordered by compute) kept below each calibration cut.
+CUT_FRACTIONS = (0.75, 0.8, 0.85, 0.9, 0.95)
+#: Fewer backtest errors than this (or fewer than two cuts) and the slope is not calibrated.
+MIN_SCORES = 8
+#: Fallback slope kappa (sd of log loss per decade of extrapolation) when the data cannot
+#: calibrate one.  Chosen from the calibrated slopes on the development library and the Epoch
+#: data (bench/extrapolation.py, bench/README.md): a conservative upper quartile.
+DEFAULT_SLOPE = 0.03
+#: Floor on the run-to-run scatter (log loss): losses are rarely reproducible to better than
+#: this across seeds, and a zero scatter (an exactly fitted table) must not give zero width.
+MIN_SCATTER = 1e-3
+#: A quantity counts as calibrated when some nested backtest extrapolated this far along it.
+MIN_REACH_DECADES = 0.05
+#: Runs needed to calibrate by held-out *runs*; with fewer, held-out *rows* of the curves.
+MIN_RUNS_FOR_RUN_CUTS = 6
+
+KINDS = ("run", "law")
+
+
+@dataclass
+class RunIntervalModel:
+    """The calibrated pieces of a run-level interval (all in log-loss units).
+
+    ``scatter`` (s_run), ``slope`` (kappa, per decade), the normalised backtest ``scores`` and
+    their ``weights`` (for the conformal multiplier at any level), ``reference`` (largest fitted
+    N in parameters, D in tokens, C in FLOPs = 6ND), ``calibrated`` (False: the default slope
+    and the Gaussian multiplier are used), and ``details`` (cuts, counts, signed errors, the
+    largest calibrated distance, why calibration was not possible).
+    """
+
+    scatter: float
+    scatter_source: str
+    slope: float
+    calibrated: bool
+    reference: dict[str, float]
+    scores: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    profile: list[dict[str, Any]] = field(default_factory=list)
+
+    # -- the interval -----------------------------------------------------------------------------
+    def multiplier(self, level: float) -> float:
+        """q: the conformal quantile of the normalised backtest errors (Gaussian if uncalibrated)."""
+        gauss = float(norm.ppf(0.5 + level / 2))
+        if not self.calibrated or not self.scores:
+            return gauss
+        return weighted_conformal_quantile(np.asarray(self.scores), np.asarray(self.weights),
+                                           level)
+
+    def distance(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Extrapolation distance u in decades (0 inside the data) for law inputs."""
+        return extrapolation_distance(inputs, self.reference)
+
+    def components(self, inputs: dict[str, np.ndarray], param_sd: np.ndarray | float,
+                   level: float) -> dict[str, Any]:
+        """Half-widths (log loss) of each source alone and combined, and their variance shares."""
+        u = self.distance(inputs)
+        q = self.multiplier(level)
+        s_param = np.broadcast_to(np.asarray(param_sd, dtype=float), np.shape(u))
+        s_extra = self.slope * u
+        blind = self.uncalibrated_quantities()
+        if blind:  # extrapolation along a quantity the nested backtests never moved in
+            u_blind = extrapolation_distance(inputs, {k: self.reference[k] for k in blind})
+            s_extra = np.sqrt(s_extra**2 + (DEFAULT_SLOPE * u_blind) ** 2)
+        total = np.sqrt(s_param**2 + self.scatter**2 + s_extra**2)
+        var = np.maximum(total**2, 1e-300)
+        return {
+            "multiplier": q, "distance_decades": u, "total_sd_log": total,
+            "half_width_log": q * total,
+            "parameters_sd_log": s_param, "run_scatter_sd_log": np.full_like(u, self.scatter),
+            "extrapolation_sd_log": s_extra,
+            "share": {"parameters": s_param**2 / var, "run_scatter": self.scatter**2 / var,
+                      "extrapolation": s_extra**2 / var},
+        }
+
+    def uncalibrated_quantities(self) -> list[str]:
+        """Quantities (N, D, C) along which no nested backtest extrapolated.
+
+        Extrapolation along them gets the default slope on top: with one or two curves the
+        backtests move in D only, and say nothing about a larger model.
+        """
+        reach = self.details.get("reach", {})
+        if not self.calibrated or not reach:
+            return []
+        return [k for k in self.reference if reach.get(k, 0.0) < MIN_REACH_DECADES]
+
+    # -- persistence ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"scatter": self.scatter, "scatter_source": self.scatter_source,
+                "slope": self.slope, "calibrated": self.calibrated,
+                "reference": dict(self.reference), "scores": list(self.scores),
+                "weights": list(self.weights), "details": self.details,
+                "profile": self.profile, "method": describe_method(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunIntervalModel:
+        return cls(scatter=float(data["scatter"]), scatter_source=data["scatter_source"],
+                   slope=float(data["slope"]), calibrated=bool(data["calibrated"]),
+                   reference={k: float(v) for k, v in data["reference"].items()},
+                   scores=[float(s) for s in data.get("scores", [])],
+                   weights=[float(w) for w in data.get("weights", [])],
+                   details=dict(data.get("details", {})),
+                   profile=list(data.get("profile", [])))
+
+    def profile_sd(self, law, X: dict[str, np.ndarray], level: float) -> np.ndarray | float:
+        """sd-equivalent (log loss) of the spread of predictions over the E profile.
+
+        The range of log predictions of every profile fit whose likelihood-ratio statistic is
+        below the chi-square(1) quantile at ``level``, divided by 2 z (a central ``level``
+        range of a normal has width 2 z sd).
+        """
+        accepted = [p["theta"] for p in self.profile if p["lr"] <= chi2.ppf(level, 1)]
+        if len(accepted) < 2:
+            return 0.0
+        preds = law.log_predict_raw(np.asarray(accepted, dtype=float), X)
+        return (preds.max(axis=0) - preds.min(axis=0)) / (2 * norm.ppf(0.5 + level / 2))
+
+
+def describe_method(model: RunIntervalModel) -> str:
+    """One sentence on how the extrapolation term was obtained."""
+    d = model.details
+    if model.calibrated:
+        return (f"calibrated by {d.get('n_cuts', 0)} nested backtests inside the data "
+                f"({d.get('n_scores', 0)} held-out {d.get('unit', 'runs')}, up to "
+                f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
+                f"{model.slope:.4f} log-loss sd per decade, split-conformal multiplier")
+    return (f"NOT calibrated ({d.get('reason', 'too few points')}): default slope "
+            f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and the "
+            f"Gaussian multiplier")
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ScalingLabError(f"interval kind must be 'run' (a new run's measured loss) or "
+                              f"'law' (the mean law, parameter uncertainty only), got {kind!r}")
+    return kind
+
+
+# -- pieces ---------------------------------------------------------------------------------------
+def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: float) -> float:
+    """Split-conformal quantile of weighted scores: the smallest s with weight share >= level'.
+
+    level' = level * (1 + 1/n_eff), n_eff the Kish effective sample size of the weights (the
+    finite-sample correction of split conformal prediction); capped at the largest score times
+    1.25 when level' exceeds 1 (too few scores to certify the level).
+    """
+    order = np.argsort(scores)
+    s, w = scores[order], weights[order] / weights.sum()
+    n_eff = 1.0 / np.sum(w**2)
+    target = level * (1 + 1 / n_eff)
+    if target >= 1:
+        return float(s[-1] * 1.25)
+    cum = np.cumsum(w)
+    return float(s[np.searchsorted(cum, target - 1e-12)])
+
+
+def scale_inputs(law_variables: tuple[str, ...], X: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The quantities extrapolation is measured in: the law's inputs, plus C = 6ND for L(N, D)."""
+    out = {v: np.asarray(X[v], dtype=float) for v in law_variables if v in X}
+    if "N" in out and "D" in out:
+        out["C"] = 6.0 * out["N"] * out["D"]
+    return out
+
+
+def reference_of(scaled: dict[str, np.ndarray]) -> dict[str, float]:
+    return {k: float(np.max(v)) for k, v in scaled.items()}
+
+
+def extrapolation_distance(scaled: dict[str, np.ndarray], reference: dict[str, float]) -> np.ndarray:
+    """max over quantities of log10(x / x_max), floored at 0 (decades beyond the data)."""
+    parts = [np.log10(np.asarray(scaled[k], dtype=float) / ref)
+             for k, ref in reference.items() if k in scaled]
+    if not parts:
+        raise ScalingLabError("no input to measure the extrapolation distance with")
+    return np.maximum(np.max(np.broadcast_arrays(*parts), axis=0), 0.0)
+
+
+def run_scatter(residual_log: np.ndarray, groups: np.ndarray, n_free: int) -> tuple[float, str]:
+    """Robust sd of per-run mean residuals (log loss), or of rows when there are < 3 runs."""
+    frame = pd.DataFrame({"r": residual_log, "g": groups})
+    per_run = frame.groupby("g")["r"].mean().to_numpy()
+    if len(per_run) >= 3:
+        values, source = per_run, f"residuals by run ({len(per_run)} runs)"
+    else:
+        values, source = residual_log, (f"residuals by row ({len(residual_log)} rows of "
+                                        f"{len(per_run)} run(s): run-to-run scatter is not "
+                                        f"measurable)")
+    n = len(values)
+    mad = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    dof = n / (n - n_free) if n > n_free + 1 else 2.0
+    return max(mad * np.sqrt(dof), MIN_SCATTER), source
+
+
+# -- calibration ----------------------------------------------------------------------------------
+#: refit(frame_subset) -> function mapping law inputs to predicted log loss
+Refit = Callable[[pd.DataFrame], Callable[[dict[str, np.ndarray]], np.ndarray]]
+
+
+def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str, np.ndarray]],
+              law_variables: tuple[str, ...], refit: Refit, scatter: float, scatter_source: str,
+              reference: dict[str, float], by_runs: bool | None = None) -> RunIntervalModel:
+    """Nested backtests inside ``frame`` (the fitted rows): the slope kappa and the scores.
+
+    ``inputs_of(rows)`` gives the law inputs of rows, ``refit(rows)`` refits the law with the
+    same settings and returns its log-loss predictor.  Cuts are placed so that the fractions
+    :data:`CUT_FRACTIONS` of the runs (by their largest compute) lie below; with fewer than
+    :data:`MIN_RUNS_FOR_RUN_CUTS` runs the cuts split the rows of the curves instead.
+    """
+    scaled = scale_inputs(law_variables, inputs_of(frame))
+    size = scaled.get("C", next(iter(scaled.values())))
+    n_runs = frame["run_id"].nunique()
+    if by_runs is None:
+        by_runs = n_runs >= MIN_RUNS_FOR_RUN_CUTS
+    unit = "runs" if by_runs else "rows"
+    if by_runs:
+        run_size = pd.Series(size).groupby(frame["run_id"].to_numpy()).transform("max").to_numpy()
+        levels = np.unique(run_size)
+    else:
+        run_size = size
+        levels = np.unique(size)
+    errors, distances, weights, cuts = [], [], [], []
+    reach: dict[str, float] = {}
+    for cut in _cut_values(levels):
+        below = run_size < cut
+        if below.sum() < 3 or (~below).sum() < 1:
+            continue
+        try:
+            predict_log = refit(frame[below].reset_index(drop=True))
+        except (FitError, ScalingLabError, np.linalg.LinAlgError, ValueError):
+            continue
+        held = frame[~below]
+        X_held = inputs_of(held)
+        e = np.log(held["loss"].to_numpy(dtype=float)) - predict_log(X_held)
+        ref_cut = reference_of(scale_inputs(law_variables, inputs_of(frame[below])))
+        scaled_held = scale_inputs(law_variables, X_held)
+        u = extrapolation_distance(scaled_held, ref_cut)
+        for k, ref in ref_cut.items():
+            reach[k] = max(reach.get(k, 0.0), float(np.max(np.log10(scaled_held[k] / ref))))
+        if not np.all(np.isfinite(e)):
+            continue
+        # each cut weighs 1, and within a cut each held-out run weighs the same
+        rid = held["run_id"].to_numpy() if by_runs else np.arange(len(held))
+        counts = pd.Series(rid).map(pd.Series(rid).value_counts()).to_numpy(dtype=float)
+        w = 1.0 / counts
+        errors.append(e)
+        distances.append(u)
+        weights.append(w / w.sum())
+        cuts.append(float(cut))
+    details: dict[str, Any] = {"unit": unit, "cut_fractions": list(CUT_FRACTIONS),
+                               "n_cuts": len(cuts), "cuts": cuts, "reach": reach}
+    if len(cuts) < 2 or sum(len(e) for e in errors) < MIN_SCORES:
+        details["reason"] = (f"{len(cuts)} usable cut(s) and "
+                             f"{sum(len(e) for e in errors)} held-out {unit}; need >= 2 cuts "
+                             f"and >= {MIN_SCORES} errors")
+        return RunIntervalModel(scatter=scatter, scatter_source=scatter_source,
+                                slope=DEFAULT_SLOPE, calibrated=False, reference=reference,
+                                details=details)
+    e, u, w = (np.concatenate(a) for a in (errors, distances, weights))
+    slope = _moment_slope(e, u, w, scatter)
+    scores = np.abs(e) / np.sqrt(scatter**2 + (slope * u) ** 2)
+    details.update({"n_scores": int(len(e)), "max_distance": float(u.max()),
+                    "median_distance": float(np.median(u)),
+                    "mean_signed_error_log": float(np.sum(w * e) / np.sum(w)),
+                    "rms_error_log": float(np.sqrt(np.sum(w * e**2) / np.sum(w)))})
+    return RunIntervalModel(scatter=scatter, scatter_source=scatter_source, slope=slope,
+                            calibrated=True, reference=reference, scores=scores.tolist(),
+                            weights=w.tolist(), details=details)
+
+
+def _cut_values(levels: np.ndarray) -> list[float]:
+    """Cut points between sorted distinct sizes so that ~f of them lie below, for each f."""
+    levels = np.sort(levels)
+    if len(levels) < 4:
+        return []
+    cuts = []
+    for f in CUT_FRACTIONS:
+        k = int(round(f * len(levels)))
+        k = min(max(k, 2), len(levels) - 1)
+        cut = float(np.sqrt(levels[k - 1] * levels[k]))  # geometric midpoint
+        if cut not in cuts:
+            cuts.append(cut)
+    return cuts
+
+
+def _moment_slope(e: np.ndarray, u: np.ndarray, w: np.ndarray, scatter: float) -> float:
+    """kappa from E[e^2] = s^2 + kappa^2 u^2, weighted least squares through the origin."""
+    u2 = u**2
+    denom = float(np.sum(w * u2 * u2))
+    if denom <= 0:
+        return 0.0
+    k2 = float(np.sum(w * u2 * (e**2 - scatter**2))) / denom
+    return float(np.sqrt(max(k2, 0.0)))
