@@ -225,3 +225,28 @@ def test_batched_newton_respects_an_active_upper_bound(epoch_runs):
     theta, value = polish(LogHuberObjective(template, X, y, 1e-3, w), starts[0], bounds)
     assert res.value[1] <= value * (1 + 1e-10)
     np.testing.assert_allclose(res.theta[1], theta, atol=1e-4)
+
+
+# -- the variable-projection screen -------------------------------------------------------------
+@pytest.mark.parametrize("E_fixed", [None, 1.8])
+def test_structured_screen_equals_the_explicit_nnls_on_every_grid_point(E_fixed):
+    from scalinglab.fit.varpro import EXPONENT_GRID, batched_nnls, chinchilla_screen
+
+    runs = planted(0.01, seed=2)
+    logN, logD = np.log(runs["n_params"].to_numpy()), np.log(runs["tokens"].to_numpy())
+    y = runs["loss"].to_numpy()
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    raw, sse = chinchilla_screen(logN, logD, y, w, E_fixed=E_fixed)
+    # the explicit formulation: one (n, p) design matrix per (alpha, beta) grid point
+    alpha, beta = (g.ravel() for g in np.meshgrid(EXPONENT_GRID, EXPONENT_GRID, indexing="ij"))
+    xN, xD = np.exp(-alpha[:, None] * logN), np.exp(-beta[:, None] * logD)
+    cols = [xN, xD] if E_fixed is not None else [np.ones_like(xN), xN, xD]
+    coef, sse_explicit = batched_nnls(np.stack(cols, axis=2), y - (E_fixed or 0.0),
+                                      np.sqrt(w) / y)
+    np.testing.assert_allclose(sse, sse_explicit, rtol=1e-8, atol=1e-12 * sse_explicit.max())
+    np.testing.assert_array_equal(raw[:, 2], alpha)
+    np.testing.assert_array_equal(raw[:, 4], beta)
+    A = coef[:, -2]
+    good = A > 1e-3 * A.max()
+    np.testing.assert_allclose(np.exp(raw[good, 1]), A[good], rtol=1e-6)
+    assert np.argmin(sse) == np.argmin(sse_explicit)

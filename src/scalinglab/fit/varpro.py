@@ -26,15 +26,21 @@ def batched_nnls(F: np.ndarray, y: np.ndarray, s: np.ndarray) -> tuple[np.ndarra
     F: (m, n, p) features, y: (n,) targets, s: (n,) row scales.  Returns coefficients (m, p)
     and the weighted sum of squared residuals (m,).  Columns are rescaled internally.
     """
-    m, _, p = F.shape
     Fw = F * s[None, :, None]
     yw = y * s
-    scale = np.sqrt((Fw**2).sum(axis=1))  # (m, p)
+    G = np.einsum("mnp,mnq->mpq", Fw, Fw)
+    h = np.einsum("mnp,n->mp", Fw, yw)
+    return nnls_from_gram(G, h, float(yw @ yw))
+
+
+def nnls_from_gram(G: np.ndarray, h: np.ndarray, yy: float) -> tuple[np.ndarray, np.ndarray]:
+    """The same NNLS from its normal equations: Gram matrices G (m, p, p) = F^T F, h (m, p) =
+    F^T y and yy = y^T y (all row-weighted).  Enumerates the active sets; returns (c, sse)."""
+    m, p = h.shape
+    scale = np.sqrt(np.einsum("mpp->mp", G))  # (m, p) column norms
     scale = np.where(scale > 0, scale, 1.0)
-    Fs = Fw / scale[:, None, :]
-    G = np.einsum("mnp,mnq->mpq", Fs, Fs)
-    h = np.einsum("mnp,n->mp", Fs, yw)
-    yy = float(yw @ yw)
+    G = G / (scale[:, :, None] * scale[:, None, :])
+    h = h / scale
     best_c = np.zeros((m, p))
     best_sse = np.full(m, yy)  # the empty active set: c = 0
     ridge = 1e-12 * np.eye(p)
@@ -64,20 +70,38 @@ def chinchilla_screen(logN: np.ndarray, logD: np.ndarray, y: np.ndarray, w: np.n
     """Grid over (alpha, beta) with exact NNLS coefficients.
 
     Returns raw starts (m, 5) in Chinchilla order ``(e, a, alpha, b, beta)`` and their
-    relative-residual SSE (m,).
+    relative-residual SSE (m,), m = len(grid)^2 with alpha varying slowest.  The Gram matrices
+    are assembled from per-exponent sums (the N features depend on alpha only, the D features
+    on beta only): O(len(grid)^2) work per entry instead of O(len(grid)^2 n).
     """
-    alpha, beta = (g.ravel() for g in np.meshgrid(grid, grid, indexing="ij"))
-    xN = np.exp(-alpha[:, None] * logN[None, :])
-    xD = np.exp(-beta[:, None] * logD[None, :])
-    s = np.sqrt(w) / y
+    g = len(grid)
+    xN = np.exp(-grid[:, None] * logN[None, :])            # (g, n): N^-alpha per grid alpha
+    xD = np.exp(-grid[:, None] * logD[None, :])            # (g, n): D^-beta per grid beta
+    v = w / (y * y)                                          # row weight of relative residuals
+    target = y if E_fixed is None else y - E_fixed
+    vN, vD = xN * v, xD * v
+    NN = np.einsum("an,an->a", vN, xN)[:, None] * np.ones((1, g))
+    DD = np.ones((g, 1)) * np.einsum("bn,bn->b", vD, xD)[None, :]
+    ND = np.einsum("an,bn->ab", vN, xD)
+    hN = np.einsum("an,n->a", vN, target)[:, None] * np.ones((1, g))
+    hD = np.ones((g, 1)) * np.einsum("bn,n->b", vD, target)[None, :]
+    yy = float(v @ (target * target))
     if E_fixed is None:
-        F = np.stack([np.ones_like(xN), xN, xD], axis=2)
-        coef, sse = batched_nnls(F, y, s)
+        one_N = vN.sum(axis=1)[:, None] * np.ones((1, g))
+        one_D = np.ones((g, 1)) * vD.sum(axis=1)[None, :]
+        ones = np.full((g, g), float(v.sum()))
+        G = np.stack([np.stack([ones, one_N, one_D], -1), np.stack([one_N, NN, ND], -1),
+                      np.stack([one_D, ND, DD], -1)], -2).reshape(g * g, 3, 3)
+        h = np.stack([np.full((g, g), float(v @ target)), hN, hD], -1).reshape(g * g, 3)
+        coef, sse = nnls_from_gram(G, h, yy)
         E, A, B = coef.T
     else:
-        coef, sse = batched_nnls(np.stack([xN, xD], axis=2), y - E_fixed, s)
+        G = np.stack([np.stack([NN, ND], -1), np.stack([ND, DD], -1)], -2).reshape(g * g, 2, 2)
+        h = np.stack([hN, hD], -1).reshape(g * g, 2)
+        coef, sse = nnls_from_gram(G, h, yy)
         A, B = coef.T
         E = np.full_like(A, E_fixed)
+    alpha, beta = (a.ravel() for a in np.meshgrid(grid, grid, indexing="ij"))
     floor = 1e-6 * float(np.min(y))
     raw = np.stack([np.log(np.maximum(E, floor)), np.log(np.maximum(A, floor)), alpha,
                     np.log(np.maximum(B, floor)), beta], axis=1)
