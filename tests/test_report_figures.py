@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -349,3 +350,33 @@ def test_plan_displays_itself(sweep_fit):
     assert "USD" in plan.plot().axes[0].get_xlabel()
     with pytest.raises(ScalingLabError, match="budget_curve"):
         plan.plot("loss_contours")
+
+
+def test_fit_result_html_table_and_plot(sweep, sweep_fit):
+    fit = dataclasses.replace(sweep_fit, warnings=["E <b>at</b> its floor & more"])
+    text = fit._repr_html_()
+    assert text.count("<table") == 1 and "90% intervals" in text
+    low, high = fit.intervals()["alpha"]
+    for value in (fit.params["alpha"], low, high):
+        assert f">{value:.4g}<" in text
+    assert "nats/token" in text and "&lt;b&gt;at&lt;/b&gt; its floor &amp; more" in text
+    assert "<b>" not in text
+    fig = fit.plot()  # default: loss contours
+    assert any("nats/token" in a.get_ylabel() for a in fig.axes)
+    assert len(fit.plot("residuals", runs=sweep).axes) == 2
+    with pytest.raises(ScalingLabError, match="loss_contours, optimal_allocation"):
+        fit.plot("histogram")
+
+
+def test_frontier_and_backtest_results_display_themselves(epoch_runs, curves):
+    iso = fit_isoflop(epoch_runs, budgets=BUDGETS, bootstrap=20)
+    assert len(iso.plot(runs=epoch_runs).axes[0].get_lines()) == len(iso.budgets)
+    assert len(iso.plot("optimal_allocation", presets=()).axes) == 3
+    assert "<table" in iso._repr_html_() and ">a<" in iso._repr_html_()
+    env = fit_envelope(curves, bootstrap=0)
+    lines = env.plot().axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["Approach-1 envelope (lowest loss at each C)"]
+    bt = run_backtest(epoch_runs, cut_flops=1e21)
+    assert len(_scatters(bt.plot().axes[0])) == 2
+    html_bt = bt._repr_html_()
+    assert "naive (best fitted loss)" in html_bt and html_bt.count("<table") == 2

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalinglab.display import NotebookDisplay
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.jsonutil import to_jsonable
 
@@ -103,8 +104,9 @@ def read_result_json(path: str | Path, fmt: str,
 # ------------------------------------------------------------------------------------------------
 # the base class
 # ------------------------------------------------------------------------------------------------
-class SavableResult:
-    """JSON output for result dataclasses that define ``to_dict()``."""
+class SavableResult(NotebookDisplay):
+    """JSON output for result dataclasses that define ``to_dict()``; notebook display (an HTML
+    table and ``.plot()``) from :class:`~scalinglab.display.NotebookDisplay`."""
 
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
