@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.isoflop import PowerFrontier, weighted_polyfit
+from scalinglab.fit.isoflop import weighted_polyfit
 from scalinglab.fit.parametric import select_rows
 from scalinglab.fit.result import FitResult
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
@@ -58,6 +58,7 @@ from scalinglab.report.style import (
     log_loss_axis,
     log_norm,
 )
+from scalinglab.results import PowerFrontier
 
 DEFAULT_PRESETS = ("hoffmann2022", "besiroglu2024", "kaplan2020")
 #: smallest error drawn on the backtest's log axis (%).
