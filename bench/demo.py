@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scalinglab.corpora.loading import is_synthetic_source
 from scalinglab.jsonutil import to_jsonable
-from scalinglab.sweep.demo import DemoConfig, run_demo
+from scalinglab.study.demo import DemoConfig, run_demo
 from scalinglab.sweep.plan import default_spec
 
 COLUMNS = ("seed", "wall_s", "predicted", "low", "high", "measured", "rel_error", "inside",

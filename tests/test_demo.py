@@ -17,7 +17,7 @@ from scalinglab.cli import sweep_cmd
 from scalinglab.corpora import load_corpus
 from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
-from scalinglab.sweep.demo import (
+from scalinglab.study.demo import (
     DemoConfig,
     _backtest_line,
     load_config_toml,

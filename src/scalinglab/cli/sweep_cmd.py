@@ -12,7 +12,7 @@ import typer
 
 from scalinglab.cli.common import console, err_console, print_json, print_table
 from scalinglab.errors import ScalingLabError
-from scalinglab.sweep.demo import DEFAULT_OUT, DemoConfig, load_config_toml, run_demo
+from scalinglab.study.demo import DEFAULT_OUT, DemoConfig, load_config_toml, run_demo
 from scalinglab.sweep.plan import (
     SweepSpec,
     default_spec,

@@ -1,4 +1,4 @@
-"""Many runs: plans (IsoFLOP grid via WSD cooldown branches), the run store, executors, demo.
+"""Many runs: plans (IsoFLOP grid via WSD cooldown branches), the run store, executors.
 
 Typical use::
 
