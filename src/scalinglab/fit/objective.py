@@ -43,6 +43,10 @@ class LogHuberObjective:
         self.weights = np.ones_like(self.log_y) if weights is None else np.asarray(weights, float)
         self.E_prior = E_prior
         self.e_index = list(law.raw_names).index("e") if "e" in law.raw_names else None
+        T = lse_design(law, X)   # per term: (raw index, coefficient row) pairs, or None
+        self._terms = None if T is None else \
+            [[(a, T[j, :, a]) for a in range(T.shape[2]) if np.any(T[j, :, a] != 0)]
+             for j in range(T.shape[0])]
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """log L_hat - log y for raw theta (k,) -> (n,), or (m, k) -> (m, n)."""
@@ -55,16 +59,42 @@ class LogHuberObjective:
         return total + self._prior(np.asarray(theta))
 
     def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        r = self.residuals(theta)
-        value = float((huber(r, self.delta) * self.weights).sum() / self.delta)
-        J = self.law.log_jacobian_raw(theta, self.X)
-        grad = J.T @ (huber_grad(r, self.delta) * self.weights) / self.delta
+        """Objective and its gradient for one raw theta (k,) (what the SciPy polish calls)."""
+        if self._terms is not None:
+            value, grad = self._lse_value_and_grad(np.asarray(theta, dtype=float))
+        else:
+            r = self.residuals(theta)
+            value = float((huber(r, self.delta) * self.weights).sum() / self.delta)
+            J = self.law.log_jacobian_raw(theta, self.X)
+            grad = J.T @ (huber_grad(r, self.delta) * self.weights) / self.delta
         if self.E_prior is not None and self.e_index is not None:
             mean, sd = self.E_prior
             E = np.exp(theta[self.e_index])
             value += 0.5 * ((E - mean) / sd) ** 2
             grad = grad.copy()
             grad[self.e_index] += (E - mean) / sd**2 * E
+        return value, grad
+
+    def _lse_value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """One pass for log-sum-exp-linear laws (see :func:`lse_design`): the terms are formed
+        once for both the residuals and the gradient (~3x fewer array operations)."""
+        ts = [sum(theta[a] * coef for a, coef in cols) for cols in self._terms]
+        if len(ts) == 1:
+            r, ps = ts[0] - self.log_y, [1.0]
+        else:
+            top = np.maximum.reduce(ts)
+            ps = [np.exp(t - top) for t in ts]
+            total = np.add.reduce(ps)
+            r = top + np.log(total) - self.log_y
+            ps = [p / total for p in ps]
+        c = np.clip(r, -self.delta, self.delta)
+        value = float(self.weights @ (c * (r - 0.5 * c))) / self.delta
+        d = self.weights * c / self.delta
+        grad = np.zeros(theta.shape)
+        for p, cols in zip(ps, self._terms, strict=True):
+            dp = d * p
+            for a, coef in cols:
+                grad[a] += dp @ coef
         return value, grad
 
     def _prior(self, theta: np.ndarray) -> np.ndarray | float:
