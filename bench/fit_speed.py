@@ -195,14 +195,14 @@ def main() -> None:
     print(f"Approach 3 on {len(runs)} Epoch points  ({platform.processor() or platform.machine()}"
           f", {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, numpy {np.__version__})")
     print(f"{'method':52s} {'seconds':>8s} {'E':>7s} {'A':>7s} {'alpha':>7s} {'B':>7s} "
-          f"{'beta':>7s} {'objective':>10s}")
+          f"{'beta':>7s} {'objective':>11s}")
     for name, secs, p in rows:
         cells = (f"{p['E']:7.4f} {p['A']:7.1f} {p['alpha']:7.4f} {p['B']:7.1f} {p['beta']:7.4f} "
-                 f"{objective_of(p, runs):10.6g}") if p else ""
+                 f"{objective_of(p, runs):11.8g}") if p else ""
         print(f"{name:52s} {secs:8.3f} {cells}")
     print(f"{'Epoch AI reference (Besiroglu et al. 2024)':52s} {'':8s} {REFERENCE['E']:7.4f} "
           f"{REFERENCE['A']:7.1f} {REFERENCE['alpha']:7.4f} {REFERENCE['B']:7.1f} "
-          f"{REFERENCE['beta']:7.4f} {objective_of(REFERENCE, runs):10.6g}")
+          f"{REFERENCE['beta']:7.4f} {objective_of(REFERENCE, runs):11.8g}")
     print()
     print(f"bootstrap speed-up, old SciPy path / batched Newton: {old_boot_s / new.seconds:.1f}x"
           f"  (fit with bootstrap end to end: {old_total_s / new_s:.1f}x)")
