@@ -44,8 +44,10 @@ def test_nominal_90_percent_intervals_cover_85_to_95_percent():
     target_loss = TRUTH.predict(**TARGET)
     hits = {"prediction": 0, "E": 0, "alpha": 0, "beta": 0}
     for i in range(N_DATASETS):
-        result = fit_parametric(sweep(rng), bootstrap=N_RESAMPLES, seed=i)
-        pred = result.predict_interval(0.9, **TARGET)
+        # the law's parameters on a correctly specified sweep: no row filter, law-kind interval
+        result = fit_parametric(sweep(rng), bootstrap=N_RESAMPLES, seed=i,
+                                frontier_filter=None, calibrate=False)
+        pred = result.predict_interval(0.9, kind="law", **TARGET)
         hits["prediction"] += pred["low"] <= target_loss <= pred["high"]
         intervals = result.intervals(0.9)
         for name in ("E", "alpha", "beta"):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from scalinglab.cli.common import console, fmt, parse_float, print_json, print_table
 from scalinglab.errors import ScalingLabError
@@ -183,8 +184,17 @@ def show_fit(result: Any, level: float) -> None:
                   f"{result.objective:.6g}; RMSE of log loss = {res['rmse_log']:.4g}; "
                   f"largest |residual| = {res['max_abs_log']:.4g} (run "
                   f"{res['largest'][0]['run_id']})", highlight=False)
+    console.print(f"rows: {result.settings.get('rows', 'final rows of each run')}",
+                  highlight=False, markup=False)
+    model = result.run_interval
+    if model is not None:
+        from scalinglab.fit.intervals import describe_method  # noqa: PLC0415
+
+        console.print(f"run intervals: run-to-run scatter {model.scatter:.4f} (log loss, "
+                      f"{model.scatter_source}); extrapolation term {describe_method(model)}",
+                      highlight=False, markup=False)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
 
 
 def show_frontier(frontiers: list[dict[str, Any]], level: float) -> None:
@@ -210,9 +220,16 @@ def predict_command(
     tokens: Annotated[str | None, typer.Option(help="D, training tokens (e.g. 1.4e12).")] = None,
     compute: Annotated[str | None, typer.Option(help="C, training FLOPs.")] = None,
     level: LevelOpt = 0.9,
+    kind: Annotated[str, typer.Option(
+        help="run: interval for a new run's measured loss (parameters + run scatter + "
+             "extrapolation, calibrated inside the fit's data); law: the mean law's "
+             "parameter-only interval.")] = "run",
     as_json: JsonOpt = False,
 ) -> None:
     """Predict the loss (nats/token) of a run of N parameters on D tokens (or C FLOPs)."""
+    from scalinglab.fit.intervals import check_kind  # noqa: PLC0415
+
+    check_kind(kind)
     law, result, source = load_law(fit, preset)
     given = {"N": params, "D": tokens, "C": compute}
     inputs = {}
@@ -221,10 +238,13 @@ def predict_command(
             flag = {"N": "--params", "D": "--tokens", "C": "--compute"}.get(var, var)
             raise ScalingLabError(f"the {law.name} law needs {flag}")
         inputs[var] = parse_float(given[var], f"--{var}")
-    if result is not None and result.bootstrap_params is not None:
-        out = result.predict_interval(level, **inputs)
+    usable = result is not None and (
+        (kind == "run" and result.run_interval is not None)
+        or (kind == "law" and result.bootstrap_params is not None))
+    if usable:
+        out = result.predict_interval(level, kind=kind, **inputs)
     else:
-        out = {"loss": law.predict(**inputs), "level": None}
+        out = {"loss": law.predict(**inputs), "level": None, "kind": None}
     payload = {"source": source, "law": law.name, "inputs": inputs, **out}
     if as_json:
         print_json(payload)
@@ -232,10 +252,31 @@ def predict_command(
     text = ", ".join(f"{k}={fmt(v)}" for k, v in inputs.items())
     line = f"predicted loss at {text}: {out['loss']:.4f} nats/token"
     if "low" in out:
-        line += f" ({level:.0%} interval {out['low']:.4f}-{out['high']:.4f})"
+        what = "run interval" if kind == "run" else "law interval, parameters only"
+        line += f" ({level:.0%} {what} {out['low']:.4f}-{out['high']:.4f})"
+    elif result is None:
+        line += " (no interval: a published preset carries no uncertainty)"
     else:
-        line += " (no interval: a preset or a fit without bootstrap carries no uncertainty)"
-    console.print(f"{line}  [{source}]", highlight=False)
+        line += (" (no interval: this fit has no run-interval calibration" if kind == "run"
+                 else " (no interval: this fit has no bootstrap") + ")"
+    console.print(f"{line}  [{source}]", highlight=False, markup=False)
+    if "components" in out:
+        console.print(interval_sources(out["components"]), highlight=False, markup=False)
+
+
+def interval_sources(components: dict[str, Any]) -> str:
+    """Plain words: how far beyond the data, and how much of the interval comes from where."""
+    share = components["share"]
+    parts = ", ".join(f"{name.replace('_', ' ')} {float(share[name]):.0%}"
+                      for name in ("parameters", "run_scatter", "extrapolation"))
+    text = (f"the target lies {float(components['distance_decades']):.2f} decades beyond the "
+            f"fitted data; sources of the interval (variance shares): {parts}")
+    if bool(components.get("parameters_dominate", False)):
+        text += " -- the parameters are poorly determined and set the width"
+    if not components.get("bootstrap_included", True):
+        text += "; no bootstrap: parameter uncertainty only from the E profile"
+    text += f"; extrapolation term {components['calibration']}"
+    return text
 
 
 def frontier_command(
@@ -262,7 +303,8 @@ def frontier_command(
         return
     show_frontier(frontiers, level)
     a = frontiers[0]["a"]["value"]
-    console.print(f"N_opt ~ C^{a:.3f}, D_opt ~ C^{1 - a:.3f}  [{source}]", highlight=False)
+    console.print(f"N_opt ~ C^{a:.3f}, D_opt ~ C^{1 - a:.3f}  [{source}]", highlight=False,
+                  markup=False)
 
 
 def backtest_command(
@@ -288,8 +330,9 @@ def backtest_command(
         print_json(payload)
         return
     table = result.per_run
-    cols = [c for c in ("run_id", "n_params", "tokens", "flops", "loss", "predicted",
-                        "are", "naive_are", "extrapolation") if c in table.columns]
+    cols = [c for c in ("run_id", "n_params", "flops", "loss", "predicted", "covered", "are",
+                        "naive_are", "extrapolation")
+            if c in table.columns]
     print_table("backtest: held-out runs", cols, table[cols].to_numpy().tolist())
     console.print(" ".join(f"{k}={fmt(v)}" for k, v in payload.get("summary", {}).items()),
                   highlight=False)

@@ -5,10 +5,14 @@ who asks "what loss will my run reach?" needs more (``kind="run"``): the loss of
 scatters around the law, and the law itself degrades the further it is pushed beyond the data.
 In log-loss units the interval half-width at a target is
 
-    q * sqrt(s_param^2 + s_run^2 + (kappa * u)^2)
+    q * max(s_param, sqrt(s_run^2 + (kappa * u)^2))
 
-* ``s_param`` -- the spread of the bootstrap predictions at the target (parameter uncertainty,
-  including any flat direction the bootstrap explores); 0 without a bootstrap.
+* ``s_param`` -- the parameter uncertainty at the target: the larger of the sd of the
+  bootstrap's log predictions and the spread along the profile of E (a flat direction the
+  bootstrap may not explore, see ``profile_sd``).  The nested backtests below already contain
+  the error of typically determined parameters, so adding ``s_param`` in quadrature counts it
+  twice (a coverage simulation over-covered: 100% at 10x for a nominal 90%); it takes over only
+  where it is larger than the calibrated spread -- a poorly identified fit.
 * ``s_run`` -- run-to-run scatter: the robust standard deviation (1.4826 x MAD, with a
   degrees-of-freedom correction) of the per-run mean log-loss residuals of the fit.
 * ``u`` -- the extrapolation distance in decades: the largest of log10(x / x_max) over the
@@ -105,13 +109,15 @@ class RunIntervalModel:
         if blind:  # extrapolation along a quantity the nested backtests never moved in
             u_blind = extrapolation_distance(inputs, {k: self.reference[k] for k in blind})
             s_extra = np.sqrt(s_extra**2 + (DEFAULT_SLOPE * u_blind) ** 2)
-        total = np.sqrt(s_param**2 + self.scatter**2 + s_extra**2)
-        var = np.maximum(total**2, 1e-300)
+        calibrated = np.sqrt(self.scatter**2 + s_extra**2)
+        total = np.maximum(calibrated, s_param)
+        var = np.maximum(s_param**2 + calibrated**2, 1e-300)
         return {
             "multiplier": q, "distance_decades": u, "total_sd_log": total,
             "half_width_log": q * total,
             "parameters_sd_log": s_param, "run_scatter_sd_log": np.full_like(u, self.scatter),
             "extrapolation_sd_log": s_extra,
+            "parameters_dominate": s_param > calibrated,
             "share": {"parameters": s_param**2 / var, "run_scatter": self.scatter**2 / var,
                       "extrapolation": s_extra**2 / var},
         }

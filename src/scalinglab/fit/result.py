@@ -152,6 +152,7 @@ class FitResult(SavableResult):
             "run_scatter_sd_log": shaped(parts["run_scatter_sd_log"]),
             "extrapolation_sd_log": shaped(parts["extrapolation_sd_log"]),
             "share": {k: shaped(v) for k, v in parts["share"].items()},
+            "parameters_dominate": shaped(parts["parameters_dominate"]),
             "bootstrap_included": self.bootstrap_params is not None,
             "calibration": describe_method(self.run_interval),
             "calibrated": self.run_interval.calibrated,
