@@ -1,0 +1,278 @@
+"""What a report is made of, and where it comes from: a run table, a fit file or a results folder.
+
+:class:`ReportInputs` gathers every result a report can show (a parametric fit, IsoFLOP
+profiles, the demo's prediction and verdict, the run table).  :func:`load_source` builds it from
+a path: a CSV/Parquet run table (fitted here, Approach 3 and, where the table has IsoFLOP
+budgets, Approach 2), a result JSON (``scalinglab.fit`` / ``scalinglab.isoflop``, format
+version checked), or a demo / sweep results folder.  Anything else is a one-line
+:class:`~scalinglab.errors.ScalingLabError`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.isoflop import IsoFlopResult
+from scalinglab.fit.result import FORMAT_VERSION as FIT_FORMAT_VERSION
+from scalinglab.fit.result import FitResult
+from scalinglab.records import load_runs
+from scalinglab.results import FRONTIER_FORMAT_VERSION, read_result_json
+
+#: files that make a folder a demo results folder (written by ``scalinglab demo``)
+DEMO_FILES = ("summary.json", "fit_approach3.json", "runs.csv")
+#: a report of a run table predicts the frontier this many times beyond its costliest run
+DEFAULT_TARGET_FACTOR = 10.0
+
+
+@dataclass
+class ReportInputs:
+    """Everything one report shows; any field may be missing (the report says what it lacks).
+
+    ``runs``: every row to show (canonical record columns; loss in nats/token, N in parameters,
+    D in tokens, C in FLOPs); ``fit_runs``: the rows the parametric fit saw (default ``runs``);
+    ``fit``: Approach 3; ``isoflop`` / ``isoflop_error``: Approach 2 or why it could not be
+    fitted; ``prediction``: the frozen prediction of a validation run (the demo's
+    ``prediction.json``) and ``measured`` its measured loss; ``summary``: the demo's
+    ``summary.json``; ``target_compute``: FLOPs at which the summary reports the frontier.
+    ``seeds`` and ``wall_seconds`` (s) feed the environment section.
+    """
+
+    source: str
+    kind: str  # "table" | "fit" | "demo" | "sweep"
+    runs: pd.DataFrame | None = None
+    fit_runs: pd.DataFrame | None = None
+    fit: FitResult | None = None
+    isoflop: IsoFlopResult | None = None
+    isoflop_error: str | None = None
+    envelope: Any = None
+    backtest: Any = None
+    prediction: dict[str, Any] | None = None
+    measured: float | None = None
+    summary: dict[str, Any] | None = None
+    target_compute: float | None = None
+    target_note: str = ""
+    seeds: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_for_fit(self) -> pd.DataFrame | None:
+        return self.fit_runs if self.fit_runs is not None else self.runs
+
+
+def load_source(source: str | Path, columns: str | None = None, derive_tokens: bool = False,
+                drop_highest: int = 0, runs: str | Path | None = None,
+                fit_options: dict[str, Any] | None = None, bootstrap: int = 1000,
+                level: float = 0.9, seed: int = 0, budgets: list[float] | None = None,
+                target_compute: float | None = None) -> ReportInputs:
+    """Build :class:`ReportInputs` from a run table, a result JSON or a results folder.
+
+    ``columns``/``derive_tokens``/``drop_highest`` read a foreign run table as ``scalinglab
+    fit`` does; ``runs`` is the table behind a fit JSON (for the figures that need rows);
+    ``fit_options`` go to :func:`~scalinglab.fit.parametric.fit_parametric`; ``budgets``
+    (FLOPs) are Approach 2's compute budgets (default: clustered from the table).
+    """
+    path = Path(source)
+    if not path.exists():
+        raise ScalingLabError(f"{str(path)!r} does not exist")
+    if path.is_dir():
+        inputs = _from_directory(path, bootstrap, level, seed, fit_options, budgets)
+    elif path.suffix.lower() == ".json":
+        inputs = _from_json(path)
+        if runs is not None:
+            inputs.runs = read_table(runs, columns, derive_tokens, drop_highest)
+    else:
+        table = read_table(path, columns, derive_tokens, drop_highest)
+        inputs = inputs_from_table(table, str(path), bootstrap=bootstrap, level=level, seed=seed,
+                                   fit_options=fit_options, budgets=budgets)
+    if target_compute is not None:
+        inputs.target_compute = float(target_compute)
+        inputs.target_note = "given on the command line"
+    elif inputs.target_compute is None:
+        _default_target(inputs)
+    return inputs
+
+
+def read_table(path: str | Path, columns: str | None = None, derive_tokens: bool = False,
+               drop_highest: int = 0) -> pd.DataFrame:
+    """A run table (CSV/Parquet) through an optional column mapping; drop the K highest losses."""
+    frame = load_runs(path, columns=columns, derive_tokens=derive_tokens, require=("loss",))
+    if drop_highest:
+        if drop_highest >= len(frame):
+            raise ScalingLabError(f"--drop-highest {drop_highest} would drop all {len(frame)} rows")
+        keep = frame["loss"].rank(method="first", ascending=False) > drop_highest
+        frame = frame[keep].reset_index(drop=True)
+    return frame
+
+
+def inputs_from_table(table: pd.DataFrame, source: str, bootstrap: int = 1000,
+                      level: float = 0.9, seed: int = 0,
+                      fit_options: dict[str, Any] | None = None,
+                      budgets: list[float] | None = None, kind: str = "table") -> ReportInputs:
+    """Fit Approach 3 (Chinchilla L(N, D)) and try Approach 2 on a run table, timed."""
+    from scalinglab.fit import fit_isoflop, fit_parametric  # noqa: PLC0415
+
+    began = time.perf_counter()
+    fit = fit_parametric(table, "chinchilla", bootstrap=bootstrap, level=level, seed=seed,
+                         **(fit_options or {}))
+    isoflop, isoflop_error = None, None
+    if {"n_params", "flops"} <= set(table.columns):
+        try:
+            isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
+                                  seed=seed)
+        except ScalingLabError as exc:
+            isoflop_error = str(exc)
+    else:
+        isoflop_error = "the table has no flops column (IsoFLOP profiles group runs by compute)"
+    return ReportInputs(source=source, kind=kind, runs=table, fit=fit, isoflop=isoflop,
+                        isoflop_error=isoflop_error, seeds={"bootstrap seed": seed},
+                        wall_seconds=time.perf_counter() - began)
+
+
+# ------------------------------------------------------------------------------------------------
+def _from_json(path: Path) -> ReportInputs:
+    try:
+        fmt = json.loads(path.read_text()).get("format")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        fmt = None
+    if fmt == "scalinglab.fit":
+        data = read_result_json(path, "scalinglab.fit", versions=(FIT_FORMAT_VERSION,))
+        fit = _fit_from_dict(data, path)
+        return ReportInputs(source=str(path), kind="fit", fit=fit,
+                            seeds=_fit_seed(fit))
+    if fmt == "scalinglab.isoflop":
+        data = read_result_json(path, "scalinglab.isoflop", versions=(FRONTIER_FORMAT_VERSION,))
+        return ReportInputs(source=str(path), kind="fit", isoflop=IsoFlopResult.from_dict(data))
+    if fmt is None:
+        read_result_json(path, "scalinglab.fit")  # the one-line error for unreadable files
+    raise ScalingLabError(f"{str(path)!r} is a {fmt!r} file; a report reads scalinglab.fit or "
+                          f"scalinglab.isoflop results, run tables and results folders")
+
+
+def _fit_from_dict(data: dict[str, Any], path: Path) -> FitResult:
+    try:
+        return FitResult.from_dict(data)
+    except (KeyError, TypeError) as exc:
+        raise ScalingLabError(f"fit file {str(path)!r} lacks field {exc}") from None
+
+
+def _fit_seed(fit: FitResult | None) -> dict[str, Any]:
+    if fit is None or "seed" not in fit.settings:
+        return {}
+    return {"bootstrap seed": fit.settings["seed"]}
+
+
+def _from_directory(path: Path, bootstrap: int, level: float, seed: int,
+                    fit_options: dict[str, Any] | None,
+                    budgets: list[float] | None) -> ReportInputs:
+    if (path / "fit_approach3.json").is_file():
+        return _from_demo(path)
+    if (path / "store.sqlite").is_file():
+        from scalinglab.sweep.store import SQLiteRunStore  # noqa: PLC0415
+
+        with SQLiteRunStore(path) as store:
+            records = store.records()
+        if records.empty:
+            raise ScalingLabError(f"the sweep in {str(path)!r} has no finished runs to report")
+        finals = records[records["final"].astype(bool)] if "final" in records else records
+        return inputs_from_table(finals.reset_index(drop=True), str(path), bootstrap=bootstrap,
+                                 level=level, seed=seed, fit_options=fit_options,
+                                 budgets=budgets, kind="sweep")
+    raise ScalingLabError(f"{str(path)!r} is not a scalinglab results directory (no "
+                          f"fit_approach3.json or store.sqlite; `scalinglab demo --out DIR` "
+                          f"or `scalinglab sweep run` writes one)")
+
+
+def _from_demo(path: Path) -> ReportInputs:
+    fit_data = read_result_json(path / "fit_approach3.json", "scalinglab.fit",
+                                versions=(FIT_FORMAT_VERSION,))
+    fit = _fit_from_dict(fit_data, path / "fit_approach3.json")
+    inputs = ReportInputs(source=str(path), kind="demo", fit=fit, seeds=_fit_seed(fit))
+    iso_path = path / "fit_approach2.json"
+    if iso_path.is_file():
+        inputs.isoflop = IsoFlopResult.from_dict(read_result_json(
+            iso_path, "scalinglab.isoflop", versions=(FRONTIER_FORMAT_VERSION,)))
+    summary = _json_or_none(path / "summary.json")
+    inputs.summary = summary
+    prediction = _json_or_none(path / "prediction.json")
+    inputs.prediction = prediction
+    if summary is not None:
+        inputs.isoflop_error = summary.get("approach2_error")
+        inputs.measured = _finite(summary.get("measured_loss"))
+        inputs.wall_seconds = _finite(summary.get("wall_seconds"))
+        if "seed" in summary:
+            inputs.seeds = {"sweep seed": summary["seed"], **inputs.seeds}
+        if summary.get("validation_flops"):
+            inputs.target_compute = float(summary["validation_flops"])
+            inputs.target_note = "the validation run's compute"
+    elif prediction is not None and prediction.get("flops"):
+        inputs.target_compute = float(prediction["flops"])
+        inputs.target_note = "the validation run's compute"
+    if (path / "runs.csv").is_file():
+        _demo_runs(inputs, load_runs(path / "runs.csv", require=("loss",)), summary, fit)
+    else:
+        inputs.notes.append("runs.csv is missing from the folder, so no figure shows the runs")
+    return inputs
+
+
+def _demo_runs(inputs: ReportInputs, records: pd.DataFrame, summary: dict[str, Any] | None,
+               fit: FitResult) -> None:
+    """Split the demo's records into sweep rows and the validation run; the fitted subset."""
+    loss_column = (summary or {}).get("loss_column", "loss")
+    if loss_column != "loss" and loss_column in records.columns:
+        values = pd.to_numeric(records[loss_column], errors="coerce")
+        if values.notna().all():
+            records = records.assign(sampled_loss=records["loss"], loss=values)
+            inputs.notes.append(f"losses are the {loss_column} column, as the demo's fits used")
+    validation = ((summary or {}).get("validation") or {}).get("name")
+    run_ids = records["run_id"].astype(str)
+    sweep = records[run_ids != str(validation)].reset_index(drop=True)
+    inputs.runs = sweep
+    finals = sweep[sweep["final"].astype(bool)] if "final" in sweep else sweep
+    min_steps = ((summary or {}).get("approach3") or {}).get("fit_min_steps")
+    if min_steps is not None and {"tokens", "batch_tokens"} <= set(finals.columns):
+        steps = finals["tokens"] / finals["batch_tokens"]
+        finals = finals[steps >= min_steps]
+    inputs.fit_runs = finals.reset_index(drop=True)
+
+
+def _json_or_none(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ScalingLabError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    return data if isinstance(data, dict) else None
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _default_target(inputs: ReportInputs) -> None:
+    frame = inputs.runs
+    if frame is None or frame.empty:
+        return
+    if "flops" in frame.columns:
+        flops = pd.to_numeric(frame["flops"], errors="coerce")
+    elif {"n_params", "tokens"} <= set(frame.columns):
+        flops = 6.0 * frame["n_params"] * frame["tokens"]
+    else:
+        return
+    top = float(np.nanmax(flops.to_numpy(dtype=float)))
+    if np.isfinite(top) and top > 0:
+        inputs.target_compute = DEFAULT_TARGET_FACTOR * top
+        inputs.target_note = f"{DEFAULT_TARGET_FACTOR:g}x the costliest run in the table"
