@@ -125,6 +125,8 @@ def fit_command(
     = None,
     profile: Annotated[str, typer.Option(help="Approach 2: cubic or parabola.")] = "cubic",
     out: Annotated[Path | None, typer.Option(help="Write the fit as JSON here.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Also write the self-contained HTML report of the fit here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a scaling law to a table of training runs (Approach 3, 2 or 1)."""
@@ -150,6 +152,13 @@ def fit_command(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(result.to_json())
+    if report is not None:
+        from scalinglab.report.html import command_line, write_report  # noqa: PLC0415
+        from scalinglab.report.sources import inputs_from_result  # noqa: PLC0415
+
+        target = None if compute is None else parse_float(compute.split(",")[0], "--compute")
+        write_report(report, inputs_from_result(result, frame, str(runs), target),
+                     command=command_line())
     frontier = None
     if compute is not None and approach == 3:
         frontier = [result.frontier(parse_float(c, "--compute"), level) for c in compute.split(",")]
@@ -166,6 +175,8 @@ def fit_command(
         show_frontier(frontier, level)
     if out is not None:
         console.print(f"wrote {out}")
+    if report is not None:
+        console.print(f"wrote {report}")
 
 
 def show_fit(result: Any, level: float) -> None:

@@ -276,3 +276,28 @@ def _default_target(inputs: ReportInputs) -> None:
     if np.isfinite(top) and top > 0:
         inputs.target_compute = DEFAULT_TARGET_FACTOR * top
         inputs.target_note = f"{DEFAULT_TARGET_FACTOR:g}x the costliest run in the table"
+
+
+def inputs_from_result(result: Any, runs: pd.DataFrame | None, source: str,
+                       target_compute: float | None = None,
+                       wall_seconds: float | None = None) -> ReportInputs:
+    """:class:`ReportInputs` of one fitted result (Approach 3, 2 or 1) and its run table."""
+    from scalinglab.fit.envelope import EnvelopeResult  # noqa: PLC0415
+
+    inputs = ReportInputs(source=source, kind="table", runs=runs, wall_seconds=wall_seconds)
+    if isinstance(result, FitResult):
+        inputs.fit = result
+        inputs.seeds = _fit_seed(result)
+    elif isinstance(result, IsoFlopResult):
+        inputs.isoflop = result
+    elif isinstance(result, EnvelopeResult):
+        inputs.envelope = result
+        inputs.isoflop_error = "this report is of an Approach 1 (envelope) fit"
+    else:
+        raise ScalingLabError(f"a report cannot show a {type(result).__name__}")
+    if target_compute is not None:
+        inputs.target_compute = float(target_compute)
+        inputs.target_note = "given on the command line"
+    else:
+        _default_target(inputs)
+    return inputs
