@@ -224,25 +224,41 @@ class KaplanND(Law):
         lnc, aN, ldc, aD = (float(v) for v in np.asarray(theta, dtype=float))
         return {"N_c": float(np.exp(lnc)), "alpha_N": aN, "D_c": float(np.exp(ldc)), "alpha_D": aD}
 
+    # log L = alpha_D * LSE(u, v) with u = (alpha_N / alpha_D) (log N_c - log N) and
+    # v = log D_c - log D.  Written as a "soft maximum" of g = alpha_D u = alpha_N (log N_c -
+    # log N) and h = alpha_D v at temperature alpha_D, it stays finite as alpha_D -> 0 (where
+    # u overflows): log L = max(g, h) + alpha_D log1p(exp(-|u - v|)).
+    _CLAMP: ClassVar[float] = 750.0  # exp(-750) underflows to 0: larger |u - v| changes nothing
+
     def _parts(self, t, X):
         logN, logD = np.log(X["N"]), np.log(X["D"])
+        aN, aD = t[..., 1], t[..., 3]
         gap = t[..., 0] - logN
-        u = (t[..., 1] / t[..., 3]) * gap
         v = t[..., 2] - logD
-        S, (p, _q) = logsumexp_terms([u, v])
-        return S, p, u, gap
+        g, h = aN * gap, aD * v
+        diff = g - h
+        # d = u - v = (g - h) / alpha_D, clamped to +-750 without ever dividing by ~0
+        small = np.abs(diff) < self._CLAMP * np.abs(aD)
+        d = np.where(small, diff / np.where(small, aD, 1.0),
+                     np.sign(diff) * np.sign(aD) * self._CLAMP)
+        soft = np.log1p(np.exp(-np.abs(d)))
+        log_l = np.where(aD >= 0, np.maximum(g, h), np.minimum(g, h)) + aD * soft
+        p = 0.5 * (1.0 + np.tanh(0.5 * d))  # softmax weight of the N term, sigmoid(u - v)
+        return log_l, p, d, soft, gap, v
 
     def log_predict_raw(self, theta, X):
         t, _ = _batched(theta)
-        S, *_ = self._parts(t, X)
-        out = t[..., 3] * S
-        return out
+        return self._parts(t, X)[0]
 
     def log_jacobian_raw(self, theta, X):
         t = np.asarray(theta, dtype=float)
-        S, p, u, gap = self._parts(t, X)
+        _, p, d, soft, gap, v = self._parts(t, X)
         aN, aD = t[1], t[3]
-        return np.stack([aN * p, p * gap, aD * (1 - p), S - p * u], axis=1)
+        # d log L / d alpha_D = LSE(u, v) - p u = H(p) + (1 - p) v, with the binary entropy
+        # H(p) = log1p(exp(-|d|)) + |d| sigmoid(-|d|) (finite for every d)
+        abs_d = np.abs(d)
+        entropy = soft + abs_d * 0.5 * (1.0 - np.tanh(0.5 * abs_d))
+        return np.stack([aN * p, p * gap, aD * (1 - p), entropy + (1 - p) * v], axis=1)
 
     def default_starts(self, X, y):
         starts = []
