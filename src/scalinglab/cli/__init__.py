@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from scalinglab.cli import corpus_cmd, fit_cmds, plan_cmd, report_cmd, sweep_cmd, train_cmd
+from scalinglab.cli import (
+    corpus_cmd,
+    fit_cmds,
+    manifold_cmd,
+    plan_cmd,
+    report_cmd,
+    sweep_cmd,
+    train_cmd,
+)
 from scalinglab.cli.common import run_app
 
 app = typer.Typer(
@@ -19,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (fit_cmds, plan_cmd, corpus_cmd, train_cmd, sweep_cmd, report_cmd):
+for module in (fit_cmds, plan_cmd, corpus_cmd, train_cmd, sweep_cmd, manifold_cmd,
+               report_cmd):
     module.register(app)
 
 

@@ -51,7 +51,7 @@ class TeacherStudentSettings:
     teacher_depth: int = 2
     widths: tuple[int, ...] = (4, 8, 16, 32, 64)
     depth: int = 2
-    steps: int = 2000
+    steps: int = 1500
     batch: int = 512
     lr: float = 3e-3
     data_sizes: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
@@ -62,6 +62,7 @@ class TeacherStudentSettings:
     bootstrap: int = 200
     level: float = 0.9
     seed: int = 0
+    threads: int | None = 1   # torch threads while it runs (tiny MLPs: 1 is fastest); None: leave
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +89,8 @@ class TeacherStudentSettings:
                 raise ScalingLabError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ScalingLabError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.threads is not None and self.threads < 1:
+            raise ScalingLabError(f"threads must be >= 1, got {self.threads}")
         if self.id_points < 20:
             raise ScalingLabError(f"id_points must be >= 20, got {self.id_points}")
 
@@ -129,9 +132,14 @@ class Teacher:
             self._cached = [(torch.from_numpy(w), torch.from_numpy(b)) for w, b in self.layers]
         return self._cached
 
-    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, rng: np.random.Generator, dtype=np.float32
+               ) -> tuple[np.ndarray, np.ndarray]:
         x = self._inputs(n, rng)
-        return x.astype(np.float32), ((self._raw(x) - self.mean) / self.scale).astype(np.float32)
+        return x.astype(dtype), ((self._raw(x) - self.mean) / self.scale).astype(dtype)
+
+    def sample64(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Float64 samples (the interpolation's MSE falls below float32 resolution)."""
+        return self.sample(n, rng, np.float64)
 
 
 def student(ambient: int, width: int, depth: int) -> nn.Sequential:
@@ -286,11 +294,17 @@ def teacher_student(settings: TeacherStudentSettings | None = None,
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=Console(stderr=True), disable=not progress)
     runs = []
-    with bars:
-        overall = bars.add_task("teacher-student steps", total=per_d * len(settings.dims))
-        for d in settings.dims:
-            runs.append(_one_dimension(int(d), settings,
-                                       lambda: bars.advance(overall)))  # noqa: B023
+    before = torch.get_num_threads()
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    try:
+        with bars:
+            overall = bars.add_task("teacher-student steps", total=per_d * len(settings.dims))
+            for d in settings.dims:
+                runs.append(_one_dimension(int(d), settings,
+                                           lambda: bars.advance(overall)))  # noqa: B023
+    finally:
+        torch.set_num_threads(before)
     warnings = []
     for run in runs:
         if run.alpha_N.rmse_log > 0.25:
@@ -325,7 +339,7 @@ def _one_dimension(d: int, s: TeacherStudentSettings, tick) -> DimensionRun:
                                bootstrap=s.bootstrap, level=s.level, seed=s.seed)
     alpha_interp = None
     if s.interp_sizes:
-        curve = interpolation_curve(teacher.sample, sorted(set(s.interp_sizes)),
+        curve = interpolation_curve(teacher.sample64, sorted(set(s.interp_sizes)),
                                     n_test=min(s.n_test, 2000), k=2 * d + 2,
                                     seed=s.seed * 100 + d)
         alpha_interp = fit_exponent(np.array([p.samples for p in curve], dtype=float),
