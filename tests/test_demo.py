@@ -82,7 +82,11 @@ def test_summary_json_has_the_promised_fields(kjv_demo):
     for name in SUMMARY_FIELDS:
         assert name in summary, name
     prediction, measured = summary["prediction"], summary["measured_loss"]
-    assert set(prediction) == {"loss", "low", "high", "level"} and prediction["level"] == 0.9
+    assert {"loss", "low", "high", "level", "kind"} <= set(prediction)
+    assert prediction["level"] == 0.9 and prediction["kind"] in ("run", "law")
+    if prediction["kind"] == "run":  # what the interval is made of, for the verdict
+        assert set(prediction["components"]["share"]) == {"parameters", "run_scatter",
+                                                          "extrapolation"}
     assert prediction["low"] <= prediction["loss"] <= prediction["high"]
     assert summary["relative_error"] == pytest.approx((prediction["loss"] - measured) / measured)
     assert summary["inside_interval"] == (prediction["low"] <= measured <= prediction["high"])
@@ -226,3 +230,13 @@ def test_bad_config_is_a_one_line_error(tmp_path):
         load_config_toml(tmp_path / "missing.toml")
     with pytest.raises(ScalingLabError, match="unknown setting"):
         DemoConfig.from_dict({"wrokers": 2})
+
+
+def test_demo_writes_its_report(kjv_demo):
+    out, _ = kjv_demo
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["report"] == str(out / "report.html")
+    html = (out / "report.html").read_text()
+    for key in ("loss_vs_compute", "loss_contours", "prediction_vs_measurement", "residuals"):
+        assert f'data-figure="{key}"' in html, key
+    assert "Prediction before training:" in html and "<script" not in html

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -173,8 +174,10 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
         val_records = store.run_records(validation.key)
         summary = _summary(config, corpus, plan, fits, validation, prediction, val_records,
                            store, time.perf_counter() - began, loss_column)
+        summary["report"] = str(out / "report.html")
         _write_results(out, store, fits, summary)
     _print_verdict(ui, summary)
+    _write_report(ui, out, summary)
     return DemoResult(summary, out)
 
 
@@ -525,3 +528,24 @@ def _e_interval(summary: dict) -> str:
     inside = "inside" if summary["exact_best_loss_inside_E_interval"] else "OUTSIDE"
     return (f"; E_T is {inside} the fitted E's {summary['prediction']['level']:.0%} interval "
             f"[{low:.4f}, {high:.4f}]")
+
+
+def _write_report(ui: _Console, out: Path, summary: dict) -> None:
+    """The self-contained HTML report of the results folder (``out/report.html``).
+
+    A report that cannot be written does not undo the demo: the reason is printed and
+    ``report`` is dropped from summary.json.
+    """
+    from scalinglab.report.html import command_line, write_report  # noqa: PLC0415
+    from scalinglab.report.sources import load_source  # noqa: PLC0415
+
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    command = command_line() if program == "scalinglab" else None
+    try:
+        written = write_report(out / "report.html", load_source(out), command=command)
+    except Exception as exc:  # noqa: BLE001  (the measured results are already on disk)
+        summary.pop("report", None)
+        (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2))
+        ui.print(f"[yellow]warning:[/yellow] report not written: {exc}", highlight=False)
+        return
+    ui.print(f"report: {written.path} ({len(written.figures)} figures)", highlight=False)
