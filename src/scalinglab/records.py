@@ -236,12 +236,17 @@ def _need(frame: pd.DataFrame, cols: tuple[str, ...], why: str) -> None:
         raise RunsError(f"cannot {why}: missing column(s) {', '.join(absent)}")
 
 
+def _plain(value: object) -> object:
+    """A numpy scalar as the plain Python value (so messages never show ``np.float64(...)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _to_numeric(series: pd.Series, name: str) -> pd.Series:
     converted = pd.to_numeric(series, errors="coerce")
     bad = converted.isna() & series.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise RunsError(f"column {name!r} has a non-numeric value {series.iloc[row]!r} "
+        raise RunsError(f"column {name!r} has a non-numeric value {_plain(series.iloc[row])!r} "
                         f"(row {row + 1})")
     return converted.astype(float)
 
@@ -272,7 +277,7 @@ def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "
         nonpos = np.flatnonzero(values <= 0)
         if nonpos.size:
             what = "losses must be > 0" if col == "loss" else f"{col} must be > 0"
-            raise RunsError(f"column {col!r} has value {values[nonpos[0]]!r} at row "
+            raise RunsError(f"column {col!r} has value {float(values[nonpos[0]])!r} at row "
                             f"{nonpos[0] + 1}: {what}")
     key = [c for c in ("run_id", "n_params", "tokens", "flops", "loss") if c in frame.columns]
     dup = frame.duplicated(subset=key, keep="first")
@@ -285,5 +290,5 @@ def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "
 def _check_finite(values: np.ndarray, col: str) -> None:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise RunsError(f"column {col!r} has {values[bad[0]]!r} at row {bad[0] + 1} "
+        raise RunsError(f"column {col!r} has {float(values[bad[0]])!r} at row {bad[0] + 1} "
                         f"(NaN and inf are not allowed)")

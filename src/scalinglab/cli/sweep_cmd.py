@@ -34,7 +34,7 @@ DesignOpt = Annotated[str | None, typer.Option(
 BatchOpt = Annotated[int | None, typer.Option("--batch-tokens", help="Tokens per step.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Training seed.")]
 ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", help="TOML file with a [sweep] table (options given here override it).")]
+    "--config", help="TOML file with a 'sweep' table (options given here override it).")]
 WorkersOpt = Annotated[int, typer.Option(
     "--workers", help="Local processes; each gets cpu_count / workers torch threads.")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local or ray.")]
@@ -222,11 +222,11 @@ def demo_command(
 
 
 def run_config_command(
-    config: Annotated[Path, typer.Argument(help="TOML: run settings and a [sweep] table.")],
+    config: Annotated[Path, typer.Argument(help="TOML: run settings and a 'sweep' table.")],
     out: Annotated[Path | None, typer.Option("--out", help="Results directory.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The demo pipeline with every setting from a TOML file (see bench/README_demo.md)."""
+    """The demo pipeline with every setting from a TOML file (see bench/README.md)."""
     settings = load_config_toml(config)
     if out is not None:
         settings.out = str(out)
