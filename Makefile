@@ -7,14 +7,30 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean constraints
 
-$(STAMP): pyproject.toml
+# constraints.txt pins the versions CI tested (pip freeze); pyproject.toml has the ranges.
+EXTRAS := dev,hf,tiktoken,ray,manifold
+
+$(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,hf,tiktoken,ray]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
+
+# Refresh the tested versions after changing dependencies: resolve the ranges anew in a
+# throwaway venv, then freeze it (minus the package itself; torch without its +cpu label).
+constraints:
+	rm -rf .venv-constraints
+	python3 -m venv .venv-constraints
+	.venv-constraints/bin/pip install --quiet --upgrade pip
+	.venv-constraints/bin/pip install --quiet torch==2.13.0
+	.venv-constraints/bin/pip install --quiet -e ".[$(EXTRAS)]"
+	{ sed -n '/^#/p' constraints.txt; .venv-constraints/bin/pip freeze --exclude-editable \
+	  | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' | grep -v '^scalinglab'; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-constraints
 
 demo: $(STAMP)
 	$(VENV)/bin/scalinglab demo
