@@ -82,7 +82,11 @@ def test_summary_json_has_the_promised_fields(kjv_demo):
     for name in SUMMARY_FIELDS:
         assert name in summary, name
     prediction, measured = summary["prediction"], summary["measured_loss"]
-    assert set(prediction) == {"loss", "low", "high", "level"} and prediction["level"] == 0.9
+    assert {"loss", "low", "high", "level", "kind"} <= set(prediction)
+    assert prediction["level"] == 0.9 and prediction["kind"] in ("run", "law")
+    if prediction["kind"] == "run":  # what the interval is made of, for the verdict
+        assert set(prediction["components"]["share"]) == {"parameters", "run_scatter",
+                                                          "extrapolation"}
     assert prediction["low"] <= prediction["loss"] <= prediction["high"]
     assert summary["relative_error"] == pytest.approx((prediction["loss"] - measured) / measured)
     assert summary["inside_interval"] == (prediction["low"] <= measured <= prediction["high"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,20 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 FitOpt = Annotated[Path | None, typer.Option("--fit", help="A fit.json written by `fit --out`.")]
 PresetOpt = Annotated[str | None, typer.Option(
     "--preset", help="A published law (see `scalinglab laws`).")]
-LevelOpt = Annotated[float, typer.Option("--level", help="Confidence level of intervals.")]
+def _check_level(value: float) -> float:
+    if not 0 < value < 1:  # also refuses NaN
+        raise typer.BadParameter(f"a confidence level must be in (0, 1), got {value:g}")
+    return value
+
+
+def _check_positive(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"must be a finite number > 0, got {value:g}")
+    return value
+
+
+LevelOpt = Annotated[float, typer.Option("--level", help="Confidence level of intervals.",
+                                         callback=_check_level)]
 
 
 def read_runs(path: Path, columns: str | None, derive_tokens: bool, drop_highest: int = 0):
@@ -47,6 +61,13 @@ def _pair(text: str | None, name: str) -> tuple[float, float] | None:
     if len(parts) != 2:
         raise ScalingLabError(f"{name} takes two numbers separated by a comma, got {text!r}")
     return parse_float(parts[0], name, positive=False), parse_float(parts[1], name, positive=False)
+
+
+def _prior(text: str | None) -> tuple[float, float] | None:
+    pair = _pair(text, "--E-prior")
+    if pair is not None and not (pair[0] > 0 and pair[1] > 0):
+        raise ScalingLabError(f"--E-prior takes MEAN,SD with both > 0, got {text!r}")
+    return pair
 
 
 def load_law(fit: Path | None, preset: str | None) -> tuple[Law, FitResult | None, str]:
@@ -98,7 +119,8 @@ def fit_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (over runs).", min=0)] = 1000,
     level: LevelOpt = 0.9,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    huber_delta: Annotated[float, typer.Option(help="Huber delta on log-loss residuals.")] = 1e-3,
+    huber_delta: Annotated[float, typer.Option(help="Huber delta on log-loss residuals.",
+                                               callback=_check_positive)] = 1e-3,
     method: Annotated[str, typer.Option(
         help="varpro (fast) or hoffmann (4500-start L-BFGS grid).")] = "varpro",
     e_fixed: Annotated[float | None, typer.Option("--E-fixed", help="Fix E (nats/token).")] = None,
@@ -138,7 +160,7 @@ def fit_command(
         options = {"variable": variable, "irreducible": not no_irreducible,
                    "n_column": n_column, "huber_delta": huber_delta, "method": method,
                    "E_fixed": e_fixed, "E_bounds": _pair(e_bounds, "--E-bounds"),
-                   "E_prior": _pair(e_prior, "--E-prior"), "bound_E_below_min_loss": bound_e,
+                   "E_prior": _prior(e_prior), "bound_E_below_min_loss": bound_e,
                    "checkpoints_after": _rows_option(checkpoints_after),
                    "frontier_filter": _optional_fraction(frontier_filter, "--frontier-filter"),
                    "weights": weights}
@@ -272,22 +294,9 @@ def predict_command(
                  else " (no interval: this fit has no bootstrap") + ")"
     console.print(f"{line}  [{source}]", highlight=False, markup=False)
     if "components" in out:
-        console.print(interval_sources(out["components"]), highlight=False, markup=False)
+        from scalinglab.fit.intervals import describe_sources  # noqa: PLC0415
 
-
-def interval_sources(components: dict[str, Any]) -> str:
-    """Plain words: how far beyond the data, and how much of the interval comes from where."""
-    share = components["share"]
-    parts = ", ".join(f"{name.replace('_', ' ')} {float(share[name]):.0%}"
-                      for name in ("parameters", "run_scatter", "extrapolation"))
-    text = (f"the target lies {float(components['distance_decades']):.2f} decades beyond the "
-            f"fitted data; sources of the interval (variance shares): {parts}")
-    if bool(components.get("parameters_dominate", False)):
-        text += " -- the parameters are poorly determined and set the width"
-    if not components.get("bootstrap_included", True):
-        text += "; no bootstrap: parameter uncertainty only from the E profile"
-    text += f"; extrapolation term {components['calibration']}"
-    return text
+        console.print(describe_sources(out["components"]), highlight=False, markup=False)
 
 
 def frontier_command(

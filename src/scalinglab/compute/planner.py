@@ -20,7 +20,7 @@ fixed by the question (the budget itself, or the target loss) have a zero-width 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,7 @@ class UncertainLaw:
     n_convention: str = ""
     data: str = ""
     reference: str = ""
+    fit: FitResult | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.law, Chinchilla):
@@ -92,7 +93,17 @@ class UncertainLaw:
         convention = {"n_params": "non-embedding parameters",
                       "n_params_total": "all parameters"}.get(column, column)
         return cls(fit.law, draws, source, level or fit.level,  # type: ignore[arg-type]
-                   convention)
+                   convention, fit=fit)
+
+    def run_loss(self, n_params: float, tokens: float) -> Estimate | None:
+        """The fit's run interval (nats/token) for a new run of N parameters on D tokens."""
+        if self.fit is None or self.fit.run_interval is None:
+            return None
+        if not (np.isfinite(n_params) and np.isfinite(tokens)):
+            return None
+        band = self.fit.predict_interval(self.level, kind="run", N=n_params, D=tokens)
+        return Estimate(float(band["loss"]), float(band["low"]), float(band["high"]),
+                        "nats/token")
 
     @classmethod
     def from_preset(cls, name: str, level: float | None = None) -> UncertainLaw:
@@ -343,8 +354,27 @@ def _assemble(law: UncertainLaw, costs: CostModel, direction: str,
                    if d_inf > 0 else None),
         ladder=_ladder(law, costs, params, point_flops, ladder),
     )
+    if direction == "budget":
+        plan = _with_run_intervals(law, plan)
     plan.notes.extend(_notes(law, costs, plan))
     return plan
+
+
+def _with_run_intervals(law: UncertainLaw, plan: Plan) -> Plan:
+    """Predicted losses of the plan and its ladder as the fit's run intervals, where it has them.
+
+    A budget buys one run, whose measured loss scatters around the law and errs more the further
+    the run lies beyond the fitted data: the law's bootstrap percentiles understate that.
+    """
+    run_loss = law.run_loss(plan.n_params.value, plan.tokens.value)
+    if run_loss is None:
+        return plan
+    ladder = [replace(row, loss=law.run_loss(row.n_params.value, row.tokens.value) or row.loss)
+              for row in plan.ladder]
+    note = (f"{plan.interval_note}; predicted losses carry the fit's {plan.level:.0%} run "
+            f"interval instead (a new run's measured loss: parameters, run scatter and "
+            f"extrapolation beyond the fitted data)")
+    return replace(plan, loss=run_loss, ladder=ladder, interval_note=note)
 
 
 def _bill(costs: CostModel, flops: Any, *, inference: bool = False) -> dict[str, Any]:

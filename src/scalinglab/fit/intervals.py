@@ -114,7 +114,8 @@ class RunIntervalModel:
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
         return {
             "multiplier": q, "distance_decades": u, "total_sd_log": total,
-            "half_width_log": q * total,
+            # never narrower than the scatter floor at the Gaussian multiplier
+            "half_width_log": np.maximum(q * total, norm.ppf(0.5 + level / 2) * MIN_SCATTER),
             "parameters_sd_log": s_param, "run_scatter_sd_log": np.full_like(u, self.scatter),
             "extrapolation_sd_log": s_extra,
             "parameters_dominate": s_param > calibrated,
@@ -176,6 +177,21 @@ def describe_method(model: RunIntervalModel) -> str:
     return (f"NOT calibrated ({d.get('reason', 'too few points')}): default slope "
             f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and the "
             f"Gaussian multiplier")
+
+
+def describe_sources(components: dict[str, Any]) -> str:
+    """Plain words: how far beyond the data, and how much of the interval comes from where."""
+    share = components["share"]
+    parts = ", ".join(f"{name.replace('_', ' ')} {float(share[name]):.0%}"
+                      for name in ("parameters", "run_scatter", "extrapolation"))
+    text = (f"the target lies {float(components['distance_decades']):.2f} decades beyond the "
+            f"fitted data; sources of the interval (variance shares): {parts}")
+    if bool(components.get("parameters_dominate", False)):
+        text += " -- the parameters are poorly determined and set the width"
+    if not components.get("bootstrap_included", True):
+        text += "; no bootstrap: parameter uncertainty only from the E profile"
+    text += f"; extrapolation term {components['calibration']}"
+    return text
 
 
 def check_kind(kind: str) -> str:

@@ -25,6 +25,7 @@ import pandas as pd
 from rich.console import Console
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.intervals import describe_sources
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.records import write_runs
 from scalinglab.sweep.executors import Executor, LocalExecutor, make_executor, run_pending
@@ -340,12 +341,21 @@ def _smallest_size_within_one_epoch(corpus, spec: SweepSpec, flops: float,
 
 
 def predict_validation(fit, run: PlannedRun, level: float) -> dict[str, Any]:
-    """Approach 3's point prediction and bootstrap interval (nats/token) at the run's N, D."""
+    """Approach 3's point prediction and run interval (nats/token) at the run's N, D.
+
+    The run interval (``kind="run"``) adds run-to-run scatter and an extrapolation term,
+    calibrated by nested backtests inside the sweep (the within-sweep backtest generalised to
+    several cuts), to the bootstrap's parameter uncertainty; ``components`` says how much
+    each contributes.
+    """
     n_value = run.shape.n_params if fit.columns.get("N") == "n_params" else \
         run.shape.n_params_total
-    interval = fit.predict_interval(level, N=float(n_value), D=float(run.config.tokens))
+    kind = "run" if fit.run_interval is not None else "law"
+    interval = fit.predict_interval(level, kind=kind, N=float(n_value),
+                                    D=float(run.config.tokens))
     return {"loss": float(interval["loss"]), "low": float(interval.get("low", math.nan)),
             "high": float(interval.get("high", math.nan)), "level": float(interval["level"]),
+            "kind": kind, "components": interval.get("components"),
             "n_params": run.shape.n_params, "n_params_total": run.shape.n_params_total,
             "tokens": float(run.config.tokens), "flops": run.planned_flops,
             "run": run.name, "key": run.key, "law": "chinchilla (Approach 3)"}
@@ -364,7 +374,8 @@ def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation
     summary: dict[str, Any] = {
         "corpus": corpus.name, "tokenizer": corpus.tokenizer, "seed": config.spec.seed,
         "out": str(config.out),
-        "prediction": {k: prediction[k] for k in ("loss", "low", "high", "level")},
+        "prediction": {k: prediction[k] for k in ("loss", "low", "high", "level", "kind",
+                                                  "components") if k in prediction},
         "loss_column": loss_column, "measured_loss": measured,
         "measured_sampled_loss": sampled, "relative_error": error,
         "inside_interval": bool(prediction["low"] <= measured <= prediction["high"]),
@@ -489,17 +500,20 @@ def _backtest_line(check: dict, level: float) -> str:
             f"{check['cut_flops']:.3g} FLOPs, the law predicts the top level's "
             f"{check['held_out_points']} points (up to {check['max_extrapolation']:.1f}x beyond) "
             f"with errors {check['min_rel_error']:+.2%} to {check['max_rel_error']:+.2%} "
-            f"(median {check['median_rel_error']:+.2%}); the {level:.0%} interval below "
-            f"counts parameter uncertainty only, not such errors of the law's form")
+            f"(median {check['median_rel_error']:+.2%}); nested backtests of this kind "
+            f"calibrate the extrapolation term of the {level:.0%} run interval below")
 
 
 def _print_prediction(ui: _Console, run: PlannedRun, prediction: dict) -> None:
     ui.rule("prediction (made before the validation run trains)")
     ui.print(f"validation run {run.name}: N={run.shape.n_params:,}, D={run.config.tokens:.3g} "
              f"tokens, {run.planned_flops:.3g} FLOPs", markup=False)
+    what = "run interval" if prediction.get("kind") == "run" else "law interval (parameters only)"
     ui.print(f"PREDICTED loss {prediction['loss']:.4f} nats/token, "
-             f"{prediction['level']:.0%} interval [{prediction['low']:.4f}, "
+             f"{prediction['level']:.0%} {what} [{prediction['low']:.4f}, "
              f"{prediction['high']:.4f}]", markup=False)
+    if prediction.get("components"):
+        ui.print(f"  {describe_sources(prediction['components'])}", markup=False)
     for warning in run.warnings:
         ui.print(f"  note: {warning}", markup=False)
 
@@ -512,7 +526,7 @@ def _print_verdict(ui: _Console, summary: dict) -> None:
     ui.print(f"measured{which} {summary['measured_loss']:.4f} vs predicted {p['loss']:.4f} "
              f"nats/token: "
              f"relative error {summary['relative_error']:+.2%}, {inside} the {p['level']:.0%} "
-             f"interval, at {summary['extrapolation_factor']:.1f}x the largest sweep point "
+             f"{'run ' if p.get('kind') == 'run' else ''}interval, at {summary['extrapolation_factor']:.1f}x the largest sweep point "
              f"({summary['wall_seconds']:.0f} s in all)", markup=False)
     if "exact_best_loss" in summary:
         ui.print(f"fitted E {summary['fitted_E']:.4f} vs exact best possible loss E_T "
