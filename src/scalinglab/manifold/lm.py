@@ -148,15 +148,12 @@ def _checkpoint(directory: Path, run) -> Path | None:
 
 def load_model(path: Path, corpus) -> tuple[torch.nn.Module, Any]:
     """The GPT of a checkpoint (eval mode, CPU) and its resolved plan."""
+    from scalinglab.train.checkpoint import read_checkpoint_file  # noqa: PLC0415
     from scalinglab.train.config import TrainConfig, resolve_plan  # noqa: PLC0415
     from scalinglab.train.model import GPT  # noqa: PLC0415
 
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        state, fingerprint = payload["model"], payload["fingerprint"]
-    except Exception as exc:  # noqa: BLE001 -- a corrupt file: one line naming it
-        raise ManifoldError(f"cannot read checkpoint {str(path)!r}: {type(exc).__name__}"
-                            ) from None
+    payload = read_checkpoint_file(path)  # verified; a one-line error if corrupt
+    state, fingerprint = payload["model"], payload["fingerprint"]
     plan = resolve_plan(TrainConfig.from_dict(dict(fingerprint)), corpus)
     padded = int(state["token_embedding.weight"].shape[0])
     model = GPT(plan.shape, padded_vocab=padded)
