@@ -17,10 +17,11 @@ from scalinglab.report.figures import (
     prediction_vs_measurement,
     residuals,
 )
+from scalinglab.report.manifold import manifold_dimension
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")
 
 __all__ = ["FIGURES", "backtest", "budget_curve", "isoflop_profiles", "law_frontier",
-           "loss_contours", "loss_vs_compute", "optimal_allocation",
+           "loss_contours", "loss_vs_compute", "manifold_dimension", "optimal_allocation",
            "prediction_vs_measurement", "residuals"]
