@@ -256,5 +256,7 @@ def _scipy_fit(law: Law, X, y, w, counts, settings, starts) -> tuple[np.ndarray,
 
     mask = counts > 0
     Xb = {k: v[mask] for k, v in X.items()}
+    # no L-BFGS-B rescue after an SLSQP failure: on degenerate resamples (a few distinct rows of
+    # a short curve) it ran for seconds per resample; SLSQP's last finite point is the draw
     return fit_arrays(law, Xb, y[mask], (w * counts)[mask], replace(settings, method="varpro"),
-                      starts=starts)
+                      starts=starts, rescue=False)

@@ -234,7 +234,7 @@ def screen_starts(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarr
 
 def polish(objective: LogHuberObjective, theta0: np.ndarray,
            bounds: list[tuple[float | None, float | None]],
-           method: str = "SLSQP") -> tuple[np.ndarray, float]:
+           method: str = "SLSQP", rescue: bool = True) -> tuple[np.ndarray, float]:
     """Local minimisation from theta0 on the exact objective, with analytic gradients.
 
     SLSQP (a dense quasi-Newton SQP) reaches the same optimum as L-BFGS-B on the Epoch data
@@ -245,12 +245,18 @@ def polish(objective: LogHuberObjective, theta0: np.ndarray,
     theta0 = _clip_to_bounds(np.asarray(theta0, dtype=float), bounds)
     if method == "SLSQP":
         res = minimize(objective.value_and_grad, theta0, jac=True, method="SLSQP",
-                       bounds=bounds, options={"maxiter": 2000, "ftol": 1e-12})
+                       bounds=bounds, options={"maxiter": 2000 if rescue else 300,
+                                               "ftol": 1e-12})
         if res.success and np.all(np.isfinite(res.x)):
             return res.x, float(res.fun)
+        if not rescue and np.all(np.isfinite(res.x)) and np.isfinite(res.fun):
+            return res.x, float(res.fun)
         theta0 = _clip_to_bounds(res.x if np.all(np.isfinite(res.x)) else theta0, bounds)
+    # After an SLSQP failure L-BFGS-B only finishes the job: on degenerate data (a bootstrap
+    # resample of an 11-row curve) an uncapped run wandered for seconds per call.
+    maxiter = 5000 if method == "L-BFGS-B" else 300
     res = minimize(objective.value_and_grad, theta0, jac=True, method="L-BFGS-B",
-                   bounds=bounds, options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9})
+                   bounds=bounds, options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-9})
     return res.x, float(res.fun)
 
 
@@ -262,7 +268,7 @@ def _clip_to_bounds(theta: np.ndarray, bounds) -> np.ndarray:
 
 def fit_arrays(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
                settings: FitSettings, starts: np.ndarray | None = None,
-               n_polish: int = N_POLISH) -> tuple[np.ndarray, float]:
+               n_polish: int = N_POLISH, rescue: bool = True) -> tuple[np.ndarray, float]:
     """Best raw parameters and objective value for one dataset (rows weighted by ``w``).
 
     With ``starts`` given, exactly those raw starting points are polished (the bootstrap passes
@@ -287,7 +293,7 @@ def fit_arrays(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
     local = "L-BFGS-B" if settings.method == "hoffmann" else "SLSQP"
     best_theta, best_value = None, np.inf
     for theta0 in candidates:
-        theta, value = polish(objective, theta0, bounds, local)
+        theta, value = polish(objective, theta0, bounds, local, rescue=rescue)
         if best_theta is None or value < best_value - 1e-12 * abs(best_value):
             best_theta, best_value = theta, value
     if best_theta is None:
