@@ -59,7 +59,12 @@ class SweepProgress:
         self.progress.advance(self.overall, round(self.flops.get(outcome.key, 0.0) / 1e9))
         if not self.enabled:
             return
-        if outcome.ok:
+        for warning in outcome.meta.get("warnings", []):  # e.g. a corrupt checkpoint
+            self.progress.console.print(f"  warning: {run.name}: {warning}", markup=False)
+        if outcome.interrupted:
+            self.progress.console.print(f"  stopped {run.name}: {outcome.error}; it resumes "
+                                        f"from there", markup=False)
+        elif outcome.ok:
             finals = [r for r in outcome.records if r["final"]]
             losses = ", ".join(f"{r['loss']:.4f}" for r in finals)
             exact = [r.get("exact_loss") for r in finals]
