@@ -35,6 +35,7 @@ missing D is derived as ``C / (6 N)`` only when the caller asks for it.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -159,14 +160,40 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.is_dir():
         raise RunsError(f"run table {str(path)!r} is a directory, not a CSV or Parquet file")
     suffix = path.suffix.lower()
+    sep = ","
+    if suffix not in (".parquet", ".pq"):
+        sep = _csv_separator(path)
+        _check_header(path, sep)
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
             ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunsError(f"cannot read run table {str(path)!r}: {first_line}") from None
+
+
+def _first_line(path: Path) -> str:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return handle.readline()
+
+
+def _csv_separator(path: Path) -> str:
+    """``,`` unless the header has no comma but semicolons (spreadsheet exports in many
+    locales); a BOM is stripped by the ``utf-8-sig`` encoding."""
+    header = _first_line(path)
+    return ";" if "," not in header and ";" in header else ","
+
+
+def _check_header(path: Path, sep: str) -> None:
+    """Refuse duplicated column names (pandas would silently rename the second ``x.1``)."""
+    names = [n.strip() for n in next(csv.reader([_first_line(path)], delimiter=sep), [])]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise RunsError(f"run table {str(path)!r} has the column {name!r} more than once")
+        seen.add(name)
 
 
 def write_runs(frame: pd.DataFrame, path: str | Path) -> Path:

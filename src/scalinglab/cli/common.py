@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import sys
@@ -20,6 +21,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 BAD_INPUT_EXIT = 2
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def fail(message: str) -> None:
@@ -72,7 +74,9 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
     except ScalingLabError as exc:
         _print_error(str(exc))
         sys.exit(BAD_INPUT_EXIT)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+    except OSError as exc:  # a missing, unreadable or unwritable path (also EIO, ENOSPC, ...)
+        if exc.errno == errno.EPIPE:  # output piped into `head` and closed: not an error
+            sys.exit(0)
         where = f": {exc.filename}" if exc.filename else ""
         _print_error(f"{exc.strerror or exc}{where}")
         sys.exit(BAD_INPUT_EXIT)
@@ -80,12 +84,13 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
         _print_error(str(exc) or "interrupted")
         sys.exit(130)
     except Exception as exc:
-        if _is_exit(exc):
-            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        if _is_abort(exc) and isinstance(exc.__cause__, KeyboardInterrupt):
-            # click turns Ctrl-C into Abort; a sweep's message says how to resume
+        if (_is_exit(exc) or _is_abort(exc)) and isinstance(exc.__cause__, KeyboardInterrupt):
+            # typer turns Ctrl-C into Exit(130), click into Abort; a sweep's message says
+            # how to resume
             _print_error(str(exc.__cause__) or "interrupted")
             sys.exit(130)
+        if _is_exit(exc):
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if _is_abort(exc):
             _print_error("aborted")
             sys.exit(1)
@@ -99,6 +104,9 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
         raise
     # In non-standalone mode click returns the code of an explicit ``typer.Exit(code)``.
     if isinstance(rv, int) and not isinstance(rv, bool):
+        if rv == INTERRUPTED_EXIT:  # typer turned Ctrl-C into Exit(130), dropping the message
+            _print_error("interrupted; a sweep or demo keeps its finished runs and checkpoints "
+                         "its runs in flight: run the same command again to resume")
         sys.exit(rv)
     sys.exit(0)
 

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
 def _spec(config: Path | None, corpus: str | None, levels: str | None, sizes: int | None,
           design: str | None, batch_tokens: int | None, seed: int | None) -> SweepSpec:
     if config is not None:
-        data = load_config_toml(config).spec.to_dict()
+        data = _load_config(config).spec.to_dict()
         if corpus is not None:
             data["corpus"] = corpus
     else:
@@ -75,6 +75,14 @@ def _spec(config: Path | None, corpus: str | None, levels: str | None, sizes: in
         if value is not None:
             data[name] = value
     return SweepSpec.from_dict(data)
+
+
+def _load_config(path: Path) -> DemoConfig:
+    """``load_config_toml`` with a one-line error for a file that is not text."""
+    try:
+        return load_config_toml(path)
+    except UnicodeDecodeError:
+        raise ScalingLabError(f"config file {str(path)!r} is not UTF-8 text (TOML)") from None
 
 
 def _parse_levels(text: str) -> list[float]:
@@ -187,7 +195,10 @@ def export_command(
 
 
 def _require_store(directory: Path) -> None:
-    path = directory / "store.sqlite" if directory.is_dir() else directory
+    if directory.exists() and not directory.is_dir():
+        raise ScalingLabError(f"{str(directory)!r} is a file, not a sweep directory "
+                              f"(no run store there)")
+    path = directory / "store.sqlite"
     if not path.is_file():
         raise ScalingLabError(f"no run store at {str(path)!r} (run `scalinglab sweep run` "
                               f"or `scalinglab demo` first)")
@@ -227,7 +238,7 @@ def run_config_command(
     as_json: JsonOpt = False,
 ) -> None:
     """The demo pipeline with every setting from a TOML file (see bench/README.md)."""
-    settings = load_config_toml(config)
+    settings = _load_config(config)
     if out is not None:
         settings.out = str(out)
     _finish(run_demo(settings, json_mode=as_json).summary, as_json)

@@ -98,7 +98,13 @@ def gpu_hours_to_flops(gpu_hours: Number, peak_flops_per_second: Number, mfu: Nu
     """GPU-hours -> FLOPs delivered at ``mfu`` of the GPU's peak FLOP/s."""
     h = check_nonnegative(gpu_hours, "GPU time", "GPU-hours")
     peak = check_positive(peak_flops_per_second, "peak throughput", "FLOP/s")
-    return _out(h * peak * check_mfu(mfu) * SECONDS_PER_HOUR)
+    mfu_ = check_mfu(mfu)
+    with np.errstate(over="ignore"):  # refused just below, with a message, not a warning
+        flops = h * peak * mfu_ * SECONDS_PER_HOUR
+    if np.any(np.isinf(flops)):
+        raise ScalingLabError("the GPU time amounts to more FLOPs than a float can hold "
+                              "(over 1.8e308)")
+    return _out(flops)
 
 
 def implied_mfu(flops: Number, gpu_hours: Number, peak_flops_per_second: Number) -> Number:
