@@ -4,7 +4,7 @@
 prediction (point and bootstrap interval from Approach 3) is written to ``prediction.json`` and
 to the store *before* the validation run starts, so it cannot be tuned on its result.
 
-Default design (measured on the project's 2-core CPU, see bench/README_demo.md): three IsoFLOP
+Default design (measured on the project's 2-core CPU, see bench/README.md): three IsoFLOP
 levels 2e11, 6e11, 2e12 FLOPs, five sizes per level, one WSD run per size with cooldown
 branches (every point a fully cooled-down run), and a validation run at 10x the largest level.
 """
