@@ -319,3 +319,13 @@ def _check_finite(values: np.ndarray, col: str) -> None:
     if bad.size:
         raise RunsError(f"column {col!r} has {float(values[bad[0]])!r} at row {bad[0] + 1} "
                         f"(NaN and inf are not allowed)")
+
+
+def drop_highest_losses(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The rows without the ``k`` highest losses (Epoch's protocol drops 5 of Hoffmann's runs)."""
+    if not k:
+        return frame
+    if k >= len(frame):
+        raise RunsError(f"--drop-highest {k} would drop all {len(frame)} rows")
+    keep = frame["loss"].rank(method="first", ascending=False) > k
+    return frame[keep].reset_index(drop=True)

@@ -13,7 +13,7 @@ from scalinglab.cli.common import console, fmt, parse_float, print_json, print_t
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
-from scalinglab.records import load_runs
+from scalinglab.records import drop_highest_losses, load_runs
 
 ColumnsOpt = Annotated[str | None, typer.Option(
     "--columns", help='Column mapping for foreign tables, e.g. N="Model Size",C="Training FLOP",'
@@ -46,12 +46,7 @@ LevelOpt = Annotated[float, typer.Option("--level", help="Confidence level of in
 def read_runs(path: Path, columns: str | None, derive_tokens: bool, drop_highest: int = 0):
     """Load a run table (CSV/Parquet) with an optional mapping; drop the K highest losses."""
     frame = load_runs(path, columns=columns, derive_tokens=derive_tokens, require=("loss",))
-    if drop_highest:
-        if drop_highest >= len(frame):
-            raise ScalingLabError(f"--drop-highest {drop_highest} would drop all {len(frame)} rows")
-        keep = frame["loss"].rank(method="first", ascending=False) > drop_highest
-        frame = frame[keep].reset_index(drop=True)
-    return frame
+    return drop_highest_losses(frame, drop_highest)
 
 
 def _pair(text: str | None, name: str) -> tuple[float, float] | None:

@@ -23,7 +23,7 @@ from scalinglab.errors import ScalingLabError
 from scalinglab.fit.isoflop import IsoFlopResult
 from scalinglab.fit.result import FORMAT_VERSION as FIT_FORMAT_VERSION
 from scalinglab.fit.result import FitResult
-from scalinglab.records import load_runs
+from scalinglab.records import drop_highest_losses, load_runs
 from scalinglab.results import FRONTIER_FORMAT_VERSION, read_result_json
 
 #: files that make a folder a demo results folder (written by ``scalinglab demo``)
@@ -105,12 +105,7 @@ def read_table(path: str | Path, columns: str | None = None, derive_tokens: bool
                drop_highest: int = 0) -> pd.DataFrame:
     """A run table (CSV/Parquet) through an optional column mapping; drop the K highest losses."""
     frame = load_runs(path, columns=columns, derive_tokens=derive_tokens, require=("loss",))
-    if drop_highest:
-        if drop_highest >= len(frame):
-            raise ScalingLabError(f"--drop-highest {drop_highest} would drop all {len(frame)} rows")
-        keep = frame["loss"].rank(method="first", ascending=False) > drop_highest
-        frame = frame[keep].reset_index(drop=True)
-    return frame
+    return drop_highest_losses(frame, drop_highest)
 
 
 def inputs_from_table(table: pd.DataFrame, source: str, bootstrap: int = 1000,
