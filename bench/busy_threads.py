@@ -43,14 +43,23 @@ print(json.dumps({"omp": os.environ.get("OMP_WAIT_POLICY"), "tokens_per_second":
 
 SETTINGS = (("1 thread", "1", {}), ("2 threads", "2", {}),
             ("2 threads, passive", "2", {"OMP_WAIT_POLICY": "PASSIVE"}),
+            ("2 threads, spin 1e4", "2", {"GOMP_SPINCOUNT": "10000"}),
+            ("2 threads, spin 1e5", "2", {"GOMP_SPINCOUNT": "100000"}),
             ("auto, passive", "auto", {"OMP_WAIT_POLICY": "PASSIVE"}))
 
 
-def measure(params: float, threads: str, steps: int, env: dict) -> dict:
+def measure(params: float, threads: str, steps: int, env: dict,
+            timeout: float | None = None) -> dict | None:
+    """One training in a fresh process; None if it ran past ``timeout`` seconds (killed)."""
     full = {**os.environ, **env}
-    full.pop("OMP_WAIT_POLICY", None) if "OMP_WAIT_POLICY" not in env else None
-    out = subprocess.run([sys.executable, "-c", CHILD, str(params), threads, str(steps)],
-                         capture_output=True, text=True, env=full, check=True)
+    if "OMP_WAIT_POLICY" not in env:
+        full.pop("OMP_WAIT_POLICY", None)
+    try:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(params), threads, str(steps)],
+                             capture_output=True, text=True, env=full, check=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -64,21 +73,34 @@ def main() -> None:
     parser.add_argument("--params", type=float, default=2e5)
     parser.add_argument("--hogs", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="run only the settings whose names start with these")
+    parser.add_argument("--max-slowdown", type=float, default=20.0,
+                        help="stop a busy measurement after this many times the quiet wall time")
     args = parser.parse_args()
     print(f"cpu_count={os.cpu_count()} load average at start={os.getloadavg()}; "
           f"N={args.params:g}, {args.steps} steps of 1024 tokens, {args.hogs} hog(s)")
     print("setting | quiet tok/s | busy tok/s | busy/quiet time | loss equal")
     rows = []
     for name, threads, env in SETTINGS:
+        if args.only and not any(name.startswith(o) for o in args.only):
+            continue
         quiet = measure(args.params, threads, args.steps, env)
         hogs = start_hogs(args.hogs)
         try:
             time.sleep(0.5)
-            busy = measure(args.params, threads, args.steps, env)
+            busy = measure(args.params, threads, args.steps, env,
+                           timeout=args.max_slowdown * quiet["wall"] + 10)
         finally:
             for hog in hogs:
                 hog.kill()
                 hog.wait()
+        if busy is None:  # stopped: slower than --max-slowdown
+            rows.append({"setting": name, "quiet": quiet, "busy": None,
+                         "slowdown": f">{args.max_slowdown:g}"})
+            print(f"{name} | {quiet['tokens_per_second']:.0f} | stopped | "
+                  f">{args.max_slowdown:g}x | -", flush=True)
+            continue
         ratio = quiet["tokens_per_second"] / busy["tokens_per_second"]
         rows.append({"setting": name, "quiet": quiet, "busy": busy, "slowdown": ratio})
         print(f"{name} | {quiet['tokens_per_second']:.0f} | {busy['tokens_per_second']:.0f} | "

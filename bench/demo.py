@@ -10,7 +10,12 @@ On the synthetic language (``--corpus synthetic``: its own default design, fitte
 expected loss) it also prints Approach 3's fitted E against the exact best possible loss E_T.
 Goal (issue 4): within 3% (stretch 2%).
 
-    python bench/demo.py [--seeds 0 1 2] [--corpus kjv] [--out DIR] [--json PATH]
+    python bench/demo.py [--seeds 0 1 2] [--corpus kjv] [--out DIR] [--json PATH] [--busy]
+
+``--busy`` (issue 13, item 5): each seed runs twice, first on the machine as it is, then beside
+one competing CPU-bound process (a pure-Python busy loop started just before and killed just
+after); it prints both wall times, their ratio (goal <= 2x) and whether every number of the
+two runs is identical (goal: yes).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,9 +39,13 @@ COLUMNS = ("seed", "wall_s", "predicted", "low", "high", "measured", "rel_error"
 EXACT_COLUMNS = ("fitted_E", "E_T", "E_error")
 
 
-def one_seed(seed: int, corpus: str, out: Path, workers: int) -> dict:
-    config = DemoConfig(spec=default_spec(corpus, seed=seed), out=str(out / f"seed{seed}"),
-                        workers=workers)
+#: the numbers that must not change when the machine is busy
+SAME_NUMBERS = ("predicted", "low", "high", "measured", "rel_error", "fitted_E")
+
+
+def one_seed(seed: int, corpus: str, out: Path, workers: int, tag: str = "") -> dict:
+    config = DemoConfig(spec=default_spec(corpus, seed=seed),
+                        out=str(out / f"seed{seed}{tag}"), workers=workers)
     summary = run_demo(config, show_progress=False).summary
     p = summary["prediction"]
     exact = {"fitted_E": summary.get("fitted_E"), "E_T": summary.get("exact_best_loss"),
@@ -54,7 +65,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: temp)")
     parser.add_argument("--json", type=Path, default=None, help="write the rows as JSON here")
+    parser.add_argument("--busy", action="store_true",
+                        help="also run each seed beside one CPU-bound process and compare")
     args = parser.parse_args()
+    if args.busy:
+        busy_main(args)
+        return
     out = args.out or Path(tempfile.mkdtemp(prefix="scalinglab-bench-demo-"))
     rows = []
     print(f"cpu_count={os.cpu_count()} load average at start={os.getloadavg()}")
@@ -72,6 +88,32 @@ def main() -> None:
     print(f"mean |error| {sum(errors) / len(errors):.2%}, worst {max(errors):.2%}, "
           f"inside the interval {sum(r['inside'] for r in rows)}/{len(rows)}, "
           f"slowest {max(r['wall_s'] for r in rows):.0f} s; results in {out}")
+    if args.json:
+        args.json.write_text(json.dumps(to_jsonable(rows), indent=2))
+
+
+def busy_main(args) -> None:
+    """Each seed quiet, then beside one busy loop: wall times, ratio, identical numbers."""
+    out = args.out or Path(tempfile.mkdtemp(prefix="scalinglab-bench-demo-busy-"))
+    print(f"cpu_count={os.cpu_count()} load average at start={os.getloadavg()}")
+    print("seed | quiet wall_s | busy wall_s | busy/quiet | same numbers | measured | inside")
+    rows = []
+    for seed in args.seeds:
+        quiet = one_seed(seed, args.corpus, out, args.workers, "-quiet")
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            busy = one_seed(seed, args.corpus, out, args.workers, "-busy")
+        finally:
+            hog.kill()
+            hog.wait()
+        same = all(quiet[k] == busy[k] for k in SAME_NUMBERS)
+        ratio = busy["wall_s"] / quiet["wall_s"]
+        rows.append({"seed": seed, "quiet": quiet, "busy": busy, "ratio": ratio, "same": same})
+        print(f"{seed} | {quiet['wall_s']:.0f} | {busy['wall_s']:.0f} | {ratio:.2f}x | "
+              f"{'yes' if same else 'NO'} | {quiet['measured']:.4f} | "
+              f"{_fmt('inside', quiet['inside'])}", flush=True)
+    print(f"worst busy/quiet {max(r['ratio'] for r in rows):.2f}x (goal <= 2x); identical "
+          f"numbers on {sum(r['same'] for r in rows)}/{len(rows)} seeds; results in {out}")
     if args.json:
         args.json.write_text(json.dumps(to_jsonable(rows), indent=2))
 

@@ -6,7 +6,8 @@ points, unlike a timer: ``("step", run, step)`` after an optimiser step of the `
 trained, ``("branch", run, k)`` at the ``k``-th step inside a cooldown branch, ``("rename",
 n)`` in the ``n``-th checkpoint write after its temporary file is on disk and before the
 rename, ``("before_done", n)`` / ``("after_done", n)`` around the store's ``n``-th mark_done,
-``("before_start", role)`` when the store marks the first run of ``role`` as running.
+``("before_start", role)`` when the store marks the first run of ``role`` as running,
+``("done_role", role, "before" | "after")`` around the store's mark_done of a run of ``role``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ def install(point):
             if kind == "after_done" and state["done"] == point[1]:
                 die()
         store_module.SQLiteRunStore.mark_done = mark_done
+    elif kind == "done_role":  # ("done_role", role, "before" | "after") its mark_done
+        original_done = store_module.SQLiteRunStore.mark_done
+        def mark_done(self, key, *args, **kwargs):
+            hit = self.get(key).role == point[1]
+            if hit and point[2] == "before":
+                die()
+            original_done(self, key, *args, **kwargs)
+            if hit and point[2] == "after":
+                die()
+        store_module.SQLiteRunStore.mark_done = mark_done
     elif kind == "before_start":
         original_running = store_module.SQLiteRunStore.mark_running
         def mark_running(self, key, checkpoint_dir):
@@ -133,6 +144,13 @@ def run_cli_child(args: list[str], point=None) -> subprocess.CompletedProcess:
     """``scalinglab ARGS`` in a child process (the CLI's own entry point), killed at ``point``."""
     return subprocess.run([sys.executable, "-c", CLI_CHILD, json.dumps(point), *args],
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=child_env())
+
+
+def start_cli_child(args: list[str]) -> subprocess.Popen:
+    """``scalinglab ARGS`` in its own process group (so that a test can kill all of it)."""
+    return subprocess.Popen([sys.executable, "-c", CLI_CHILD, "null", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env(), start_new_session=True)
 
 
 def run_cli(args: list[str], timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:

@@ -100,6 +100,28 @@ def test_uncalibrated_fit_says_so_and_uses_the_default_slope():
     assert band["components"]["multiplier"] == pytest.approx(1.6449, rel=1e-3)
 
 
+def test_cuts_between_compute_levels_hold_out_whole_levels():
+    budgets = np.logspace(18, 21, 7)
+    table = sweep(budgets=budgets, per=5)
+    table["flops"] = 6 * table["n_params"] * table["tokens"]
+    cuts = [float(np.sqrt(a * b)) for a, b in zip(budgets[3:-1], budgets[4:], strict=True)]
+    model = fit_parametric(table, calibration_cuts=cuts[::-1]).run_interval
+    assert model.calibrated and model.details["cuts"] == sorted(cuts)
+    assert model.details["n_scores"] == 5 + 10 + 15   # the levels above each cut, held out
+    assert "at the given compute cuts" in model_method(model)
+    default = fit_parametric(table).run_interval
+    assert default.details["cuts_given"] is None and default.details["cuts"] != sorted(cuts)
+    for bad in ([], [0.0], [float("nan")], [-1e20]):
+        with pytest.raises(ScalingLabError, match="calibration_cuts must be FLOP counts > 0"):
+            fit_parametric(table, calibration_cuts=bad)
+
+
+def model_method(model) -> str:
+    from scalinglab.fit.intervals import describe_method
+
+    return describe_method(model)
+
+
 def test_calibrate_false_refuses_run_kind_but_keeps_law_kind():
     result = fit_parametric(sweep(), bootstrap=20, calibrate=False)
     with pytest.raises(FitError, match="no run-interval calibration"):
@@ -123,7 +145,10 @@ def test_conformal_quantile_and_distance():
     scores = np.arange(1.0, 101.0)
     q = weighted_conformal_quantile(scores, np.ones(100), 0.9)
     assert q == 91.0                                    # ceil(0.9 * 101) = 91st smallest
-    assert weighted_conformal_quantile(scores[:5], np.ones(5), 0.9) == pytest.approx(6.25)
+    # too few scores to certify 90% (n <= 9): Student's t prediction multiplier of their RMS,
+    # t(0.95, 4) = 2.1318 x sqrt(1 + 1/5) x sqrt(mean(1, 4, 9, 16, 25))
+    assert weighted_conformal_quantile(scores[:5], np.ones(5), 0.9) == \
+        pytest.approx(2.131847 * np.sqrt(1.2) * np.sqrt(11.0), rel=1e-5)
     u = extrapolation_distance({"N": np.array([1e9, 1e11]), "C": np.array([1e20, 1e19])},
                                {"N": 1e10, "C": 1e20})
     assert u == pytest.approx([0.0, 1.0])

@@ -104,3 +104,14 @@ def test_ray_executor_on_a_local_two_cpu_instance(sequential, tiny_plan, tmp_pat
     order = ["run_id", "tokens"]
     pd.testing.assert_frame_equal(records[COMPARED].sort_values(order).reset_index(drop=True),
                                   expected[COMPARED].sort_values(order).reset_index(drop=True))
+
+
+def test_an_isolated_single_worker_gives_the_same_records(sequential, tiny_plan, tmp_path):
+    """The demo's validation run trains in its own spawned process (passive OpenMP wait):
+    the same numbers as training in this process."""
+    _, expected, _ = sequential
+    outcomes, records, _ = sweep(tmp_path, tiny_plan, LocalExecutor(1, threads=1, isolate=True))
+    assert all(o.ok for o in outcomes)
+    order = ["run_id", "tokens"]
+    pd.testing.assert_frame_equal(records[COMPARED].sort_values(order).reset_index(drop=True),
+                                  expected[COMPARED].sort_values(order).reset_index(drop=True))

@@ -6,9 +6,16 @@ CLI stays thin and modules can grow independently.
 
 from __future__ import annotations
 
-import typer
+import os
 
-from scalinglab.cli import (
+# OpenMP reads its wait policy once, when torch loads (the commands below import it): idle
+# threads that sleep instead of spinning keep multi-threaded training usable when another
+# program takes a core (issue 13; bench/busy_threads.py).  A value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
+
+from scalinglab.cli import (  # noqa: E402
     corpus_cmd,
     fit_cmds,
     manifold_cmd,
@@ -17,7 +24,7 @@ from scalinglab.cli import (
     sweep_cmd,
     train_cmd,
 )
-from scalinglab.cli.common import run_app
+from scalinglab.cli.common import run_app  # noqa: E402
 
 app = typer.Typer(
     name="scalinglab",

@@ -5,14 +5,15 @@ who asks "what loss will my run reach?" needs more (``kind="run"``): the loss of
 scatters around the law, and the law itself degrades the further it is pushed beyond the data.
 In log-loss units the interval half-width at a target is
 
-    q * max(s_param, sqrt(s_run^2 + (kappa * u)^2))
+    max(q * sqrt(s_run^2 + (kappa * u)^2), z * s_param)
 
 * ``s_param`` -- the parameter uncertainty at the target: the larger of the sd of the
   bootstrap's log predictions and the spread along the profile of E (a flat direction the
-  bootstrap may not explore, see ``profile_sd``).  The nested backtests below already contain
-  the error of typically determined parameters, so adding ``s_param`` in quadrature counts it
-  twice (a coverage simulation over-covered: 100% at 10x for a nominal 90%); it takes over only
-  where it is larger than the calibrated spread -- a poorly identified fit.
+  bootstrap may not explore, see ``profile_sd``), at the Gaussian multiplier z (1.645 at 90%).
+  The nested backtests below already contain the error of typically determined parameters, so
+  adding ``s_param`` in quadrature counts it twice (a coverage simulation over-covered: 100% at
+  10x for a nominal 90%); it takes over only where it is wider than the calibrated term -- a
+  poorly identified fit.
 * ``s_run`` -- run-to-run scatter: the robust standard deviation (1.4826 x MAD, with a
   degrees-of-freedom correction) of the per-run mean log-loss residuals of the fit.
 * ``u`` -- the extrapolation distance in decades: the largest of log10(x / x_max) over the
@@ -22,7 +23,11 @@ In log-loss units the interval half-width at a target is
   nested subsets below several compute cuts and scored on the runs (or, for one or two loss
   curves, the rows) above each cut.  ``kappa`` comes from the second moment of those errors
   (E[e^2] = s_run^2 + kappa^2 u^2), ``q`` is the split-conformal quantile of the normalised
-  errors |e| / sqrt(s_run^2 + (kappa u)^2), each cut weighted equally.
+  errors |e| / sqrt(s_run^2 + (kappa u)^2), each cut weighted equally (with too few scores to
+  certify the level, the t-based Gaussian prediction multiplier of their RMS instead).
+* Only held-out runs that the law fitted below a cut predicts near its own frontier (within
+  ``CALIBRATION_FRONTIER_BAND``) score: the far ends of IsoFLOP valleys (a few tokens per
+  parameter) are not the runs a user plans, and would set the width for every target.
 
 Assumptions, stated so they can be checked: the errors of the nested backtests are
 representative of the error at the target (the error grows linearly in decades of
@@ -42,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
+from scipy.stats import t as student_t
 
 from scalinglab.errors import FitError, ScalingLabError
 
@@ -60,6 +66,15 @@ MIN_SCATTER = 1e-3
 MIN_REACH_DECADES = 0.05
 #: Runs needed to calibrate by held-out *runs*; with fewer, held-out *rows* of the curves.
 MIN_RUNS_FOR_RUN_CUTS = 6
+#: Held-out runs score the calibration only if the law fitted below the cut predicts them
+#: within this fraction of its own frontier (the lowest loss it predicts at their compute):
+#: runs like the ones a user plans.  Chosen by the outcome, a filter would bias the scores;
+#: this one uses the design and the fitted law only.  Very undertrained points (a few tokens
+#: per parameter at the far end of an IsoFLOP valley) are what it leaves out: the law misses
+#: them by 5-12% on the KJV demo's sweep, near-frontier points by 0-3%.  Same value as the
+#: fit's default frontier filter (``fit.parametric.DEFAULT_FRONTIER_FILTER``).
+CALIBRATION_FRONTIER_BAND = 0.1
+FRONTIER_GRID = np.linspace(-2.0, 2.0, 81)  # decades of N around each held-out run
 
 KINDS = ("run", "law")
 
@@ -112,10 +127,14 @@ class RunIntervalModel:
         calibrated = np.sqrt(self.scatter**2 + s_extra**2)
         total = np.maximum(calibrated, s_param)
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
+        gauss = float(norm.ppf(0.5 + level / 2))
+        # each source at its own multiplier: q was calibrated for the backtests' spread, the
+        # bootstrap's spread is a distribution of its own (Gaussian quantile); the larger rules,
+        # never narrower than the scatter floor
+        half = np.maximum(np.maximum(q * calibrated, gauss * s_param), gauss * MIN_SCATTER)
         return {
             "multiplier": q, "distance_decades": u, "total_sd_log": total,
-            # never narrower than the scatter floor at the Gaussian multiplier
-            "half_width_log": np.maximum(q * total, norm.ppf(0.5 + level / 2) * MIN_SCATTER),
+            "half_width_log": half,
             "parameters_sd_log": s_param, "run_scatter_sd_log": np.full_like(u, self.scatter),
             "extrapolation_sd_log": s_extra,
             "parameters_dominate": s_param > calibrated,
@@ -170,7 +189,8 @@ def describe_method(model: RunIntervalModel) -> str:
     """One sentence on how the extrapolation term was obtained."""
     d = model.details
     if model.calibrated:
-        return (f"calibrated by {d.get('n_cuts', 0)} nested backtests inside the data "
+        where = "at the given compute cuts" if d.get("cuts_given") else "inside the data"
+        return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
                 f"({d.get('n_scores', 0)} held-out {d.get('unit', 'runs')}, up to "
                 f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
                 f"{model.slope:.4f} log-loss sd per decade, split-conformal multiplier")
@@ -206,15 +226,19 @@ def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: 
     """Split-conformal quantile of weighted scores: the smallest s with weight share >= level'.
 
     level' = level * (1 + 1/n_eff), n_eff the Kish effective sample size of the weights (the
-    finite-sample correction of split conformal prediction); capped at the largest score times
-    1.25 when level' exceeds 1 (too few scores to certify the level).
+    finite-sample correction of split conformal prediction).  When level' reaches 1 (too few
+    scores to certify the level: n_eff <= level / (1 - level), 9 at 90%), the Gaussian
+    prediction interval with an estimated scale instead: Student's t quantile with n_eff - 1
+    degrees of freedom x sqrt(1 + 1/n_eff) x the weighted RMS of the scores.
     """
     order = np.argsort(scores)
     s, w = scores[order], weights[order] / weights.sum()
     n_eff = 1.0 / np.sum(w**2)
     target = level * (1 + 1 / n_eff)
     if target >= 1:
-        return float(s[-1] * 1.25)
+        rms = float(np.sqrt(np.sum(w * s**2)))
+        dof = max(n_eff - 1.0, 1.0)
+        return float(student_t.ppf(0.5 + level / 2, dof) * np.sqrt(1 + 1 / n_eff) * rms)
     cum = np.cumsum(w)
     return float(s[np.searchsorted(cum, target - 1e-12)])
 
@@ -263,16 +287,20 @@ Refit = Callable[[pd.DataFrame], Callable[[dict[str, np.ndarray]], np.ndarray]]
 
 def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str, np.ndarray]],
               law_variables: tuple[str, ...], refit: Refit, scatter: float, scatter_source: str,
-              reference: dict[str, float], by_runs: bool | None = None) -> RunIntervalModel:
+              reference: dict[str, float], by_runs: bool | None = None,
+              given_cuts: tuple[float, ...] | None = None,
+              cut_on: np.ndarray | None = None) -> RunIntervalModel:
     """Nested backtests inside ``frame`` (the fitted rows): the slope kappa and the scores.
 
     ``inputs_of(rows)`` gives the law inputs of rows, ``refit(rows)`` refits the law with the
     same settings and returns its log-loss predictor.  Cuts are placed so that the fractions
     :data:`CUT_FRACTIONS` of the runs (by their largest compute) lie below; with fewer than
     :data:`MIN_RUNS_FOR_RUN_CUTS` runs the cuts split the rows of the curves instead.
+    ``given_cuts`` (with ``cut_on``, the value of each row they compare with, e.g. its FLOPs) places
+    the cuts explicitly instead, e.g. between the compute levels of an IsoFLOP sweep.
     """
     scaled = scale_inputs(law_variables, inputs_of(frame))
-    size = scaled.get("C", next(iter(scaled.values())))
+    size = scaled.get("C", next(iter(scaled.values()))) if cut_on is None else cut_on
     n_runs = frame["run_id"].nunique()
     if by_runs is None:
         by_runs = n_runs >= MIN_RUNS_FOR_RUN_CUTS
@@ -285,7 +313,7 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
         levels = np.unique(size)
     errors, distances, weights, cuts = [], [], [], []
     reach: dict[str, float] = {}
-    for cut in _cut_values(levels):
+    for cut in (_cut_values(levels) if given_cuts is None else sorted(given_cuts)):
         below = run_size < cut
         if below.sum() < 3 or (~below).sum() < 1:
             continue
@@ -295,6 +323,11 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
             continue
         held = frame[~below]
         X_held = inputs_of(held)
+        near = near_frontier(predict_log, X_held, CALIBRATION_FRONTIER_BAND)
+        if not near.any():
+            continue
+        held = held[near]
+        X_held = {k: v[near] for k, v in X_held.items()}
         e = np.log(held["loss"].to_numpy(dtype=float)) - predict_log(X_held)
         ref_cut = reference_of(scale_inputs(law_variables, inputs_of(frame[below])))
         scaled_held = scale_inputs(law_variables, X_held)
@@ -311,7 +344,10 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
         distances.append(u)
         weights.append(w / w.sum())
         cuts.append(float(cut))
-    details: dict[str, Any] = {"unit": unit, "cut_fractions": list(CUT_FRACTIONS),
+    details: dict[str, Any] = {"unit": unit,
+                               "cut_fractions": (list(CUT_FRACTIONS) if given_cuts is None
+                                                 else None),
+                               "cuts_given": None if given_cuts is None else list(given_cuts),
                                "n_cuts": len(cuts), "cuts": cuts, "reach": reach}
     if len(cuts) < 2 or sum(len(e) for e in errors) < MIN_SCORES:
         details["reason"] = (f"{len(cuts)} usable cut(s) and "
@@ -330,6 +366,26 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
     return RunIntervalModel(scatter=scatter, scatter_source=scatter_source, slope=slope,
                             calibrated=True, reference=reference, scores=scores.tolist(),
                             weights=w.tolist(), details=details)
+
+
+def near_frontier(predict_log: Callable[[dict[str, np.ndarray]], np.ndarray],
+                  X: dict[str, np.ndarray], band: float) -> np.ndarray:
+    """Rows the law predicts within ``band`` (relative) of its lowest loss at their compute.
+
+    The frontier at a row's C = 6ND is found on a grid of N over +-2 decades (D = C / 6N);
+    laws without both N and D have no frontier, and every row counts.
+    """
+    if not {"N", "D"} <= set(X):
+        return np.ones(len(next(iter(X.values()))), dtype=bool)
+    N, D = X["N"], X["D"]
+    grid_N = N[:, None] * 10.0 ** FRONTIER_GRID[None, :]
+    grid_D = (N * D)[:, None] / grid_N
+    grid = {k: np.broadcast_to(v[:, None], grid_N.shape).ravel() for k, v in X.items()
+            if k not in ("N", "D")}
+    grid.update({"N": grid_N.ravel(), "D": grid_D.ravel()})
+    lowest = predict_log(grid).reshape(grid_N.shape).min(axis=1)
+    with np.errstate(invalid="ignore"):
+        return predict_log(X) <= lowest + np.log1p(band)
 
 
 def _cut_values(levels: np.ndarray) -> list[float]:

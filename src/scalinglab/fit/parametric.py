@@ -12,6 +12,7 @@ Uncertainty comes from a case bootstrap over *runs* (all rows of a run move toge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +70,7 @@ class FitSettings:
     frontier_filter: float | None = DEFAULT_FRONTIER_FILTER  # drop rows this far above the best
     weights: str | None = None                   # name of a weights column, if any
     calibrate: bool = True                       # nested backtests for run-level intervals
+    calibration_cuts: tuple[float, ...] | None = None  # FLOPs; None: at CUT_FRACTIONS of runs
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -333,6 +335,7 @@ def fit_parametric(
     frontier_filter: float | None = DEFAULT_FRONTIER_FILTER,
     weights: str | None = None,
     calibrate: bool = True,
+    calibration_cuts: Sequence[float] | None = None,
 ) -> FitResult:
     """Fit a law (``chinchilla``, ``kaplan``, ``power`` or another registered form) to runs.
 
@@ -357,7 +360,8 @@ def fit_parametric(
                            bound_E_below_min_loss=bound_E_below_min_loss,
                            checkpoints_after=checkpoints_after,
                            frontier_filter=frontier_filter, weights=weights,
-                           calibrate=calibrate)
+                           calibrate=calibrate,
+                           calibration_cuts=_check_cuts(calibration_cuts))
     if not huber_delta > 0:
         raise ScalingLabError(f"huber_delta must be > 0, got {huber_delta}")
     if frontier_filter is not None and not (np.isfinite(frontier_filter) and frontier_filter > 0):
@@ -365,7 +369,7 @@ def fit_parametric(
                               f"the best loss at the same compute) or None, got {frontier_filter}")
     template = make_law(settings)
     frame, row_notes = prepare_runs(runs, template, settings)
-    template, settings, reduced = _reduce_single_size(template, settings, frame)
+    template, settings, reduced = _reduce_degenerate_design(template, settings, frame)
     X, y, w, groups = arrays_for(frame, template, settings)
     n_free = len(template.raw_names) - (1 if E_fixed is not None else 0)
     if len(y) <= n_free:
@@ -406,11 +410,21 @@ def fit_parametric(
     return result
 
 
+def _check_cuts(cuts: Sequence[float] | None) -> tuple[float, ...] | None:
+    """Calibration cuts as sorted FLOPs > 0 (one-line error otherwise)."""
+    if cuts is None:
+        return None
+    values = np.asarray(list(cuts), dtype=float)
+    if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
+        raise ScalingLabError(f"calibration_cuts must be FLOP counts > 0, got {list(cuts)}")
+    return tuple(float(v) for v in np.unique(values))
+
+
 #: Below this many runs the bootstrap resamples rows instead of runs.
 MIN_RUNS_FOR_RUN_BOOTSTRAP = 8
 
 
-def _reduce_single_size(template: Law, settings: FitSettings, frame: pd.DataFrame):
+def _reduce_degenerate_design(template: Law, settings: FitSettings, frame: pd.DataFrame):
     """Reduce a Chinchilla fit the design cannot support to the law it can, and say so.
 
     * one model size: E and A/N^alpha are one constant, so L(D) = E' + B/D^beta;
@@ -482,11 +496,25 @@ def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFram
         theta_cut, _ = fit_arrays(template, Xs, ys, ws, settings, starts=starts)
         return lambda Xh: template.log_predict_raw(theta_cut, Xh)
 
+    cut_on = None
+    if settings.calibration_cuts is not None:
+        cut_on = _flops_of(frame, settings)
     model = calibrate_runs(frame, inputs_of, template.variables, refit, scatter, source,
-                           reference)
+                           reference, given_cuts=settings.calibration_cuts, cut_on=cut_on)
     model.profile = profile_E(template, X, y, w_all, settings, theta,
                               n_eff=int(len(np.unique(groups))))
     return model
+
+
+def _flops_of(frame: pd.DataFrame, settings: FitSettings) -> np.ndarray:
+    """Training FLOPs of each row for the calibration cuts: the ``flops`` column where known
+    (exact FLOPs of a sweep's points, on the same scale as its levels), else 6 N D."""
+    six_nd = 6.0 * frame[settings.n_column].to_numpy(dtype=float) * \
+        frame["tokens"].to_numpy(dtype=float)
+    if "flops" not in frame.columns:
+        return six_nd
+    flops = pd.to_numeric(frame["flops"], errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isfinite(flops) & (flops > 0), flops, six_nd)
 
 
 #: Fractions of the lowest observed loss at which E is fixed to trace the profile of the fit.
@@ -541,8 +569,8 @@ def prepare_runs(runs: pd.DataFrame | str, law: Law,
     """
     needed = tuple(_column_for(v, settings) for v in law.variables) + ("loss",)
     frame = load_runs(runs, require=needed)
-    _, rows_note = resolve_checkpoints(frame, settings.checkpoints_after)
-    frame = select_rows(frame, settings.checkpoints_after)
+    fraction, rows_note = resolve_checkpoints(frame, settings.checkpoints_after)
+    frame = select_rows(frame, fraction)  # resolved once: "auto" is already a fraction or None
     notes: dict[str, Any] = {"rows": rows_note, "dropped": [], "dropped_message": ""}
     if settings.frontier_filter is None:
         return frame, notes

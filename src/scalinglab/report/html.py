@@ -285,6 +285,7 @@ def _verdict(inputs: ReportInputs) -> dict[str, Any] | None:
     pred = (summary or {}).get("prediction") or prediction or {}
     out: dict[str, Any] = {"loss": pred.get("loss"), "low": pred.get("low"),
                            "high": pred.get("high"), "level": pred.get("level"),
+                           "kind": pred.get("kind", "law"),
                            "measured": inputs.measured,
                            "relative_error": (summary or {}).get("relative_error"),
                            "inside": (summary or {}).get("inside_interval"),

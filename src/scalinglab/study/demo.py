@@ -163,8 +163,10 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
             validation = _validation_run(spec, corpus, plan, fits)
             prediction = _frozen_prediction(store, fits, validation, config.level, out)
             _print_prediction(ui, validation, prediction)
+            # its own spawned process, whose OpenMP threads sleep when idle (bench/busy_threads.py)
             val_executor = (executor if config.executor == "ray"
-                            else LocalExecutor(1, threads=config.threads or os.cpu_count() or 1))
+                            else LocalExecutor(1, threads=config.threads or os.cpu_count() or 1,
+                                               isolate=True))
             _train(ui, store, val_executor, out, spec, [validation.key], config.retries,
                    "validation", show_progress)
         finally:
@@ -186,12 +188,12 @@ def _frozen_prediction(store: SQLiteRunStore, fits: dict, validation: PlannedRun
                        level: float, out: Path) -> dict[str, Any]:
     """Predict the validation run and freeze it in the store and prediction.json.
 
-    On a re-run whose validation run is already trained, the prediction frozen the first time
-    is kept (a new one would no longer be made before the run).
+    On a re-run (the validation run finished, or was interrupted part-way), the prediction
+    frozen the first time is kept: a new one would no longer be made before the run.
     """
     stored = store.get_meta("prediction")
     trained = _known(store, validation.key) and store.get(validation.key).status == "done"
-    if trained and stored and stored.get("key") == validation.key:
+    if stored and stored.get("key") == validation.key:
         return stored
     prediction = predict_validation(fits["approach3"], validation, level)
     prediction.update({"made_at": time.time(), "validation_already_trained": trained})
@@ -268,9 +270,12 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config: DemoConfig) -> dic
     # filtered by fit_min_steps: no stray runs for the frontier filter to catch, and with ~10
     # points every valley edge is needed (the filter dropped the top level's two largest
     # models on KJV seed 0 and E fell to 0).
+    # The run interval's extrapolation term is calibrated by backtests that hold out whole
+    # compute levels (the within-sweep backtest, at every cut leaving two levels below).
     approach3 = fit_parametric(usable, "chinchilla", n_column=config.n_column,
                                bootstrap=config.bootstrap, level=config.level,
-                               seed=config.spec.seed, frontier_filter=None)
+                               seed=config.spec.seed, frontier_filter=None,
+                               calibration_cuts=level_cuts(plan))
     approach2, approach2_error = None, None
     try:
         approach2 = fit_isoflop(finals, budgets=level_budgets(plan), min_runs=3,
@@ -282,6 +287,13 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config: DemoConfig) -> dic
     return {"approach3": approach3, "approach2": approach2, "approach2_error": approach2_error,
             "points_used": int(len(usable)), "points_total": int(len(finals)),
             "backtest": within_sweep_backtest(usable, plan, config.n_column)}
+
+
+def level_cuts(plan: SweepPlan) -> list[float] | None:
+    """FLOPs between consecutive compute levels, each leaving at least two levels below."""
+    budgets = sorted(level_budgets(plan))
+    cuts = [float(np.sqrt(a * b)) for a, b in zip(budgets[1:-1], budgets[2:], strict=True)]
+    return cuts or None
 
 
 def within_sweep_backtest(points: pd.DataFrame, plan: SweepPlan, n_column: str = "n_params"

@@ -32,6 +32,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +154,22 @@ def train_task(task: RunTask, progress: ProgressCallback | Any | None = None,
     return RunOutcome(task.key, False, error=error, attempts=task.retries + 1)
 
 
-def _worker_init() -> None:
-    """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop."""
+def _exit_with_parent(parent: int) -> None:
+    """In a helper process: exit as soon as ``parent`` is gone (checked twice a second)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker_init(parent: int | None = None) -> None:
+    """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop; an idle
+    worker whose driver was killed exits (a busy one stops at its next watchdog step)."""
     signal.signal(signal.SIGINT, lambda *_: STOP.set())
+    if parent is not None:
+        _exit_with_parent(parent)
 
 
 class Executor(ABC):
@@ -177,12 +191,19 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    """Sequential in this process (``workers=1``) or a spawn-started process pool."""
+    """Sequential in this process (``workers=1``) or a spawn-started process pool.
 
-    def __init__(self, workers: int = 1, threads: int | None = None):
+    ``isolate``: train even a single worker's runs in a spawned process, whose OpenMP threads
+    sleep when idle (``OMP_WAIT_POLICY=PASSIVE``, which this process can no longer set once
+    torch is loaded): a multi-threaded run then slows down ~1.6x instead of ~3-4x when another
+    program takes a core (bench/busy_threads.py).
+    """
+
+    def __init__(self, workers: int = 1, threads: int | None = None, isolate: bool = False):
         if workers < 1:
             raise ScalingLabError(f"--workers must be >= 1, got {workers}")
         self.workers = workers
+        self.isolate = isolate
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
 
     def threads_per_run(self) -> int | None:
@@ -191,7 +212,7 @@ class LocalExecutor(Executor):
     def execute(self, tasks: list[RunTask], progress: ProgressCallback | None,
                 started: Callable[[RunTask], None] = lambda task: None
                 ) -> Iterator[RunOutcome]:
-        if self.workers == 1:
+        if self.workers == 1 and not self.isolate:
             for task in tasks:
                 if STOP.is_set():
                     return
@@ -206,10 +227,15 @@ class LocalExecutor(Executor):
 
         use_passive_wait()  # the spawned workers inherit it before they import torch
         context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
+        manager = SyncManager(ctx=context)
+        # the manager's server process must not outlive a driver killed with SIGKILL (it would
+        # hold the driver's stdout open and linger): it watches its parent and exits
+        manager.start(initializer=_exit_with_parent, initargs=(os.getpid(),))
+        with manager:
             events = manager.Queue()
             pool = futures.ProcessPoolExecutor(self.workers, mp_context=context,
-                                               initializer=_worker_init)
+                                               initializer=_worker_init,
+                                               initargs=(os.getpid(),))
             pending: dict[futures.Future, RunTask] = {}
             finished = False
             try:

@@ -56,7 +56,10 @@ class SweepSpec:
 
     corpus: str = "kjv"
     tokenizer: str = "byte"
-    levels: tuple[float, ...] = (2e11, 6e11, 2e12)
+    # five levels over 20x: the cheaper levels are cooldown branches of the same WSD runs
+    # (+13% FLOPs over three levels), and they let backtests that hold out whole levels
+    # calibrate the run interval (two cuts, 14 held-out points on KJV; three levels gave one)
+    levels: tuple[float, ...] = (1e11, 2e11, 4e11, 1e12, 2e12)
     sizes_per_level: int = 5
     size_step: float = 2.0
     tokens_per_param: float = PRIOR_TOKENS_PER_PARAM
