@@ -20,6 +20,7 @@ from scalinglab.errors import ScalingLabError
 from scalinglab.study.demo import (
     DemoConfig,
     _backtest_line,
+    level_cuts,
     load_config_toml,
     resolve_loss_column,
     with_loss_column,
@@ -189,6 +190,13 @@ def test_within_sweep_backtest_is_exact_on_a_true_law_and_sees_a_wrong_form():
     bent = within_sweep_backtest(_chinchilla_points(levels, bend=0.1),
                                  _plan_with_levels(levels))
     assert bent["median_rel_error"] < -3e-3 and bent["min_rel_error"] < -1e-2
+
+
+def test_level_cuts_leave_two_levels_below_each_cut():
+    cuts = level_cuts(_plan_with_levels((1e11, 2e11, 4e11, 1e12, 2e12)))
+    assert cuts == pytest.approx([np.sqrt(8e22), np.sqrt(4e23), np.sqrt(2e24)])
+    assert level_cuts(_plan_with_levels((1e9, 3e9, 1e10))) == pytest.approx([np.sqrt(3e19)])
+    assert level_cuts(_plan_with_levels((1e9, 1e10))) is None
 
 
 def test_within_sweep_backtest_reports_too_few_points():

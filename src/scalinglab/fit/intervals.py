@@ -193,10 +193,23 @@ def describe_method(model: RunIntervalModel) -> str:
         return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
                 f"({d.get('n_scores', 0)} held-out {d.get('unit', 'runs')}, up to "
                 f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
-                f"{model.slope:.4f} log-loss sd per decade, split-conformal multiplier")
+                f"{model.slope:.4f} log-loss sd per decade, split-conformal multiplier"
+                f"{_multiplier_note(model)}")
     return (f"NOT calibrated ({d.get('reason', 'too few points')}): default slope "
             f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and the "
             f"Gaussian multiplier")
+
+
+def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
+    """Says so when the scores are too few for the conformal quantile at ``level``."""
+    w = np.asarray(model.weights, dtype=float)
+    if w.size == 0 or w.sum() <= 0:
+        return ""
+    n_eff = 1.0 / float(np.sum((w / w.sum()) ** 2))
+    if level * (1 + 1 / n_eff) < 1:
+        return ""
+    return (f" (t-based at {level:.0%}: {n_eff:.1f} effective errors are too few for the "
+            f"conformal quantile)")
 
 
 def describe_sources(components: dict[str, Any]) -> str:

@@ -4,9 +4,11 @@
 prediction (point and bootstrap interval from Approach 3) is written to ``prediction.json`` and
 to the store *before* the validation run starts, so it cannot be tuned on its result.
 
-Default design (measured on the project's 2-core CPU, see bench/README.md): three IsoFLOP
-levels 2e11, 6e11, 2e12 FLOPs, five sizes per level, one WSD run per size with cooldown
-branches (every point a fully cooled-down run), and a validation run at 10x the largest level.
+Default design (measured on the project's 2-core CPU, see bench/README.md): five IsoFLOP
+levels 1e11, 2e11, 4e11, 1e12, 2e12 FLOPs, five sizes per level, one WSD run per size with
+cooldown branches (every point a fully cooled-down run), and a validation run at 10x the
+largest level.  Backtests that hold out whole levels calibrate the run interval's
+extrapolation term; the validation run trains in its own process (passive OpenMP wait).
 """
 
 from __future__ import annotations
