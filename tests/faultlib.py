@@ -7,7 +7,9 @@ trained, ``("branch", run, k)`` at the ``k``-th step inside a cooldown branch, `
 n)`` in the ``n``-th checkpoint write after its temporary file is on disk and before the
 rename, ``("before_done", n)`` / ``("after_done", n)`` around the store's ``n``-th mark_done,
 ``("before_start", role)`` when the store marks the first run of ``role`` as running,
-``("done_role", role, "before" | "after")`` around the store's mark_done of a run of ``role``.
+``("done_role", role, "before" | "after")`` around the store's mark_done of a run of ``role``;
+``("hold", run, step)`` does not kill: it waits after that step until the sweep is asked to
+stop (Ctrl-C), so that a test's signal cannot arrive after the sweep has finished.
 """
 
 from __future__ import annotations
@@ -47,6 +49,21 @@ def install(point):
                     on_step(step)
                 if state["runs"] == point[1] and step == point[2]:
                     die()
+            kwargs["on_step"] = hook
+            return original(config, corpus, **kwargs)
+        train.train_run = train_run
+    elif kind == "hold":  # ("hold", run, step): after that step, wait for Ctrl-C (STOP)
+        import time
+        from scalinglab.sweep.executors import STOP
+        original = train.train_run
+        def train_run(config, corpus, **kwargs):
+            state["runs"] += 1
+            on_step = kwargs.get("on_step")
+            def hook(step):
+                if on_step is not None:
+                    on_step(step)
+                if state["runs"] == point[1] and step == point[2]:
+                    STOP.wait(300)
             kwargs["on_step"] = hook
             return original(config, corpus, **kwargs)
         train.train_run = train_run
@@ -146,9 +163,10 @@ def run_cli_child(args: list[str], point=None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=TIMEOUT_S, env=child_env())
 
 
-def start_cli_child(args: list[str]) -> subprocess.Popen:
-    """``scalinglab ARGS`` in its own process group (so that a test can kill all of it)."""
-    return subprocess.Popen([sys.executable, "-c", CLI_CHILD, "null", *args],
+def start_cli_child(args: list[str], point=None) -> subprocess.Popen:
+    """``scalinglab ARGS`` in its own process group (so that a test can kill all of it),
+    killed (or held) at ``point``."""
+    return subprocess.Popen([sys.executable, "-c", CLI_CHILD, json.dumps(point), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(), start_new_session=True)
 

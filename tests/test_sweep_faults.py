@@ -27,6 +27,7 @@ from tests.faultlib import (
     child_env,
     run_cli,
     run_sweep_child,
+    start_cli_child,
 )
 
 #: the kill chain: each child resumes what the previous one left and is killed at the next
@@ -132,8 +133,9 @@ def test_ctrl_c_stops_cleanly_a_second_process_is_refused_and_the_rerun_resumes(
         clean_sweep, tiny_toml, tmp_path):
     directory = tmp_path / "sweep"
     command = [CLI, "sweep", "run", str(directory), "--config", str(tiny_toml), "--threads", "1"]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=child_env())
+    # the first process holds its first run after step 25 until Ctrl-C: on a loaded machine
+    # the tiny sweep could otherwise finish while the second process starts (CI saw that)
+    first = start_cli_child(command[1:], ("hold", 1, 25))
     try:
         wait_for(lambda: a_run_is_checkpointed(directory), first, "a checkpointed run")
         second = run_cli(command[1:], timeout=120)  # same folder, while the first trains

@@ -205,7 +205,7 @@ def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
     w = np.asarray(model.weights, dtype=float)
     if w.size == 0 or w.sum() <= 0:
         return ""
-    n_eff = 1.0 / float(np.sum((w / w.sum()) ** 2))
+    n_eff = effective_count(w)
     if level * (1 + 1 / n_eff) < 1:
         return ""
     return (f" (t-based at {level:.0%}: {n_eff:.1f} effective errors are too few for the "
@@ -235,6 +235,12 @@ def check_kind(kind: str) -> str:
 
 
 # -- pieces ---------------------------------------------------------------------------------------
+def effective_count(weights: np.ndarray) -> float:
+    """Kish's effective sample size of ``weights``: (sum w)^2 / sum w^2."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w**2))
+
+
 def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: float) -> float:
     """Split-conformal quantile of weighted scores: the smallest s with weight share >= level'.
 
@@ -246,7 +252,7 @@ def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: 
     """
     order = np.argsort(scores)
     s, w = scores[order], weights[order] / weights.sum()
-    n_eff = 1.0 / np.sum(w**2)
+    n_eff = effective_count(w)
     target = level * (1 + 1 / n_eff)
     if target >= 1:
         rms = float(np.sqrt(np.sum(w * s**2)))

@@ -508,13 +508,16 @@ def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFram
 
 def _flops_of(frame: pd.DataFrame, settings: FitSettings) -> np.ndarray:
     """Training FLOPs of each row for the calibration cuts: the ``flops`` column where known
-    (exact FLOPs of a sweep's points, on the same scale as its levels), else 6 N D."""
-    six_nd = 6.0 * frame[settings.n_column].to_numpy(dtype=float) * \
-        frame["tokens"].to_numpy(dtype=float)
+    (exact FLOPs of a sweep's points, on the same scale as its levels), else
+    :func:`_compute_of` (6 N D)."""
+    fallback = _compute_of(frame, settings)
     if "flops" not in frame.columns:
-        return six_nd
+        if fallback is None:
+            raise ScalingLabError("calibration_cuts need a flops column or N and tokens")
+        return fallback
     flops = pd.to_numeric(frame["flops"], errors="coerce").to_numpy(dtype=float)
-    return np.where(np.isfinite(flops) & (flops > 0), flops, six_nd)
+    known = np.isfinite(flops) & (flops > 0)
+    return flops if fallback is None else np.where(known, flops, fallback)
 
 
 #: Fractions of the lowest observed loss at which E is fixed to trace the profile of the fit.

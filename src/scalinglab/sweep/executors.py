@@ -43,7 +43,6 @@ from scalinglab.sweep.store import RunStore, StoredRun
 #: Progress event: (run key, step, total steps, train loss nats/token, tokens/s, phase).
 ProgressEvent = tuple[str, int, int, float, float, str]
 ProgressCallback = Callable[[ProgressEvent], None]
-WATCHDOG_EVERY_STEPS = 25
 #: Ray's default object store takes 30% of RAM; run outcomes are a few kB.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024**2
 #: errors that no retry can cure: the disk is full (or over quota)
@@ -99,21 +98,15 @@ def _corpus(source: str, tokenizer: str):
     return load_corpus(source, tokenizer=tokenizer)
 
 
-def train_task(task: RunTask, progress: ProgressCallback | Any | None = None,
-               watch_parent: bool = False) -> RunOutcome:
+def train_task(task: RunTask, progress: ProgressCallback | Any | None = None) -> RunOutcome:
     """Train one run, resuming from its checkpoint; retry, then report the error text.
 
     ``progress`` is a callable or a queue (``put``) receiving :data:`ProgressEvent` tuples.
-    ``watch_parent``: exit if the driver dies (a pool worker must not outlive a kill -9).
+    (A pool worker exits when its driver dies: :func:`_worker_init`.)
     """
     from scalinglab.train import TrainConfig, train_run  # noqa: PLC0415
 
     emit = getattr(progress, "put", progress)
-    parent = os.getppid()
-
-    def on_step(step: int) -> None:
-        if watch_parent and step % WATCHDOG_EVERY_STEPS == 0 and os.getppid() != parent:
-            os._exit(1)
 
     def on_progress(info) -> None:
         if emit is not None:
@@ -131,7 +124,7 @@ def train_task(task: RunTask, progress: ProgressCallback | Any | None = None,
                               attempts=attempt - 1, interrupted=True)
         try:
             result = train_run(config, _corpus(task.corpus, task.tokenizer), resume=True,
-                               progress=on_progress, on_step=on_step,
+                               progress=on_progress,
                                should_stop=STOP.is_set)
         except TrainingInterrupted as exc:
             return RunOutcome(task.key, False, error=str(exc), attempts=attempt,
@@ -165,8 +158,8 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _worker_init(parent: int | None = None) -> None:
-    """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop; an idle
-    worker whose driver was killed exits (a busy one stops at its next watchdog step)."""
+    """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop; a worker
+    whose driver was killed exits, idle or training (a pool worker must not outlive a kill -9)."""
     signal.signal(signal.SIGINT, lambda *_: STOP.set())
     if parent is not None:
         _exit_with_parent(parent)
@@ -243,7 +236,7 @@ class LocalExecutor(Executor):
                     if STOP.is_set():
                         break
                     started(task)
-                    pending[pool.submit(train_task, task, events, True)] = task
+                    pending[pool.submit(train_task, task, events)] = task
                 stopping = False
                 while pending:
                     if STOP.is_set() and not stopping:

@@ -58,7 +58,8 @@ class SweepSpec:
     tokenizer: str = "byte"
     # five levels over 20x: the cheaper levels are cooldown branches of the same WSD runs
     # (+13% FLOPs over three levels), and they let backtests that hold out whole levels
-    # calibrate the run interval (two cuts, 14 held-out points on KJV; three levels gave one)
+    # calibrate the run interval (two usable cuts, 9 near-frontier held-out points on KJV
+    # seed 0; three levels gave one cut)
     levels: tuple[float, ...] = (1e11, 2e11, 4e11, 1e12, 2e12)
     sizes_per_level: int = 5
     size_step: float = 2.0
