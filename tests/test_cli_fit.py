@@ -89,7 +89,7 @@ def test_malformed_tables_exit_2(tmp_path):
     nan = tmp_path / "nan.csv"
     nan.write_text("n_params,tokens,loss\n1e6,1e8,3.0\n2e6,2e8,nan\n4e6,4e8,2.8\n")
     few = tmp_path / "few.csv"
-    few.write_text("n_params,tokens,loss\n1e6,1e8,3.0\n2e6,2e8,2.9\n4e6,4e8,2.8\n")
+    few.write_text("n_params,tokens,loss\n1e6,1e8,3.0\n2e6,2e8,2.9\n")
     text = tmp_path / "text.csv"
     text.write_text("n_params,tokens,loss\n1e6,1e8,abc\n")
     for path, message in [(nan, "NaN"), (few, "cannot determine"), (text, "non-numeric")]:

@@ -42,6 +42,7 @@ seq_len = 32
 batch_tokens = 64
 min_steps = 40
 sizes_per_level = 4
+tokens_per_param = 20.0
 eval_tokens = 2048
 extrapolation = 4.0
 checkpoint_every = 100
@@ -248,3 +249,37 @@ def test_demo_writes_its_report(kjv_demo):
     for key in ("loss_vs_compute", "loss_contours", "prediction_vs_measurement", "residuals"):
         assert f'data-figure="{key}"' in html, key
     assert "Prediction before training:" in html and "<script" not in html
+
+
+def test_validation_run_is_sized_by_the_first_credible_exponent():
+    from scalinglab.study.demo import validation_size_source
+
+    corpus = load_corpus("kjv")
+    spec = SweepSpec()
+    approach3 = SimpleNamespace(params={"alpha": 0.35, "beta": 0.37},
+                                frontier=lambda C: {"N_opt": {"value": 1.23e5}})
+    credible = SimpleNamespace(a=0.5, predict_n_opt=lambda C: 4.56e5)
+    n, source = validation_size_source(spec, corpus, {"approach2": credible,
+                                                      "approach3": approach3}, 2e13)
+    assert n == 4.56e5 and source.startswith("Approach 2")
+    steep = SimpleNamespace(a=1.06, predict_n_opt=lambda C: 1e6)
+    n, source = validation_size_source(spec, corpus, {"approach2": steep,
+                                                      "approach3": approach3}, 2e13)
+    assert n == 1.23e5 and source.startswith("Approach 3")
+    approach3.params = {"alpha": 0.39, "beta": 1.59}  # a = 0.80...: not credible either
+    n, source = validation_size_source(spec, corpus, {"approach2": None,
+                                                      "approach3": approach3}, 2e13)
+    assert "prior 20 tokens/parameter" in source and "Approach 3's a = 0.80" in source
+    assert 1e5 < n < 1e6
+
+
+def test_a_config_file_gets_its_corpus_default_design(tmp_path):
+    # a file naming the synthetic language silently got the byte-level KJV design (context 128)
+    path = tmp_path / "synthetic.toml"
+    path.write_text('[sweep]\ncorpus = "synthetic"\nseed = 2\nlevels = [1e11, 2e11]\n')
+    spec = load_config_toml(path).spec
+    assert (spec.seq_len, spec.tokenizer, spec.batch_tokens) == (16, "none", 1024)
+    assert spec.seed == 2 and spec.levels == (1e11, 2e11)
+    path.write_text('[sweep]\nseq_len = 64\n')
+    spec = load_config_toml(path).spec
+    assert (spec.corpus, spec.seq_len, spec.tokenizer) == ("kjv", 64, "byte")

@@ -209,6 +209,22 @@ def test_fixed_tokens_per_parameter_reduces_to_L_of_N():
     assert result.law.variables == ("N",) and "tokens per parameter" in result.warnings[0]
 
 
+def test_three_sizes_at_one_token_count_fit_a_power_law_without_E():
+    # Pile-T5's shape: three final points at one D; E + A/N^alpha would pass through them exactly
+    n = np.array([2.5e8, 7.8e8, 2.8e9])
+    table = pd.DataFrame({"run_id": ["a", "b", "c"], "n_params": n, "tokens": 2e12,
+                          "loss": TRUTH.predict(N=n, D=2e12)})
+    result = scalinglab.fit(table, bootstrap=50)
+    assert result.law.variables == ("N",) and "E" not in result.params
+    assert "without an irreducible term" in result.warnings[0]
+    band = result.predict_interval(N=1.1e10, D=2e12)
+    assert "NOT calibrated" in band["components"]["calibration"]
+    # no saturation: the prediction sits below the (saturating) truth, and says so above
+    assert band["loss"] < TRUTH.predict(N=1.1e10, D=2e12)
+    with pytest.raises(FitError, match="2 points cannot determine"):
+        scalinglab.fit(table.iloc[:2])
+
+
 # -- where users meet it ------------------------------------------------------------------------
 def test_plan_uses_the_run_interval(fitted):
     costs = CostModel.create("h100")

@@ -118,3 +118,17 @@ def test_plan_keeps_the_config_files_corpus_unless_told(invoke, tmp_path):
                     "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["spec"]["corpus"] == "kjv"
+
+
+def test_plan_keeps_the_config_files_seed_unless_told(invoke, tmp_path):
+    # `--seed` had a default of 0 that silently replaced the file's seed
+    config = tmp_path / "seeded.toml"
+    config.write_text(TINY.replace("[sweep]", "[sweep]\nseed = 3"))
+    result = invoke("sweep", "plan", "--config", str(config), "--no-probe", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["spec"]["seed"] == 3
+    result = invoke("sweep", "plan", "--config", str(config), "--seed", "5", "--no-probe",
+                    "--json")
+    assert json.loads(result.stdout)["spec"]["seed"] == 5
+    result = invoke("sweep", "plan", "--no-probe", "--json")
+    assert json.loads(result.stdout)["spec"]["seed"] == 0

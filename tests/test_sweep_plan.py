@@ -136,11 +136,29 @@ def test_validation_run_repeats_data_with_a_warning(corpus):
 
 @pytest.mark.parametrize("bad", [{"levels": ()}, {"levels": (-1.0,)}, {"design": "grid"},
                                  {"size_step": 1.0}, {"sizes_per_level": 0},
-                                 {"extrapolation": 0.0}])
+                                 {"extrapolation": 0.0}, {"lr_scale": 0.0},
+                                 {"lr_scale": float("nan")}])
 def test_bad_specs_raise_one_line_errors(bad):
     with pytest.raises(ScalingLabError) as info:
         SweepSpec(**bad)
     assert "\n" not in str(info.value)
+
+
+def test_lr_scale_multiplies_the_trainers_rate_for_every_run(corpus):
+    from scalinglab.train.config import default_lr  # noqa: PLC0415
+
+    plain = plan_sweep(small_spec(lr_scale=1.0), corpus)
+    scaled = plan_sweep(small_spec(lr_scale=0.5), corpus)
+    assert all(r.config.lr is None for r in plain.runs)
+    for run in scaled.runs:
+        rate = default_lr(run.shape.n_params, run.config.batch_tokens, run.config.seq_len)
+        assert run.config.lr == pytest.approx(0.5 * rate)
+    assert {r.key for r in plain.runs}.isdisjoint(r.key for r in scaled.runs)
+    validation = plan_validation(small_spec(lr_scale=0.5), corpus, 5e4, 1e10)
+    assert validation.config.lr == pytest.approx(
+        0.5 * default_lr(validation.shape.n_params, 64, 32))
+    assert small_spec(lr=1e-3, lr_scale=0.5).lr == 1e-3  # an explicit rate wins
+    assert plan_sweep(small_spec(lr=1e-3, lr_scale=0.5), corpus).runs[0].config.lr == 1e-3
 
 
 def test_unknown_setting_is_named():

@@ -66,3 +66,14 @@ def test_invalid_explicit_shapes():
         ModelShape(2, 32, 4, 1, 64)
     with pytest.raises(ScalingLabError, match="seq_len"):
         ModelShape(2, 32, 4, 256, 0)
+
+
+def test_min_layers_deepens_tiny_models_and_leaves_large_ones():
+    one = ModelShape.for_params(2e4)
+    two = ModelShape.for_params(2e4, min_layers=2)
+    assert one.n_layer == 1 and two.n_layer == 2 and two.d_model < one.d_model
+    assert 0.5 < two.n_params / 2e4 < 2.0
+    big = ModelShape.for_params(1e7)
+    assert ModelShape.for_params(1e7, min_layers=2) == big  # already deeper than 2
+    with pytest.raises(ScalingLabError, match="min_layers"):
+        ModelShape.for_params(2e4, min_layers=0)

@@ -32,7 +32,9 @@ SizesOpt = Annotated[int | None, typer.Option("--sizes", help="Model sizes per l
 DesignOpt = Annotated[str | None, typer.Option(
     "--design", help="wsd (one run per size, cooldown branches) or isoflop (one run per point).")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-tokens", help="Tokens per step.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Training seed.")]
+SeedOpt = Annotated[int | None, typer.Option(
+    "--seed", help="Training seed (default: the config file's, else 0).")]
+DemoSeedOpt = Annotated[int, typer.Option("--seed", help="Training seed.")]
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="TOML file with a 'sweep' table (options given here override it).")]
 WorkersOpt = Annotated[int, typer.Option(
@@ -63,9 +65,7 @@ def register(app: typer.Typer) -> None:
 def _spec(config: Path | None, corpus: str | None, levels: str | None, sizes: int | None,
           design: str | None, batch_tokens: int | None, seed: int | None) -> SweepSpec:
     if config is not None:
-        data = _load_config(config).spec.to_dict()
-        if corpus is not None:
-            data["corpus"] = corpus
+        data = _load_config(config, corpus).spec.to_dict()
     else:
         data = default_spec(corpus or "kjv").to_dict()
     if levels is not None:
@@ -77,10 +77,10 @@ def _spec(config: Path | None, corpus: str | None, levels: str | None, sizes: in
     return SweepSpec.from_dict(data)
 
 
-def _load_config(path: Path) -> DemoConfig:
+def _load_config(path: Path, corpus: str | None = None) -> DemoConfig:
     """``load_config_toml`` with a one-line error for a file that is not text."""
     try:
-        return load_config_toml(path)
+        return load_config_toml(path, corpus)
     except UnicodeDecodeError:
         raise ScalingLabError(f"config file {str(path)!r} is not UTF-8 text (TOML)") from None
 
@@ -97,7 +97,7 @@ def _parse_levels(text: str) -> list[float]:
 
 def plan_command(
     corpus: CorpusOpt = None, levels: LevelsOpt = None, sizes: SizesOpt = None,
-    design: DesignOpt = None, batch_tokens: BatchOpt = None, seed: SeedOpt = 0,
+    design: DesignOpt = None, batch_tokens: BatchOpt = None, seed: SeedOpt = None,
     config: ConfigOpt = None, workers: WorkersOpt = 2, threads: ThreadsOpt = None,
     probe: Annotated[bool, typer.Option(help="Measure throughput to estimate wall time.")] = True,
     as_json: JsonOpt = False,
@@ -143,7 +143,7 @@ def plan_command(
 def run_sweep_command(
     directory: DirArg, corpus: CorpusOpt = None, levels: LevelsOpt = None,
     sizes: SizesOpt = None, design: DesignOpt = None, batch_tokens: BatchOpt = None,
-    seed: SeedOpt = 0, config: ConfigOpt = None, workers: WorkersOpt = 1,
+    seed: SeedOpt = None, config: ConfigOpt = None, workers: WorkersOpt = 1,
     executor: ExecutorOpt = "local", ray_address: RayOpt = None, retries: RetriesOpt = 1,
     threads: ThreadsOpt = None, as_json: JsonOpt = False,
 ) -> None:
@@ -222,7 +222,7 @@ def _print_status(runs: list[StoredRun], counts: dict[str, int], as_json: bool) 
 def demo_command(
     corpus: CorpusOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Results directory.")] = Path(DEFAULT_OUT),
-    seed: SeedOpt = 0, workers: WorkersOpt = 2, executor: ExecutorOpt = "local",
+    seed: DemoSeedOpt = 0, workers: WorkersOpt = 2, executor: ExecutorOpt = "local",
     ray_address: RayOpt = None, threads: ThreadsOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """The main job: plan, train the sweep, fit, predict the 10x run, train it, compare."""

@@ -430,7 +430,10 @@ def _reduce_degenerate_design(template: Law, settings: FitSettings, frame: pd.Da
     * one model size: E and A/N^alpha are one constant, so L(D) = E' + B/D^beta;
     * one token count, or every run at the same tokens per parameter (N and D collinear):
       the D term is a constant or a function of N, so L(N) = E' + A/N^alpha;
-    With 3 points or fewer nothing is reduced (and the fit stops: too few points).
+    With exactly 3 points the reduced law with E would fit them exactly (no residual left to
+    estimate the scatter, and E is unidentified), so the law fitted is Kaplan et al.'s (2020)
+    form without an irreducible term, L = (x_c / x)^alpha (2 parameters), and the note says
+    that it ignores saturation.  With fewer points nothing is reduced and the fit stops.
     """
     if not isinstance(template, Chinchilla) or settings.E_fixed is not None:
         return template, settings, ""
@@ -454,9 +457,15 @@ def _reduce_degenerate_design(template: Law, settings: FitSettings, frame: pd.Da
                f"L(N) = E' + A/N^alpha, valid along D/N = {ratio:.3g} only")
     else:
         return template, settings, ""
-    if len(frame) <= 3:  # the reduced law has 3 parameters: leave the error to the caller
+    if len(frame) < 3:  # even the 2-parameter law would fit exactly: leave the error to the caller
         return template, settings, ""
-    reduced = replace(settings, law="power", variable=variable, irreducible=True)
+    irreducible = len(frame) > 3
+    if not irreducible:
+        why += (f"; with only {len(frame)} points E cannot be determined either, so the law "
+                f"fitted is L = ({variable}_c/{variable})^alpha without an irreducible term "
+                f"(Kaplan et al. 2020): it assumes no saturation and predicts too low if the "
+                f"loss is flattening")
+    reduced = replace(settings, law="power", variable=variable, irreducible=irreducible)
     return make_law(reduced), reduced, why
 
 

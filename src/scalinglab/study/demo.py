@@ -35,8 +35,10 @@ from scalinglab.sweep.plan import (
     PlannedRun,
     SweepPlan,
     SweepSpec,
+    default_spec,
     level_budgets,
     plan_sweep,
+    prior_optimal_size,
     plan_validation,
 )
 from scalinglab.sweep.progress import SweepProgress
@@ -70,7 +72,7 @@ class DemoConfig:
     retries: int = 1
     bootstrap: int = 400
     level: float = 0.9
-    fit_min_steps: int = 1000
+    fit_min_steps: int = 1500
     n_column: str = "n_params"
     threads: int | None = None
     loss_column: str = "auto"
@@ -87,7 +89,11 @@ class DemoConfig:
     @classmethod
     def from_dict(cls, data: dict) -> DemoConfig:
         data = dict(data)
-        spec = SweepSpec.from_dict(data.pop("spec", {}) or {})
+        # the corpus's default design (e.g. the synthetic language's), overridden by the file
+        settings = data.pop("spec", {}) or {}
+        if not isinstance(settings, dict):
+            raise ScalingLabError(f"the sweep settings must be a table, got {settings!r}")
+        spec = default_spec(**settings)
         known = {"out", "workers", "executor", "ray_address", "retries", "bootstrap", "level",
                  "fit_min_steps", "n_column", "threads", "loss_column"}
         unknown = sorted(set(data) - known)
@@ -97,8 +103,12 @@ class DemoConfig:
         return cls(spec=spec, **data)
 
 
-def load_config_toml(path: str | Path) -> DemoConfig:
-    """A :class:`DemoConfig` from TOML: top-level run settings and a ``[sweep]`` table."""
+def load_config_toml(path: str | Path, corpus: str | None = None) -> DemoConfig:
+    """A :class:`DemoConfig` from TOML: top-level run settings and a ``[sweep]`` table.
+
+    The sweep starts from the default design of its corpus (``corpus`` replaces the file's),
+    and the file's settings override that design.
+    """
     import tomllib  # noqa: PLC0415
 
     path = Path(path)
@@ -109,6 +119,10 @@ def load_config_toml(path: str | Path) -> DemoConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ScalingLabError(f"cannot parse {str(path)!r}: {exc}") from None
     data["spec"] = data.pop("sweep", {})
+    if corpus is not None:
+        if not isinstance(data["spec"], dict):
+            raise ScalingLabError(f"{str(path)!r}: 'sweep' must be a table")
+        data["spec"]["corpus"] = corpus
     return DemoConfig.from_dict(data)
 
 
@@ -327,23 +341,60 @@ def within_sweep_backtest(points: pd.DataFrame, plan: SweepPlan, n_column: str =
             "max_extrapolation": result.summary.get("max_extrapolation", math.nan)}
 
 
-def _validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> PlannedRun:
-    """Size the validation run: Approach 2's N_opt, raised if needed to stay within one epoch.
+#: Exponent a of N_opt ∝ C^a that sizes the validation run: published estimates lie within
+#: 0.45-0.75 (Kaplan et al. 2020: 0.73; Hoffmann et al. 2022: 0.46-0.51; Besiroglu et al. 2024:
+#: 0.51); a sweep's own estimate outside this generous band is noise, not a finding (on KJV,
+#: Approach 2 fitted a = 1.06 on two seeds of three and sized the run at 2.3 tokens/parameter).
+CREDIBLE_N_OPT_EXPONENT = (0.3, 0.8)
 
-    The laws assume fresh data, so a validation run that repeats the corpus would test the
-    data-constrained regime instead (Muennighoff et al. 2023); the size is raised until the
-    run's tokens fit in one pass over the training split.  Approach 3's frontier is the
-    fallback when Approach 2 has no fit; the size stays within 4x the largest sweep size.
+
+def _validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> PlannedRun:
+    """Size the validation run at the compute-optimal N, raised if needed to stay within one epoch.
+
+    N_opt comes from the first credible source (:func:`validation_size_source`): Approach 2,
+    Approach 3's frontier, or the design's prior.  The laws assume fresh data, so a validation
+    run that repeats the corpus would test the data-constrained regime instead (Muennighoff et
+    al. 2023); the size is raised until the run's tokens fit in one pass over the training
+    split.  The size stays within 4x the largest sweep size.
     """
     target = spec.extrapolation * plan.largest_point_flops
-    if fits["approach2"] is not None:
-        n_opt = float(fits["approach2"].predict_n_opt(target))
-    else:
-        n_opt = float(fits["approach3"].frontier(target)["N_opt"]["value"])
+    n_opt, source = validation_size_source(spec, corpus, fits, target)
     sizes = [r.shape.n_params for r in plan.runs]
     n_val = float(np.clip(n_opt, min(sizes), 4 * max(sizes)))
     one_epoch = _smallest_size_within_one_epoch(corpus, spec, target, 4 * max(sizes))
-    return plan_validation(spec, corpus, max(n_val, one_epoch), plan.largest_point_flops)
+    run = plan_validation(spec, corpus, max(n_val, one_epoch), plan.largest_point_flops)
+    note = f"sized by {source}: N_opt = {n_opt:.3g} at {target:.3g} FLOPs"
+    if one_epoch > n_val:
+        note += f", raised to {run.shape.n_params:.3g} to stay within one pass over the data"
+    run.warnings.insert(0, note)
+    return run
+
+
+def validation_size_source(spec: SweepSpec, corpus, fits: dict, flops: float
+                           ) -> tuple[float, str]:
+    """N_opt (non-embedding parameters) at ``flops`` and where it came from.
+
+    Approach 2 (IsoFLOP minima) when its exponent a is credible, else Approach 3's frontier
+    (a = beta / (alpha + beta)) when credible, else the sweep's prior tokens per parameter.
+    """
+    low, high = CREDIBLE_N_OPT_EXPONENT
+    approach2 = fits.get("approach2")
+    if approach2 is not None and low <= approach2.a <= high:
+        return float(approach2.predict_n_opt(flops)), f"Approach 2 (N_opt ~ C^{approach2.a:.2f})"
+    rejected = ([] if approach2 is None else
+                [f"Approach 2's a = {approach2.a:.2f}"])
+    approach3 = fits["approach3"]
+    params = approach3.params
+    if {"alpha", "beta"} <= set(params):
+        a3 = params["beta"] / (params["alpha"] + params["beta"])
+        if low <= a3 <= high:
+            n_opt = float(approach3.frontier(flops)["N_opt"]["value"])
+            return n_opt, f"Approach 3's frontier (N_opt ~ C^{a3:.2f})"
+        rejected.append(f"Approach 3's a = {a3:.2f}")
+    n_opt = prior_optimal_size(flops, corpus.vocab_size, spec.seq_len, spec.tokens_per_param,
+                               spec.min_layers)
+    why = f" ({', '.join(rejected)} outside {low}-{high})" if rejected else ""
+    return n_opt, f"the prior {spec.tokens_per_param:g} tokens/parameter{why}"
 
 
 def _smallest_size_within_one_epoch(corpus, spec: SweepSpec, flops: float,
@@ -353,7 +404,8 @@ def _smallest_size_within_one_epoch(corpus, spec: SweepSpec, flops: float,
 
     available = (corpus.train_tokens - 1) // spec.seq_len * spec.seq_len
     for n in np.geomspace(1e3, largest, 200):
-        shape = ModelShape.for_params(float(n), corpus.vocab_size, spec.seq_len)
+        shape = ModelShape.for_params(float(n), corpus.vocab_size, spec.seq_len,
+                                      min_layers=spec.min_layers)
         if flops / shape.flops_per_token() <= available:
             return float(n)
     return float(largest)

@@ -71,14 +71,21 @@ class ModelShape:
     # ----------------------------------------------------------------- construction
     @classmethod
     def for_params(cls, target_params: float, vocab_size: int = 256, seq_len: int = 128,
-                   aspect_ratio: int = ASPECT_RATIO) -> ModelShape:
-        """The ladder shape whose non-embedding parameter count is nearest ``target_params``."""
+                   aspect_ratio: int = ASPECT_RATIO, min_layers: int = 1) -> ModelShape:
+        """The ladder shape whose non-embedding parameter count is nearest ``target_params``.
+
+        ``min_layers`` raises the depth of tiny models (narrower instead): one attention layer
+        cannot compose heads (no induction heads, Olsson et al. 2022), so a ladder whose small
+        end is one layer deep changes model class along the way.
+        """
         target = float(target_params)
         if not math.isfinite(target) or not MIN_TARGET_PARAMS <= target <= MAX_TARGET_PARAMS:
             raise ScalingLabError(
                 f"cannot build a model of {target_params!r} non-embedding parameters: the ladder "
                 f"covers {MIN_TARGET_PARAMS:.0f} to {MAX_TARGET_PARAMS:.0e}")
-        n_layer = max(1, round((target / (12.0 * aspect_ratio**2)) ** (1.0 / 3.0)))
+        if isinstance(min_layers, bool) or not isinstance(min_layers, int) or min_layers < 1:
+            raise ScalingLabError(f"min_layers must be a positive integer, got {min_layers!r}")
+        n_layer = max(min_layers, round((target / (12.0 * aspect_ratio**2)) ** (1.0 / 3.0)))
         d_model = _nearest_width(target, n_layer)
         shape = cls(n_layer, d_model, d_model // _head_dim_for(d_model), int(vocab_size),
                     int(seq_len))

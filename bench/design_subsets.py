@@ -1,0 +1,109 @@
+"""Benchmark: which compute levels (and minimum step count) a demo sweep should fit.
+
+Trains nothing itself beyond one *superset* sweep per seed: a WSD sweep over the union of the
+candidate designs' levels (``scalinglab sweep run DIR --config FILE``; every level's sizes
+depend on that level alone, so each candidate's points are a subset of the superset's).  For
+each candidate design and ``--min-steps`` threshold it keeps exactly the points that design
+would have planned, fits them as the demo does (:func:`scalinglab.study.demo.fit_sweep`), and
+prints, per seed, the fitted E against the exact best possible loss E_T (synthetic language
+only), the validation run the fit sizes, and its predicted loss with the 90% run interval.
+It chose the synthetic language's levels (``SYNTHETIC_SWEEP``; table in bench/README.md).
+
+    python bench/design_subsets.py --corpus synthetic --stores S0 S1 S2 \\
+        [--designs 'five=1e11,2e11,4e11,1e12,2e12;three=2e11,6e11,2e12'] [--min-steps 1000,1500]
+        [--truth 1.74,1.74,1.74]
+
+``--stores`` are the superset sweeps, one per seed, in seed order 0, 1, 2, ...  ``--truth``
+(optional) gives each seed's measured validation loss to score the predictions, valid only
+where the candidate sizes the same validation run as the one measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+
+DEFAULT_DESIGNS = ("five=1e11,2e11,4e11,1e12,2e12;three=2e11,6e11,2e12;"
+                   "four=2e11,4e11,1e12,2e12;five_b=2e11,4e11,6e11,1e12,2e12;"
+                   "six=1e11,2e11,4e11,6e11,1e12,2e12")
+
+
+def parse_designs(text: str) -> dict[str, tuple[float, ...]]:
+    designs = {}
+    for item in text.split(";"):
+        name, levels = item.split("=")
+        designs[name.strip()] = tuple(float(x) for x in levels.split(","))
+    return designs
+
+
+def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...], min_steps: int,
+             truth: list[float] | None) -> list[str]:
+    """One cell per seed: E error (when known), validation size, prediction and interval."""
+    from scalinglab.corpora import load_corpus  # noqa: PLC0415
+    from scalinglab.study.demo import (  # noqa: PLC0415
+        DemoConfig,
+        _validation_run,
+        fit_sweep,
+        predict_validation,
+        resolve_loss_column,
+        with_loss_column,
+    )
+    from scalinglab.sweep.plan import default_spec, plan_sweep  # noqa: PLC0415
+    from scalinglab.sweep.store import SQLiteRunStore  # noqa: PLC0415
+
+    corpus = load_corpus(corpus_name, tokenizer=default_spec(corpus_name).tokenizer)
+    column = resolve_loss_column("auto", corpus)
+    cells = []
+    for seed, folder in enumerate(stores):
+        spec = default_spec(corpus_name, seed=seed, levels=levels)
+        plan = plan_sweep(spec, corpus)
+        planned = {(float(r.shape.n_params), float(p["tokens"])) for r in plan.runs
+                   for p in r.points}
+        with SQLiteRunStore(folder) as store:
+            records = store.records(role="sweep")
+        final = records["final"].astype(bool)
+        point = [(float(n), float(d)) in planned
+                 for n, d in zip(records["n_params"], records["tokens"], strict=True)]
+        records = records[~final.to_numpy() | np.array(point, dtype=bool)]
+        config = DemoConfig(spec=spec, fit_min_steps=min_steps, bootstrap=100)
+        fits = fit_sweep(with_loss_column(records, column), plan, config)
+        approach3 = fits["approach3"]
+        run = _validation_run(spec, corpus, plan, fits)
+        predicted = predict_validation(approach3, run, 0.9)
+        cell = ""
+        if corpus.language is not None:
+            best = corpus.language.best_possible_loss(spec.seq_len)
+            cell += f"E {approach3.params['E'] / best - 1:+.2%}, "
+        cell += (f"N_val {run.shape.n_params:.3g}: {predicted['loss']:.4f} "
+                 f"[{predicted['low']:.4f}, {predicted['high']:.4f}]")
+        if truth:
+            cell += f" err {predicted['loss'] / truth[seed] - 1:+.2%}"
+        calibrated = approach3.run_interval is not None and approach3.run_interval.calibrated
+        cells.append(cell + ("" if calibrated else " (not calibrated)"))
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default="synthetic")
+    parser.add_argument("--stores", nargs="+", required=True)
+    parser.add_argument("--designs", default=DEFAULT_DESIGNS)
+    parser.add_argument("--min-steps", default="1000,1500")
+    parser.add_argument("--truth", default=None)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    truth = [float(x) for x in args.truth.split(",")] if args.truth else None
+    print("| design | levels (FLOPs) | min steps | " +
+          " | ".join(f"seed {i}" for i in range(len(args.stores))) + " |")
+    print("|---|---|---:|" + "---|" * len(args.stores))
+    for name, levels in parse_designs(args.designs).items():
+        for min_steps in (int(x) for x in args.min_steps.split(",")):
+            cells = evaluate(args.corpus, args.stores, levels, min_steps, truth)
+            print(f"| {name} | {', '.join(f'{c:g}' for c in levels)} | {min_steps} | "
+                  + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
