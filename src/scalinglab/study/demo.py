@@ -38,8 +38,8 @@ from scalinglab.sweep.plan import (
     default_spec,
     level_budgets,
     plan_sweep,
-    prior_optimal_size,
     plan_validation,
+    prior_optimal_size,
 )
 from scalinglab.sweep.progress import SweepProgress
 from scalinglab.sweep.store import SQLiteRunStore
