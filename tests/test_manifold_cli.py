@@ -25,6 +25,9 @@ min_steps = 40
 sizes_per_level = 3
 eval_tokens = 2048
 checkpoint_every = 100
+# the trainer's full rate: these few-hundred-step runs need it to leave the bigram plateau
+# far enough for a final-layer dimension above 1 (at the demo's 0.7x one run measured 0.99)
+lr_scale = 1.0
 """
 
 
