@@ -17,6 +17,7 @@ from scalinglab.cli import sweep_cmd
 from scalinglab.corpora import load_corpus
 from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
+from scalinglab.laws.forms import Chinchilla
 from scalinglab.study.demo import (
     DemoConfig,
     _backtest_line,
@@ -256,7 +257,7 @@ def test_validation_run_is_sized_by_the_first_credible_exponent():
 
     corpus = load_corpus("kjv")
     spec = SweepSpec()
-    approach3 = SimpleNamespace(params={"alpha": 0.35, "beta": 0.37},
+    approach3 = SimpleNamespace(law=Chinchilla(E=1.0, A=10.0, alpha=0.35, B=100.0, beta=0.37),
                                 frontier=lambda C: {"N_opt": {"value": 1.23e5}})
     credible = SimpleNamespace(a=0.5, predict_n_opt=lambda C: 4.56e5)
     n, source = validation_size_source(spec, corpus, {"approach2": credible,
@@ -266,7 +267,7 @@ def test_validation_run_is_sized_by_the_first_credible_exponent():
     n, source = validation_size_source(spec, corpus, {"approach2": steep,
                                                       "approach3": approach3}, 2e13)
     assert n == 1.23e5 and source.startswith("Approach 3")
-    approach3.params = {"alpha": 0.39, "beta": 1.59}  # a = 0.80...: not credible either
+    approach3.law = Chinchilla(E=1.0, A=10.0, alpha=0.39, B=100.0, beta=1.59)  # a = 0.80...
     n, source = validation_size_source(spec, corpus, {"approach2": None,
                                                       "approach3": approach3}, 2e13)
     assert "prior 20 tokens/parameter" in source and "Approach 3's a = 0.80" in source

@@ -30,6 +30,7 @@ from rich.console import Console
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.intervals import describe_sources
 from scalinglab.jsonutil import to_jsonable
+from scalinglab.laws.forms import Chinchilla
 from scalinglab.records import write_runs
 from scalinglab.sweep.executors import Executor, LocalExecutor, make_executor, run_pending
 from scalinglab.sweep.plan import (
@@ -122,9 +123,7 @@ def load_config_toml(path: str | Path, corpus: str | None = None) -> DemoConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ScalingLabError(f"cannot parse {str(path)!r}: {exc}") from None
     data["spec"] = data.pop("sweep", {})
-    if corpus is not None:
-        if not isinstance(data["spec"], dict):
-            raise ScalingLabError(f"{str(path)!r}: 'sweep' must be a table")
+    if corpus is not None and isinstance(data["spec"], dict):  # from_dict refuses a non-table
         data["spec"]["corpus"] = corpus
     return DemoConfig.from_dict(data)
 
@@ -387,9 +386,8 @@ def validation_size_source(spec: SweepSpec, corpus, fits: dict, flops: float
     rejected = ([] if approach2 is None else
                 [f"Approach 2's a = {approach2.a:.2f}"])
     approach3 = fits["approach3"]
-    params = approach3.params
-    if {"alpha", "beta"} <= set(params):
-        a3 = params["beta"] / (params["alpha"] + params["beta"])
+    if isinstance(approach3.law, Chinchilla):
+        a3 = approach3.law.optimal_exponents()[0]
         if low <= a3 <= high:
             n_opt = float(approach3.frontier(flops)["N_opt"]["value"])
             return n_opt, f"Approach 3's frontier (N_opt ~ C^{a3:.2f})"

@@ -34,7 +34,7 @@ from scalinglab.corpora.loading import is_synthetic_source
 from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.store import StoredRun, config_hash
 from scalinglab.train.config import TrainConfig, default_warmup_steps, resolve_plan
-from scalinglab.train.shape import ModelShape
+from scalinglab.train.shape import ModelShape, check_min_layers
 
 #: Hoffmann et al. 2022 (Table 3 / Approach 1): compute-optimal training uses ~20 tokens/param.
 PRIOR_TOKENS_PER_PARAM = 20.0
@@ -102,9 +102,7 @@ class SweepSpec:
             raise ScalingLabError(f"size_step must be > 1, got {self.size_step}")
         if not self.extrapolation > 0:
             raise ScalingLabError(f"extrapolation must be > 0, got {self.extrapolation}")
-        if isinstance(self.min_layers, bool) or not isinstance(self.min_layers, int) \
-                or self.min_layers < 1:
-            raise ScalingLabError(f"min_layers must be a positive integer, got {self.min_layers!r}")
+        check_min_layers(self.min_layers)
         if not (math.isfinite(self.lr_scale) and self.lr_scale > 0):
             raise ScalingLabError(f"lr_scale must be a number > 0, got {self.lr_scale}")
         if not self.tokens_per_param > 0:

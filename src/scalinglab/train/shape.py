@@ -83,8 +83,7 @@ class ModelShape:
             raise ScalingLabError(
                 f"cannot build a model of {target_params!r} non-embedding parameters: the ladder "
                 f"covers {MIN_TARGET_PARAMS:.0f} to {MAX_TARGET_PARAMS:.0e}")
-        if isinstance(min_layers, bool) or not isinstance(min_layers, int) or min_layers < 1:
-            raise ScalingLabError(f"min_layers must be a positive integer, got {min_layers!r}")
+        check_min_layers(min_layers)
         n_layer = max(min_layers, round((target / (12.0 * aspect_ratio**2)) ** (1.0 / 3.0)))
         d_model = _nearest_width(target, n_layer)
         shape = cls(n_layer, d_model, d_model // _head_dim_for(d_model), int(vocab_size),
@@ -163,6 +162,13 @@ def _non_embedding(n_layer: int, d_model: int) -> int:
 def _granule(width: float) -> int:
     """Width step: 8 below 64, 16 below 256, 32 below 512, then 64 (hardware-friendly sizes)."""
     return 8 if width < 64 else 16 if width < 256 else 32 if width < 512 else 64
+
+
+def check_min_layers(value: object) -> int:
+    """``value`` if it is a positive integer (the least depth of a ladder), else a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ScalingLabError(f"min_layers must be a positive integer, got {value!r}")
+    return value
 
 
 def _nearest_width(target: float, n_layer: int) -> int:
