@@ -11,8 +11,10 @@ It chose the synthetic language's levels (``SYNTHETIC_SWEEP``; table in bench/RE
 
     python bench/design_subsets.py --corpus synthetic --stores S0 S1 S2 \\
         [--designs 'five=1e11,2e11,4e11,1e12,2e12;three=2e11,6e11,2e12'] [--min-steps 1000,1500]
-        [--truth 1.74,1.74,1.74]
+        [--truth 1.74,1.74,1.74] [--settings JSON]
 
+``--settings`` (JSON) sets sweep options for every design (sizes per level, size step,
+min_layers, lr_scale, batch_tokens); a design written ``name=`` keeps the corpus's levels.
 ``--stores`` are the superset sweeps, one per seed, in seed order 0, 1, 2, ...  ``--truth``
 (optional) gives each seed's measured validation loss to score the predictions, valid only
 where the candidate sizes the same validation run as the one measured.
@@ -21,6 +23,7 @@ where the candidate sizes the same validation run as the one measured.
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 
 import numpy as np
@@ -34,35 +37,43 @@ def parse_designs(text: str) -> dict[str, tuple[float, ...]]:
     designs = {}
     for item in text.split(";"):
         name, levels = item.split("=")
-        designs[name.strip()] = tuple(float(x) for x in levels.split(","))
+        # "name=" keeps the design's own levels
+        designs[name.strip()] = tuple(float(x) for x in levels.split(",") if x.strip())
     return designs
 
 
-def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...], min_steps: int,
-             truth: list[float] | None) -> list[str]:
+def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...] | None,
+             min_steps: int, truth: list[float] | None, settings: dict | None = None
+             ) -> list[str]:
     """One cell per seed: E error (when known), validation size, prediction and interval."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
     from scalinglab.study.demo import (  # noqa: PLC0415
         DemoConfig,
-        _validation_run,
         fit_sweep,
         predict_validation,
         resolve_loss_column,
+        size_validation_run,
         with_loss_column,
     )
     from scalinglab.sweep.plan import default_spec, plan_sweep  # noqa: PLC0415
     from scalinglab.sweep.store import SQLiteRunStore  # noqa: PLC0415
 
-    corpus = load_corpus(corpus_name, tokenizer=default_spec(corpus_name).tokenizer)
+    settings = dict(settings or {})
+    if levels:
+        settings["levels"] = levels
+    corpus = load_corpus(corpus_name, tokenizer=default_spec(corpus_name, **settings).tokenizer)
     column = resolve_loss_column("auto", corpus)
     cells = []
     for seed, folder in enumerate(stores):
-        spec = default_spec(corpus_name, seed=seed, levels=levels)
+        spec = default_spec(corpus_name, **{**settings, "seed": seed})
         plan = plan_sweep(spec, corpus)
         planned = {(float(r.shape.n_params), float(p["tokens"])) for r in plan.runs
                    for p in r.points}
+        seeds = {r.config.seed for r in plan.runs}
         with SQLiteRunStore(folder) as store:
             records = store.records(role="sweep")
+        # this seed's runs only (a store may also hold other seeds' runs of the same sizes)
+        records = records[records["seed"].isin(seeds).to_numpy()]
         final = records["final"].astype(bool)
         point = [(float(n), float(d)) in planned
                  for n, d in zip(records["n_params"], records["tokens"], strict=True)]
@@ -70,7 +81,7 @@ def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...], min
         config = DemoConfig(spec=spec, fit_min_steps=min_steps, bootstrap=100)
         fits = fit_sweep(with_loss_column(records, column), plan, config)
         approach3 = fits["approach3"]
-        run = _validation_run(spec, corpus, plan, fits)
+        run = size_validation_run(spec, corpus, plan, fits)
         predicted = predict_validation(approach3, run, 0.9)
         cell = ""
         if corpus.language is not None:
@@ -92,7 +103,11 @@ def main() -> None:
     parser.add_argument("--designs", default=DEFAULT_DESIGNS)
     parser.add_argument("--min-steps", default="1000,1500")
     parser.add_argument("--truth", default=None)
+    parser.add_argument("--settings", default="{}",
+                        help="JSON sweep settings for every design, e.g. "
+                             "'{\"sizes_per_level\": 9, \"size_step\": 1.414}'")
     args = parser.parse_args()
+    settings = json.loads(args.settings)
     warnings.filterwarnings("ignore")
     truth = [float(x) for x in args.truth.split(",")] if args.truth else None
     print("| design | levels (FLOPs) | min steps | " +
@@ -100,8 +115,9 @@ def main() -> None:
     print("|---|---|---:|" + "---|" * len(args.stores))
     for name, levels in parse_designs(args.designs).items():
         for min_steps in (int(x) for x in args.min_steps.split(",")):
-            cells = evaluate(args.corpus, args.stores, levels, min_steps, truth)
-            print(f"| {name} | {', '.join(f'{c:g}' for c in levels)} | {min_steps} | "
+            cells = evaluate(args.corpus, args.stores, levels, min_steps, truth, settings)
+            shown = ", ".join(f"{c:g}" for c in levels) if levels else "the design's"
+            print(f"| {name} | {shown} | {min_steps} | "
                   + " | ".join(cells) + " |")
 
 

@@ -115,6 +115,9 @@ def test_store_holds_every_run_and_the_prediction_came_first(kjv_demo):
         assert prediction["made_at"] < validation.started_at  # frozen before training began
         assert not prediction["validation_already_trained"]
         assert prediction["key"] == validation.key
+    # how the run was sized is a note, not a doubt about the run
+    assert any(n.startswith("sized by") for n in summary["validation"]["notes"])
+    assert not any(w.startswith("sized by") for w in summary["validation"]["warnings"])
 
 
 def test_prediction_is_printed_before_the_validation_run_trains(kjv_demo):

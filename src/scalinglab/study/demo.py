@@ -178,7 +178,7 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
                 raise ScalingLabError("no sweep run finished; see `scalinglab sweep status`")
             fits = fit_sweep(with_loss_column(records, loss_column), plan, config)
             _print_fits(ui, fits, config)
-            validation = _validation_run(spec, corpus, plan, fits)
+            validation = size_validation_run(spec, corpus, plan, fits)
             prediction = _frozen_prediction(store, fits, validation, config.level, out)
             _print_prediction(ui, validation, prediction)
             # its own spawned process, whose OpenMP threads sleep when idle (bench/busy_threads.py)
@@ -350,7 +350,7 @@ def within_sweep_backtest(points: pd.DataFrame, plan: SweepPlan, n_column: str =
 CREDIBLE_N_OPT_EXPONENT = (0.3, 0.8)
 
 
-def _validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> PlannedRun:
+def size_validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> PlannedRun:
     """Size the validation run at the compute-optimal N, raised if needed to stay within one epoch.
 
     N_opt comes from the first credible source (:func:`validation_size_source`): Approach 2,
@@ -368,7 +368,7 @@ def _validation_run(spec: SweepSpec, corpus, plan: SweepPlan, fits: dict) -> Pla
     note = f"sized by {source}: N_opt = {n_opt:.3g} at {target:.3g} FLOPs"
     if one_epoch > n_val:
         note += f", raised to {run.shape.n_params:.3g} to stay within one pass over the data"
-    run.warnings.insert(0, note)
+    run.notes.append(note)
     return run
 
 
@@ -463,7 +463,7 @@ def _summary(config: DemoConfig, corpus, plan: SweepPlan, fits: dict, validation
         "validation": {"name": validation.name, "n_params": validation.shape.n_params,
                        "n_params_total": validation.shape.n_params_total,
                        "tokens": float(validation.config.tokens),
-                       "warnings": validation.warnings},
+                       "notes": validation.notes, "warnings": validation.warnings},
         "validation_already_trained": prediction.get("validation_already_trained", False),
         "approach3": {"params": approach3.params,
                       "intervals": (approach3.intervals()
@@ -586,8 +586,10 @@ def _print_prediction(ui: _Console, run: PlannedRun, prediction: dict) -> None:
              f"{prediction['high']:.4f}]", markup=False)
     if prediction.get("components"):
         ui.print(f"  {describe_sources(prediction['components'])}", markup=False)
+    for note in run.notes:
+        ui.print(f"  note: {note}", markup=False)
     for warning in run.warnings:
-        ui.print(f"  note: {warning}", markup=False)
+        ui.print(f"  warning: {warning}", markup=False)
 
 
 def _print_verdict(ui: _Console, summary: dict) -> None:

@@ -76,9 +76,9 @@ class SweepSpec:
     # 0.87% and 0.86%, and three seeds of the 10x validation run agreed to 0.2%
     # (bench/seed_noise.py, bench/README.md)
     lr_scale: float = 0.7
-    # 2 would make every ladder model deep enough for induction heads; measured on KJV it
-    # removed the 10x run's +2% bias on average but tripled the seed-to-seed spread of the
-    # prediction (bench/README.md), so the ladder's own depth rule stays the default
+    # 2 gives a ladder of one architecture (every KJV model up to ~2e6 parameters two layers
+    # deep); measured on KJV it left E unidentified and spread the three seeds' 10x
+    # predictions by 5% (bench/README.md), so the ladder's own depth rule stays the default
     min_layers: int = 1
     cooldown_fraction: float = 0.2
     seed: int = 0
@@ -132,7 +132,10 @@ class SweepSpec:
 
 @dataclass
 class PlannedRun:
-    """One training run of a plan; ``points`` are the (level, tokens) evaluations it yields."""
+    """One training run of a plan; ``points`` are the (level, tokens) evaluations it yields.
+
+    ``warnings`` flag doubts about the run (e.g. too few steps); ``notes`` say how it was chosen.
+    """
 
     key: str
     name: str
@@ -143,13 +146,14 @@ class PlannedRun:
     points: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checkpoint_every: int | None = None  # steps; set by the executor with the folder
+    notes: list[str] = field(default_factory=list)
 
     def stored(self) -> StoredRun:
         return StoredRun(key=self.key, name=self.name, role=self.role,
                          config=self.config.to_dict(), planned_flops=self.planned_flops,
                          meta={"points": self.points, "shape": self.shape.to_dict(),
                                "checkpoint_every": self.checkpoint_every,
-                               "warnings": self.warnings})
+                               "warnings": self.warnings, "notes": self.notes})
 
 
 @dataclass
