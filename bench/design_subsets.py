@@ -11,13 +11,15 @@ It chose the synthetic language's levels (``SYNTHETIC_SWEEP``; table in bench/RE
 
     python bench/design_subsets.py --corpus synthetic --stores S0 S1 S2 \\
         [--designs 'five=1e11,2e11,4e11,1e12,2e12;three=2e11,6e11,2e12'] [--min-steps 1000,1500]
-        [--truth 1.74,1.74,1.74] [--settings JSON]
+        [--truth 1.74,1.74,1.74] [--settings JSON] [--bootstrap 100] [--centre point]
 
 ``--settings`` (JSON) sets sweep options for every design (sizes per level, size step,
 min_layers, lr_scale, batch_tokens); a design written ``name=`` keeps the corpus's levels.
 ``--stores`` are the superset sweeps, one per seed, in seed order 0, 1, 2, ...  ``--truth``
 (optional) gives each seed's measured validation loss to score the predictions, valid only
-where the candidate sizes the same validation run as the one measured.
+where the candidate sizes the same validation run as the one measured.  ``--bootstrap``
+sets the fits' resamples (the demo uses 400); ``--centre`` (``extrapolation.py``'s option)
+moves the interval to a summary of the bootstrap predictions instead of the point estimate.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def parse_designs(text: str) -> dict[str, tuple[float, ...]]:
 
 
 def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...] | None,
-             min_steps: int, truth: list[float] | None, settings: dict | None = None
-             ) -> list[str]:
+             min_steps: int, truth: list[float] | None, settings: dict | None = None,
+             bootstrap: int = 100, centre: str = "point") -> list[str]:
     """One cell per seed: E error (when known), validation size, prediction and interval."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
     from scalinglab.study.demo import (  # noqa: PLC0415
@@ -78,11 +80,13 @@ def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...] | No
         point = [(float(n), float(d)) in planned
                  for n, d in zip(records["n_params"], records["tokens"], strict=True)]
         records = records[~final.to_numpy() | np.array(point, dtype=bool)]
-        config = DemoConfig(spec=spec, fit_min_steps=min_steps, bootstrap=100)
+        config = DemoConfig(spec=spec, fit_min_steps=min_steps, bootstrap=bootstrap)
         fits = fit_sweep(with_loss_column(records, column), plan, config)
         approach3 = fits["approach3"]
         run = size_validation_run(spec, corpus, plan, fits)
         predicted = predict_validation(approach3, run, 0.9)
+        if centre != "point":
+            predicted = _recentred(approach3, run, predicted, centre)
         cell = ""
         if corpus.language is not None:
             best = corpus.language.best_possible_loss(spec.seq_len)
@@ -96,6 +100,19 @@ def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...] | No
     return cells
 
 
+def _recentred(approach3, run, predicted: dict, centre: str) -> dict:
+    from extrapolation import bootstrap_centre  # noqa: PLC0415 (bench/ is the script's path)
+
+    inputs = {"N": np.array([float(run.shape.n_params)]),
+              "D": np.array([float(run.config.tokens)])}
+    moved = bootstrap_centre(approach3, inputs, centre)
+    if moved is None:
+        return predicted
+    ratio = float(moved[0]) / predicted["loss"]
+    return {**predicted, "loss": float(moved[0]), "low": predicted["low"] * ratio,
+            "high": predicted["high"] * ratio}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="synthetic")
@@ -106,6 +123,10 @@ def main() -> None:
     parser.add_argument("--settings", default="{}",
                         help="JSON sweep settings for every design, e.g. "
                              "'{\"sizes_per_level\": 9, \"size_step\": 1.414}'")
+    parser.add_argument("--bootstrap", type=int, default=100,
+                        help="bootstrap resamples per fit (the demo uses 400)")
+    parser.add_argument("--centre", default="point",
+                        choices=("point", "median", "geomean", "trim10", "trim25"))
     args = parser.parse_args()
     settings = json.loads(args.settings)
     warnings.filterwarnings("ignore")
@@ -115,7 +136,8 @@ def main() -> None:
     print("|---|---|---:|" + "---|" * len(args.stores))
     for name, levels in parse_designs(args.designs).items():
         for min_steps in (int(x) for x in args.min_steps.split(",")):
-            cells = evaluate(args.corpus, args.stores, levels, min_steps, truth, settings)
+            cells = evaluate(args.corpus, args.stores, levels, min_steps, truth, settings,
+                             args.bootstrap, args.centre)
             shown = ", ".join(f"{c:g}" for c in levels) if levels else "the design's"
             print(f"| {name} | {shown} | {min_steps} | "
                   + " | ".join(cells) + " |")

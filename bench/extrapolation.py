@@ -14,6 +14,12 @@ held-out targets, and score each method:
                    ``predict_interval(..., kind="run")`` (``kind`` = "law" until that exists);
 * ``--variant NAME=JSON`` -- ``scalinglab.fit(fit_rows, bootstrap=B, **JSON)``, same scoring.
 
+``--centre`` moves the scalinglab methods' run intervals (same log half-width) from the point
+estimate (``point``, the library's) to a summary of the bootstrap laws' predictions: their
+``median``, geometric mean (``geomean``) or a trimmed geometric mean (``trim10``, ``trim25``:
+the mean of log predictions without the lowest and highest 10% / 25%) -- bagging (Breiman
+1996), which averages over directions the data leave flat.
+
 Scores per task and method: mean ARE = |pred - true| / true, mean signed error
 (pred - true) / true, 90% interval coverage (targets inside [low, high]) and median interval
 half-width (high - low) / 2 as % of the predicted loss.  Losses keep each family's own unit
@@ -22,7 +28,7 @@ relative, so units never mix.
 
 Usage:  python bench/extrapolation.py [--families F,..] [--tasks PATTERN,..] [--bootstrap 200]
             [--variant 'ckpt10={"checkpoints_after": 0.1}'] [--methods naive,plain,default]
-            [--quick] [--per-run] [--json out.json]
+            [--centre point|median|geomean|trim10|trim25] [--quick] [--per-run] [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import trim_mean
 
 import scalinglab
 from scalinglab.errors import ScalingLabError
@@ -55,6 +62,7 @@ EPOCH = ROOT.parent / "shared" / "data" / "chinchilla" / "epoch_svg_extracted_da
 LEVEL = 0.9
 SEED = 0
 BUILTIN_METHODS = ("naive", "plain_ref", "plain", "default")
+CENTRES = ("point", "median", "geomean", "trim10", "trim25")
 ARE_TIE = 1e-4  # mean AREs within 0.01 percentage points count as equal ("no worse")
 DEV_FAMILIES = ("chinchilla", "datablations", "t5_pile", "cerebras_gpt", "pythia_pile_test",
                 "gzip_pcfg", "revisiting_lm", "llm360", "redpajama_incite", "ibm_moe")
@@ -369,8 +377,34 @@ def method_plain(task: Task, fit_rows: pd.DataFrame, targets: pd.DataFrame,
     return Prediction(point, low, high, kind if bootstrap else "", info=info)
 
 
-def make_scalinglab_method(options: dict[str, Any]) -> Callable[..., Prediction]:
-    """``scalinglab.fit(fit_rows, bootstrap=B, **options)`` scored by its run interval."""
+def bootstrap_centre(result, inputs: dict[str, np.ndarray], how: str) -> np.ndarray | None:
+    """A summary of the bootstrap laws' predicted losses at ``inputs`` (None: no bootstrap).
+
+    ``how``: ``median``; ``geomean`` (exp of the mean log prediction); ``trimP`` (exp of the
+    mean log prediction without the lowest and highest P% of the draws).
+    """
+    if how not in CENTRES or how == "point":
+        raise BenchError(f"centre must be one of {', '.join(CENTRES)}, got {how!r}")
+    if result.bootstrap_params is None or len(result.bootstrap_params) < 2:
+        return None
+    draws = np.array([np.broadcast_to(np.asarray(law.predict(**inputs), dtype=float),
+                                      np.shape(next(iter(inputs.values()))))
+                      for law in result.draw_laws()])  # (draws, targets)
+    if how == "median":
+        return np.median(draws, axis=0)
+    logs = np.log(draws)
+    if how == "geomean":
+        return np.exp(np.mean(logs, axis=0))
+    return np.exp(trim_mean(logs, int(how[len("trim"):]) / 100, axis=0))
+
+
+def make_scalinglab_method(options: dict[str, Any],
+                           centre: str = "point") -> Callable[..., Prediction]:
+    """``scalinglab.fit(fit_rows, bootstrap=B, **options)`` scored by its run interval.
+
+    ``centre`` other than ``point`` moves the interval (same log half-width) to that summary
+    of the bootstrap predictions (:func:`bootstrap_centre`).
+    """
     def method(task: Task, fit_rows: pd.DataFrame, targets: pd.DataFrame,
                bootstrap: int) -> Prediction:
         n = len(targets)
@@ -388,6 +422,13 @@ def make_scalinglab_method(options: dict[str, Any]) -> Callable[..., Prediction]
                                     (n,)).copy()
             low, high, kind, extra = _nan(n), _nan(n), "", {}
             info["interval_error"] = f"{type(exc).__name__}: {exc}"
+        if centre != "point":
+            moved = bootstrap_centre(result, inputs, centre)
+            if moved is not None:
+                ratio = moved / point
+                info["point_estimate"] = point.tolist()
+                point, low, high = moved, low * ratio, high * ratio
+            info["centre"] = centre if moved is not None else "point (no bootstrap)"
         info["interval"] = extra
         return Prediction(point, low, high, kind, info=info)
     return method
@@ -840,7 +881,8 @@ def _matches(task: Task, pattern: str, tasks: list[Task]) -> bool:
 
 def build_methods(names: list[str], variants: list[tuple[str, dict[str, Any]]],
                   baselines: dict[str, Any],
-                  plain_bootstrap: int | None = None) -> dict[str, Callable[..., Prediction]]:
+                  plain_bootstrap: int | None = None,
+                  centre: str = "point") -> dict[str, Callable[..., Prediction]]:
     def plain(task: Task, fit_rows: pd.DataFrame, targets: pd.DataFrame,
               bootstrap: int) -> Prediction:
         b = bootstrap if plain_bootstrap is None else plain_bootstrap
@@ -848,7 +890,7 @@ def build_methods(names: list[str], variants: list[tuple[str, dict[str, Any]]],
 
     table: dict[str, Callable[..., Prediction]] = {
         "naive": method_naive, "plain_ref": make_reference_method(baselines),
-        "plain": plain, "default": make_scalinglab_method({})}
+        "plain": plain, "default": make_scalinglab_method({}, centre)}
     unknown = [n for n in names if n not in table]
     if unknown:
         raise BenchError(f"unknown method(s) {', '.join(unknown)}; choose from "
@@ -857,7 +899,7 @@ def build_methods(names: list[str], variants: list[tuple[str, dict[str, Any]]],
     for name, options in variants:
         if name in methods:
             raise BenchError(f"variant {name!r} given twice")
-        methods[name] = make_scalinglab_method(options)
+        methods[name] = make_scalinglab_method(options, centre)
     return methods
 
 
@@ -875,7 +917,8 @@ def run_benchmark(tasks: list[Task], methods: dict[str, Callable[..., Prediction
 
 
 def to_json(runs: list[TaskRun], methods: list[str], summary: dict[str, Any],
-            variants: dict[str, Any], bootstrap: int, seconds: float) -> dict[str, Any]:
+            variants: dict[str, Any], bootstrap: int, seconds: float,
+            centre: str = "point") -> dict[str, Any]:
     tasks = []
     for tr in runs:
         t = tr.task
@@ -902,7 +945,8 @@ def to_json(runs: list[TaskRun], methods: list[str], summary: dict[str, Any],
     return to_jsonable({
         "format": "scalinglab.bench.extrapolation", "version": 1,
         "settings": {"bootstrap": bootstrap, "level": LEVEL, "seed": SEED, "methods": methods,
-                     "variants": variants, "halfwidth": "(high - low) / 2 / predicted loss",
+                     "variants": variants, "centre": centre,
+                     "halfwidth": "(high - low) / 2 / predicted loss",
                      "data": str(DEV), "epoch": str(EPOCH)},
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "numpy": np.__version__, "scalinglab": scalinglab.__version__},
@@ -927,6 +971,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plain-bootstrap", type=int, default=None,
                         help="bootstrap resamples of the plain fit's law interval (default: "
                              "--bootstrap; 0 skips it)")
+    parser.add_argument("--centre", default="point", choices=CENTRES,
+                        help="centre of the scalinglab methods' run intervals: the point "
+                             "estimate (the library's) or a summary of the bootstrap "
+                             "predictions (default: point)")
     parser.add_argument("--quick", action="store_true",
                         help="one sub-task per README task and B=50 unless --bootstrap is given")
     parser.add_argument("--per-run", action="store_true", help="also print every sub-task")
@@ -943,7 +991,8 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"development data not found at {DEV}")
         if args.plain_bootstrap is not None and args.plain_bootstrap < 0:
             raise BenchError(f"--plain-bootstrap must be >= 0, got {args.plain_bootstrap}")
-        methods = build_methods(names, variants, load_baselines(), args.plain_bootstrap)
+        methods = build_methods(names, variants, load_baselines(), args.plain_bootstrap,
+                                args.centre)
         if not methods:
             raise BenchError("no method to run")
         start = time.perf_counter()
@@ -959,7 +1008,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(to_json(runs, names, summary, dict(variants),
-                                                bootstrap, seconds), indent=1))
+                                                bootstrap, seconds, args.centre),
+                                        indent=1))
         print(f"wrote {args.json}")
     return 0
 

@@ -116,6 +116,32 @@ def test_default_method_matches_the_library_backtest(bench):
     np.testing.assert_allclose(pred.point, ref[targets["run_id"]].to_numpy(), rtol=1e-9)
 
 
+def test_centre_moves_the_interval_to_a_bootstrap_summary(bench):
+    """--centre median: the point becomes the median of the bootstrap laws' predictions and the
+    interval keeps its log half-width; the point centre is the library's prediction."""
+    task = next(t for t in bench.dev_tasks() if t.key == "cerebras_gpt/SP<=2.7B")
+    fit_rows, targets = task.select(bench.load_family(task.family))
+    point = bench.make_scalinglab_method({})(task, fit_rows, targets, 40)
+    median = bench.make_scalinglab_method({}, "median")(task, fit_rows, targets, 40)
+    assert median.info["centre"] == "median"
+    np.testing.assert_allclose(median.info["point_estimate"], point.point, rtol=1e-12)
+    result = scalinglab_fit(fit_rows, 40)
+    inputs = {v: targets[c].to_numpy(dtype=float) for v, c in result.columns.items()}
+    draws = np.array([law.predict(**inputs) for law in result.draw_laws()])
+    np.testing.assert_allclose(median.point, np.median(draws, axis=0), rtol=1e-12)
+    assert not np.allclose(median.point, point.point)
+    np.testing.assert_allclose(np.log(median.high / median.low),
+                               np.log(point.high / point.low), rtol=1e-9)
+    with pytest.raises(bench.BenchError, match="centre must be one of"):
+        bench.bootstrap_centre(result, inputs, "mode")
+
+
+def scalinglab_fit(rows, bootstrap):
+    import scalinglab
+
+    return scalinglab.fit(rows.reset_index(drop=True), bootstrap=bootstrap)
+
+
 def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(REPO / ".venv" / "bin" / "python"), str(SCRIPT), *args],
                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
