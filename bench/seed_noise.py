@@ -39,7 +39,7 @@ def train_one(params: float, tokens: float, scale: float, seed: int, batch: int 
     torch.set_num_threads(1)
     corpus = load_corpus("kjv", tokenizer="byte")
     shape = ModelShape.for_params(params, corpus.vocab_size, 128)
-    lr = scale * default_lr(shape.n_params, batch, 128)
+    lr = scale * default_lr(shape.n_params, batch)
     config = TrainConfig(params=params, tokens=tokens, seq_len=128, batch_tokens=batch, lr=lr,
                          schedule="wsd", seed=seed, eval_at=(), eval_tokens=1 << 16,
                          threads=1)

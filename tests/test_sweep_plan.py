@@ -151,12 +151,12 @@ def test_lr_scale_multiplies_the_trainers_rate_for_every_run(corpus):
     scaled = plan_sweep(small_spec(lr_scale=0.5), corpus)
     assert all(r.config.lr is None for r in plain.runs)
     for run in scaled.runs:
-        rate = default_lr(run.shape.n_params, run.config.batch_tokens, run.config.seq_len)
+        rate = default_lr(run.shape.n_params, run.config.batch_tokens)
         assert run.config.lr == pytest.approx(0.5 * rate)
     assert {r.key for r in plain.runs}.isdisjoint(r.key for r in scaled.runs)
     validation = plan_validation(small_spec(lr_scale=0.5), corpus, 5e4, 1e10)
     assert validation.config.lr == pytest.approx(
-        0.5 * default_lr(validation.shape.n_params, 64, 32))
+        0.5 * default_lr(validation.shape.n_params, 64))
     assert small_spec(lr=1e-3, lr_scale=0.5).lr == 1e-3  # an explicit rate wins
     assert plan_sweep(small_spec(lr=1e-3, lr_scale=0.5), corpus).runs[0].config.lr == 1e-3
 

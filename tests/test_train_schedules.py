@@ -7,7 +7,12 @@ import math
 import pytest
 
 from scalinglab.errors import ScalingLabError
-from scalinglab.train.config import default_batch_tokens, default_lr, default_warmup_steps
+from scalinglab.train.config import (
+    LR_SLOPE,
+    default_batch_tokens,
+    default_lr,
+    default_warmup_steps,
+)
 from scalinglab.train.schedules import Schedule
 
 
@@ -56,10 +61,25 @@ def test_invalid_schedules():
 def test_size_aware_defaults_follow_their_documented_rules():
     assert default_lr(1e4) == 6e-3 and default_lr(3e5) == 6e-3
     assert default_lr(2.4e6) == pytest.approx(3e-3)  # (8)^(-1/3) = 1/2
-    assert default_lr(1e5, batch_tokens=256, seq_len=64) == pytest.approx(3e-3)  # sqrt(1/4)
+    assert default_lr(1e5, batch_tokens=256) == pytest.approx(3e-3)  # sqrt(1/4)
     assert default_batch_tokens(1e4, 128) == 1024
     assert default_batch_tokens(1.2e6, 128) == 2048
     assert default_batch_tokens(1e12, 128) == 1 << 20
     assert default_warmup_steps(1e4, 1024, 10_000) == 100       # floor of 100 steps
     assert default_warmup_steps(1e7, 8192, 100_000) == 1221     # N tokens
     assert default_warmup_steps(1e7, 8192, 2000) == 500         # at most a quarter
+
+
+def test_rate_at_a_fixed_batch_is_continuous_in_size():
+    """The square-root rescaling follows the smooth batch rule, not its power-of-two rounding:
+    at 512-token batches the rate once fell by 1/sqrt(2) where the default batch doubled."""
+    sizes = [1e4 * 1.03**k for k in range(400)]                 # 1e4 .. 1.3e9 parameters
+    rates = [default_lr(n, batch_tokens=512) for n in sizes]
+    ratios = [b / a for a, b in zip(rates, rates[1:], strict=False)]
+    assert max(ratios) <= 1.0 + 1e-12          # never rises with size at a fixed batch
+    assert min(ratios) > 0.98                  # and never jumps (each step moves N by 3%)
+    # the default batch doubles (1024 -> 2048 tokens) at N = 6e5; the rate does not notice
+    assert default_batch_tokens(0.99 * 6e5, 128) * 2 == default_batch_tokens(1.01 * 6e5, 128)
+    smooth = (1.01 / 0.99) ** (LR_SLOPE - 0.25)  # N^(-1/3) times sqrt(1 / B(N)), B ∝ N^(1/2)
+    assert default_lr(1.01 * 6e5, 512) / default_lr(0.99 * 6e5, 512) == pytest.approx(smooth)
+    assert default_lr(1.2e6, batch_tokens=2048) == pytest.approx(default_lr(1.2e6))

@@ -298,7 +298,7 @@ def _lr_for(spec: SweepSpec, shape: ModelShape) -> float | None:
         return spec.lr
     from scalinglab.train.config import default_lr  # noqa: PLC0415
 
-    return spec.lr_scale * default_lr(shape.n_params, _batch_for(spec, shape), spec.seq_len)
+    return spec.lr_scale * default_lr(shape.n_params, _batch_for(spec, shape))
 
 
 def _base_config(spec: SweepSpec, shape: ModelShape, tokens: float, seed: int, schedule: str,

@@ -8,9 +8,10 @@ Size-aware defaults (used when a field is left ``None``), with their sources:
   size as tuned rates do (Porian et al. 2024; GPT-3's hand-tuned rates, Brown et al. 2020,
   Table 2.1, fall with a slope between −0.3 and −0.5 from 125M to 13B).  This rule gives
   9e-4 at 85M and 4e-4 at 1.2B non-embedding parameters, within 2× of GPT-3's 6e-4 and 2e-4.
-  A batch other than the size's default (below) rescales it by ``sqrt(batch / default)``
-  (Adam's square-root rule, Malladi et al. 2022); in our ladder test, 256-token batches at
-  6e-3 gave erratic seeds and at 3e-3 steady ones.
+  A batch rescales it by ``sqrt(batch / B(N))`` with ``B(N)`` the smooth batch rule below
+  before its rounding (Adam's square-root rule, Malladi et al. 2022), so at the default batch
+  the rate is within 2^(±1/4) of this formula and at a fixed batch it is continuous in N; in
+  our ladder test, 256-token batches at 6e-3 gave erratic seeds and at 3e-3 steady ones.
 * **batch** ``batch_tokens = 1024`` up to N = 3e5 (the first experiment's best), then
   ``2^round(log2(1024 · sqrt(N / 3e5)))`` up to 2^20, and at least one sequence: small
   models want small batches (Porian et al. 2024), and the useful batch grows with size.
@@ -52,23 +53,31 @@ RUN_CONTROL_FIELDS = ("checkpoint_dir", "checkpoint_every", "threads", "peak_flo
                       "sweep", "log_every")
 
 
-def default_lr(n_params: float, batch_tokens: int | None = None, seq_len: int = DEFAULT_SEQ_LEN
-               ) -> float:
+def default_lr(n_params: float, batch_tokens: int | None = None) -> float:
     """Peak AdamW learning rate for N non-embedding parameters (see the module docstring).
 
-    With a ``batch_tokens`` other than the size's default batch, the rate follows the
-    square-root scaling rule for Adam (Malladi et al. 2022): ``lr ∝ sqrt(batch)``.
+    With ``batch_tokens`` the rate follows the square-root scaling rule for Adam (Malladi et
+    al. 2022), ``lr ∝ sqrt(batch)``, relative to the *smooth* batch rule
+    :func:`reference_batch_tokens` rather than its power-of-two rounding: at a fixed batch the
+    rate is then continuous in N (against the rounded default it fell by 1/sqrt(2) wherever
+    the default batch doubled, e.g. from 2.5e-3 at N = 5e5 to 1.55e-3 at 7.4e5 with 512-token
+    batches, so a ladder's 10x run was trained off its ladder's rule).
     """
     lr = LR_ANCHOR * min(1.0, (n_params / LR_ANCHOR_PARAMS) ** LR_SLOPE)
     if batch_tokens is None:
         return lr
-    return lr * math.sqrt(batch_tokens / default_batch_tokens(n_params, seq_len))
+    return lr * math.sqrt(batch_tokens / reference_batch_tokens(n_params))
+
+
+def reference_batch_tokens(n_params: float) -> float:
+    """The smooth batch rule (tokens per step) that :func:`default_batch_tokens` rounds."""
+    growth = math.sqrt(max(1.0, n_params / BATCH_ANCHOR_PARAMS))
+    return min(float(MAX_BATCH_TOKENS), BATCH_ANCHOR_TOKENS * growth)
 
 
 def default_batch_tokens(n_params: float, seq_len: int) -> int:
     """Tokens per optimiser step for N non-embedding parameters, a multiple of ``seq_len``."""
-    growth = math.sqrt(max(1.0, n_params / BATCH_ANCHOR_PARAMS))
-    tokens = min(MAX_BATCH_TOKENS, 2 ** round(math.log2(BATCH_ANCHOR_TOKENS * growth)))
+    tokens = min(MAX_BATCH_TOKENS, 2 ** round(math.log2(reference_batch_tokens(n_params))))
     return max(1, round(tokens / seq_len)) * seq_len
 
 
@@ -202,7 +211,7 @@ def resolve_plan(config: TrainConfig, corpus: TokenizedCorpus, world_size: int =
     schedule = Schedule(config.schedule, total_steps, warmup_steps,
                         config.cosine_final_fraction, config.cooldown_fraction)
     branches = _branches(config, schedule, batch_tokens)
-    lr = (default_lr(shape.n_params, batch_tokens, seq_len) if config.lr is None
+    lr = (default_lr(shape.n_params, batch_tokens) if config.lr is None
           else float(config.lr))
     if not (math.isfinite(lr) and lr > 0):
         raise ScalingLabError(f"learning rate must be a finite number > 0, got {config.lr!r}")
