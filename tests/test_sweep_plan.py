@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from scalinglab.sweep.plan import (
     plan_validation,
     prior_optimal_size,
 )
+from scalinglab.sweep.store import config_hash
 from scalinglab.train.config import resolve_plan
 from scalinglab.train.shape import ModelShape
 
@@ -159,6 +161,21 @@ def test_lr_scale_multiplies_the_trainers_rate_for_every_run(corpus):
         0.5 * default_lr(validation.shape.n_params, 64))
     assert small_spec(lr=1e-3, lr_scale=0.5).lr == 1e-3  # an explicit rate wins
     assert plan_sweep(small_spec(lr=1e-3, lr_scale=0.5), corpus).runs[0].config.lr == 1e-3
+
+
+def test_a_runs_key_names_the_rate_it_trains_at(corpus):
+    """The key fingerprints the resolved learning rate: an explicit rate equal to the size-aware
+    default names the same run, so a default rate is not reused once its rule changes."""
+    from scalinglab.train.config import default_lr  # noqa: PLC0415
+
+    def key(config):
+        return config_hash(config.trajectory_fingerprint(resolve_plan(config, corpus)), "toy")
+
+    run = plan_sweep(small_spec(lr_scale=1.0), corpus).runs[0]
+    assert run.config.lr is None
+    rate = default_lr(run.shape.n_params, run.config.batch_tokens)
+    assert key(replace(run.config, lr=rate)) == key(run.config)
+    assert key(replace(run.config, lr=0.9 * rate)) != key(run.config)
 
 
 def test_unknown_setting_is_named():

@@ -337,7 +337,7 @@ def _wsd_run(spec: SweepSpec, corpus: TokenizedCorpus, shape: ModelShape,
     plan = resolve_plan(config, corpus)
     branch_steps = sum(b.end_step - b.fork_step for b in plan.branches)
     flops = (plan.total_steps + branch_steps) * plan.batch_tokens * fpt
-    return PlannedRun(config_hash(config.trajectory_fingerprint(), _corpus_id(corpus)), name,
+    return PlannedRun(config_hash(config.trajectory_fingerprint(plan), _corpus_id(corpus)), name,
                       "sweep", config, shape, flops, points, warnings + list(plan.warnings),
                       spec.checkpoint_every)
 
@@ -357,7 +357,7 @@ def _cosine_runs(spec: SweepSpec, corpus: TokenizedCorpus, shape: ModelShape,
         plan = resolve_plan(config, corpus)
         point = {"level": level, "tokens": steps * batch, "flops": steps * batch * fpt,
                  "steps": steps, "centred": True}
-        runs.append(PlannedRun(config_hash(config.trajectory_fingerprint(), _corpus_id(corpus)),
+        runs.append(PlannedRun(config_hash(config.trajectory_fingerprint(plan), _corpus_id(corpus)),
                                name, "sweep", config, shape, point["flops"], [point],
                                warnings + list(plan.warnings), spec.checkpoint_every))
     return runs
@@ -383,7 +383,7 @@ def plan_validation(spec: SweepSpec, corpus: TokenizedCorpus, n_params: float,
     plan = resolve_plan(config, corpus)
     point = {"level": target, "tokens": steps * batch, "flops": steps * batch * fpt,
              "steps": steps, "centred": True}
-    return PlannedRun(config_hash(config.trajectory_fingerprint(), _corpus_id(corpus)), name,
+    return PlannedRun(config_hash(config.trajectory_fingerprint(plan), _corpus_id(corpus)), name,
                       "validation", config, shape, point["flops"], [point],
                       warnings + list(plan.warnings), spec.checkpoint_every)
 

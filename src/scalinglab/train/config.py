@@ -146,9 +146,14 @@ class TrainConfig:
             kwargs["eval_at"] = tuple(kwargs["eval_at"])
         return cls(**kwargs)
 
-    def trajectory_fingerprint(self) -> dict:
-        """The fields that determine the numbers (compared when resuming a checkpoint)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUN_CONTROL_FIELDS}
+    def trajectory_fingerprint(self, plan: RunPlan) -> dict:
+        """The fields that determine the numbers (a run's key; compared when resuming a
+        checkpoint), with the learning rate as ``plan`` resolved it: a run left at the
+        size-aware default is known by the rate it trains at, so a change of that rule cannot
+        reuse or resume a run trained at another rate, and an explicit rate equal to the
+        default names the same run."""
+        fields_ = {k: v for k, v in self.to_dict().items() if k not in RUN_CONTROL_FIELDS}
+        return {**fields_, "lr": plan.lr}
 
 
 @dataclass(frozen=True)

@@ -442,7 +442,7 @@ class _Loop:
 
     def _fingerprint(self) -> dict:
         corpus = self.runner.corpus
-        return {**self.config.trajectory_fingerprint(), "corpus": corpus.name,
+        return {**self.config.trajectory_fingerprint(self.plan), "corpus": corpus.name,
                 "corpus_tokenizer": corpus.tokenizer,
                 "corpus_train_tokens": corpus.train_tokens,
                 "corpus_val_tokens": corpus.val_tokens,
