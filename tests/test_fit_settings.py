@@ -111,7 +111,7 @@ def test_result_carries_its_rows_with_the_reason_and_saves_them(tmp_path):
     path = tmp_path / "fit.json"
     result.save(path)
     back = FitResult.load(path)
-    pd.testing.assert_frame_equal(back.rows, rows, check_dtype=False)
+    pd.testing.assert_frame_equal(back.rows, rows)
     assert back.settings == result.settings and back.procedure == result.procedure
 
 
@@ -158,3 +158,22 @@ def test_cli_names_the_flag(tmp_path):
                                      "--bootstrap", "0"),
                           "--checkpoints-after must be a fraction in [0, 1)")
     assert_one_line_error(run_script("fit", str(table), "--level", "1.5"), "level")
+
+
+def test_the_start_screen_runs_once_per_fit(monkeypatch):
+    """The point fit, the bootstrap and the calibration refits all start from one screen."""
+    import scalinglab.fit.optimise as optimise
+    import scalinglab.fit.parametric as parametric
+
+    calls = []
+    original = optimise.screen_starts
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(optimise, "screen_starts", counted)
+    monkeypatch.setattr(parametric, "screen_starts", counted)
+    result = fit_parametric(sweep(), bootstrap=20, seed=0)
+    assert result.run_interval is not None and len(result.bootstrap_params) == 20
+    assert len(calls) == 1

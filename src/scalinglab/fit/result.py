@@ -269,7 +269,7 @@ class FitResult(SavableResult):
         return cls(law=law_from_dict(data["law"]), columns=data["columns"],
                    n_points=data["n_points"], n_runs=data["n_runs"],
                    objective=data["objective"], settings=settings, procedure=procedure,
-                   rows=None if rows is None else pd.DataFrame(rows, columns=list(ROW_COLUMNS)),
+                   rows=None if rows is None else _rows_frame(rows),
                    residuals=data["residuals"],
                    bootstrap_params=None if boot is None else pd.DataFrame(boot),
                    level=data.get("level", 0.9), warnings=list(data.get("warnings", [])),
@@ -290,6 +290,16 @@ class FitResult(SavableResult):
         if self.bootstrap_params is None or len(self.bootstrap_params) == 0:
             raise FitError("this fit has no bootstrap draws; refit with bootstrap > 0")
         return self.bootstrap_params
+
+
+def _rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """``result.rows`` from its JSON columns (null -> NaN in the numeric columns)."""
+    frame = pd.DataFrame(columns, columns=list(ROW_COLUMNS))
+    for name in ("N", "D", "C", "loss"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    frame["used"] = frame["used"].astype(bool)
+    frame["run_id"] = frame["run_id"].astype(str)
+    return frame
 
 
 def _settings_of(data: dict[str, Any]) -> tuple[FitSettings, FitProcedure]:
