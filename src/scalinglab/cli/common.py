@@ -29,6 +29,7 @@ SETTING_FLAGS = {
     "E_fixed": "--E-fixed", "E_bounds": "--E-bounds", "E_prior": "--E-prior",
     "bound_E_below_min_loss": "--bound-E", "checkpoints_after": "--checkpoints-after",
     "frontier_filter": "--frontier-filter", "weights": "--weights",
+    "hparams": "--hparams",
     "calibrate": "--calibrate", "calibration_cuts": "--calibration-cuts",
     "bootstrap": "--bootstrap", "seed": "--seed", "level": "--level",
 }
@@ -93,6 +94,9 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
     """
     try:
         rv = app(args=list(args) if args is not None else None, standalone_mode=False)
+    except SettingError as exc:   # a setting refused late (e.g. by the data): name its flag
+        _print_error(exc.spelled(SETTING_FLAGS.get(exc.field, exc.field)))
+        sys.exit(BAD_INPUT_EXIT)
     except ScalingLabError as exc:
         _print_error(str(exc))
         sys.exit(BAD_INPUT_EXIT)

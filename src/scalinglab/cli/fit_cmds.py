@@ -138,6 +138,10 @@ def fit_command(
         help="Drop runs whose final loss is more than this fraction above the best final "
              "loss at the same or less compute (0.1), or none.")] = "0.1",
     weights: Annotated[str | None, typer.Option(help="Column of per-row weights.")] = None,
+    hparams: Annotated[str, typer.Option(
+        help="Hyperparameter columns of a sweep with several runs per (N, D), comma-separated "
+             "(the fit uses the best run of each N, D): auto (lr, batch_tokens, warmup, ... "
+             "when they vary at a fixed N, D), none, or names such as lr,batch.")] = "auto",
     columns: ColumnsOpt = None,
     derive_tokens: DeriveOpt = False,
     drop_highest: DropOpt = 0,
@@ -165,7 +169,7 @@ def fit_command(
             E_bounds=_pair(e_bounds, "--E-bounds"), E_prior=_prior(e_prior),
             bound_E_below_min_loss=bound_e, checkpoints_after=_rows_option(checkpoints_after),
             frontier_filter=_optional_fraction(frontier_filter, "--frontier-filter"),
-            weights=weights, bootstrap=bootstrap, level=level, seed=seed)
+            weights=weights, hparams=hparams, bootstrap=bootstrap, level=level, seed=seed)
     elif approach == 2:
         options = {"profile": profile, "budgets": None if budgets is None else
                    [parse_float(b, "--budgets") for b in budgets.split(",")]}

@@ -10,7 +10,7 @@ point fit, the bootstrap and the calibration refits all start from it.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,10 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
     diagnose(result, template, X, w, theta, raw_bounds(template, y, settings), settings)
     result.diagnostics["dropped"] = row_notes["dropped"]
     notes = [row_notes["dropped_message"]] if row_notes["dropped"] else []
+    envelope = row_notes["envelope"]
+    if envelope is not None:
+        result.diagnostics["hparam_envelope"] = asdict(envelope)
+        notes.insert(0, envelope.message())
     if reduced:
         notes.append(reduced)
     result.warnings = notes + result.warnings

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.hparams import ENVELOPE_REASON, envelope_runs
 from scalinglab.fit.settings import FitSettings
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
 from scalinglab.records import load_runs
@@ -149,9 +150,9 @@ def _last_rows(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- the frontier filter -------------------------------------------------------------------------
-def frontier_mask(loss: np.ndarray, compute: np.ndarray, excess: float,
-                  window_dex: float = FRONTIER_WINDOW_DEX) -> np.ndarray:
-    """True for rows within ``excess`` (relative) of the compute frontier at their compute.
+def frontier_excess(loss: np.ndarray, compute: np.ndarray,
+                    window_dex: float = FRONTIER_WINDOW_DEX) -> np.ndarray:
+    """log(loss / frontier) of each row: how far above the compute frontier it lies.
 
     The frontier at compute C is the lowest loss of any row with compute up to C x 10^window
     (FLOPs): compute spent well never buys a worse loss than less compute, so a row far above
@@ -165,24 +166,31 @@ def frontier_mask(loss: np.ndarray, compute: np.ndarray, excess: float,
     reach = np.searchsorted(c_sorted, c_sorted + window_dex, side="right") - 1
     best = np.empty_like(running_best)
     best[order] = running_best[reach]
-    return np.log(loss) - np.log(best) <= np.log1p(excess) + 1e-12
+    return np.log(loss) - np.log(best)
+
+
+def frontier_mask(loss: np.ndarray, compute: np.ndarray, excess: float,
+                  window_dex: float = FRONTIER_WINDOW_DEX) -> np.ndarray:
+    """True for rows within ``excess`` (relative) of the compute frontier at their compute."""
+    return frontier_excess(loss, compute, window_dex) <= np.log1p(excess) + 1e-12
 
 
 def _on_frontier(frame: pd.DataFrame, compute: np.ndarray, excess: float) -> np.ndarray:
-    """Row mask of the frontier filter, judged on each run's final rows.
+    """Row mask of the frontier filter: whole runs, judged on their final rows.
 
-    A final row (a run's end, or a cooldown branch) off the frontier is dropped; a run none of
-    whose final rows is on the frontier is dropped with all its checkpoint rows.  Checkpoints
-    are never judged alone: mid-run losses sit above the frontier by construction.
+    A run's distance from the frontier is the median, over its final rows (its end, or each
+    cooldown branch of a WSD run), of how far each lies above the frontier; a run further than
+    ``excess`` is dropped with all its rows, any other run is kept whole.  Checkpoints are never
+    judged alone: mid-run losses sit above the frontier by construction.  (Until 2026-12 the
+    filter dropped single cooldown branches, keeping a run's 8e16-FLOP branch while dropping
+    its 4e16, 6e16 and 1e17 ones; with one final row per run the two rules agree.)
     """
     is_final = _final_mask(frame)
-    keep_final = np.ones(len(frame), dtype=bool)
-    keep_final[is_final] = frontier_mask(frame["loss"].to_numpy(dtype=float)[is_final],
-                                         compute[is_final], excess)
     run = frame["run_id"].astype(str).to_numpy()
-    good_runs = set(run[is_final & keep_final])
-    in_good_run = np.isin(run, list(good_runs))
-    return np.where(is_final, keep_final, in_good_run)
+    above = frontier_excess(frame["loss"].to_numpy(dtype=float)[is_final], compute[is_final])
+    run_excess = pd.Series(above).groupby(run[is_final]).median()
+    good_runs = run_excess.index[run_excess.to_numpy() <= np.log1p(excess) + 1e-12]
+    return np.isin(run, good_runs.to_numpy())
 
 
 def _final_mask(frame: pd.DataFrame) -> np.ndarray:
@@ -213,17 +221,27 @@ def prepare_runs(runs: pd.DataFrame | str, law: Law,
     # resolved once: "auto" is already a fraction or None; _row_position tracks each row
     frame = select_rows(loaded.assign(_row_position=np.arange(len(loaded))), fraction)
     picked = frame.pop("_row_position").to_numpy()
-    notes: dict[str, Any] = {"rows": rows_note, "dropped": [], "dropped_message": ""}
-    keep = np.ones(len(frame), dtype=bool)
+    notes: dict[str, Any] = {"rows": rows_note, "dropped": [], "dropped_message": "",
+                             "envelope": None}
+    tuned, envelope = envelope_runs(frame, settings.n_column, _final_mask(frame),
+                                    settings.hparams)
+    if envelope is not None and tuned.sum() <= len(law.raw_names) + 1:
+        tuned, envelope = np.ones(len(frame), dtype=bool), None
+    notes["envelope"] = envelope
+    keep = tuned.copy()
     compute = row_compute(frame, settings.n_column)
     if settings.frontier_filter is not None and compute is not None:
-        keep = _on_frontier(frame, compute, settings.frontier_filter)
-        if keep.all() or keep.sum() <= len(law.raw_names) + 1:
-            keep = np.ones(len(frame), dtype=bool)
-    if not keep.all():
-        _note_dropped(notes, frame, compute, keep, settings.frontier_filter)
+        on = np.ones(len(frame), dtype=bool)
+        on[tuned] = _on_frontier(frame[tuned].reset_index(drop=True), compute[tuned],
+                                 settings.frontier_filter)
+        if not on.all() and (tuned & on).sum() > len(law.raw_names) + 1:
+            keep = tuned & on
+    if not (keep == tuned).all():
+        _note_dropped(notes, frame, compute, keep | ~tuned, settings.frontier_filter)
+    reasons = np.where(keep, USED, np.where(tuned, "frontier filter", ENVELOPE_REASON))
     unselected = np.setdiff1d(np.arange(len(loaded)), picked)
-    notes["table"] = row_table(frame, keep, loaded.iloc[unselected], settings, rows_note)
+    notes["table"] = row_table(frame, keep, reasons, loaded.iloc[unselected], settings,
+                               rows_note)
     return (frame if keep.all() else frame[keep].reset_index(drop=True)), notes
 
 
@@ -243,11 +261,12 @@ def _note_dropped(notes: dict[str, Any], frame: pd.DataFrame, compute: np.ndarra
         f"with frontier_filter=None)")
 
 
-def row_table(selected: pd.DataFrame, keep: np.ndarray, unselected: pd.DataFrame,
-              settings: FitSettings, rows_note: str) -> pd.DataFrame:
+def row_table(selected: pd.DataFrame, keep: np.ndarray, reasons: np.ndarray,
+              unselected: pd.DataFrame, settings: FitSettings, rows_note: str) -> pd.DataFrame:
     """Every row of the table: run_id, N, D (tokens), C (FLOPs), loss, used, reason.
 
-    ``reason`` is ``used``, ``frontier filter`` (dropped as far above the compute frontier) or
+    ``reason`` is ``used``, ``frontier filter`` (dropped as far above the compute frontier),
+    ``hyperparameter envelope`` (beaten by another run of the same N and D) or
     ``not selected (...)`` for a row the row selection left out (an early checkpoint; the
     parenthesis says which rows were taken).
     """
@@ -264,7 +283,7 @@ def row_table(selected: pd.DataFrame, keep: np.ndarray, unselected: pd.DataFrame
             "C": np.full(len(frame), np.nan) if compute is None else compute,
             "loss": column(frame, "loss"), "used": used, "reason": reason})
 
-    chosen = described(selected, keep, np.where(keep, USED, "frontier filter"))
+    chosen = described(selected, keep, reasons)
     if unselected.empty:
         return chosen
     left_out = described(unselected, np.zeros(len(unselected), dtype=bool),

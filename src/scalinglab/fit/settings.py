@@ -55,6 +55,10 @@ class FitSettings:
     * ``frontier_filter`` [relative excess]: drop runs this far above the best loss at the same
       or less compute (> 0), or None to keep every row.
     * ``weights``: a column of per-row weights, or None.
+    * ``hparams``: hyperparameter columns of a sweep with several runs per (N, D) -- the fit
+      then uses the envelope, the best run of each (N, D) (:mod:`scalinglab.fit.hparams`);
+      ``"auto"`` (known names such as ``lr``, ``batch_tokens`` that vary at a fixed (N, D)),
+      a tuple of column names (or one comma-separated string), or None / ``"none"``.
     * ``calibrate``: nested backtests for run-level intervals; ``calibration_cuts`` [FLOPs]:
       where to cut (None: at fractions of the runs), sorted on construction.
     * ``bootstrap`` [resamples, >= 0], ``seed`` (>= 0), ``level`` (confidence level in (0, 1)).
@@ -73,6 +77,7 @@ class FitSettings:
     checkpoints_after: float | str | None = "auto"
     frontier_filter: float | None = DEFAULT_FRONTIER_FILTER
     weights: str | None = None
+    hparams: tuple[str, ...] | str | None = "auto"
     calibrate: bool = True
     calibration_cuts: tuple[float, ...] | None = None
     bootstrap: int = 0
@@ -124,6 +129,7 @@ class FitSettings:
                 "frontier_filter", self.frontier_filter,
                 "a number > 0 (a relative excess over the best loss at the same compute) or "
                 "None", low=0.0)
+        self.hparams = _hparams(self.hparams)
         self.calibrate = _flag("calibrate", self.calibrate)
         if self.calibration_cuts is not None:
             self.calibration_cuts = _cuts(self.calibration_cuts)
@@ -217,6 +223,29 @@ def _checkpoints(value: Any) -> float | str | None:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
         raise SettingError("checkpoints_after", problem)
     return float(value)
+
+
+def _hparams(value: Any) -> tuple[str, ...] | str | None:
+    """``"auto"``, None (``"none"``, empty) or a tuple of column names (a comma-separated string
+    is split)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        word = value.strip()
+        if word.lower() == "auto":
+            return "auto"
+        if word.lower() in ("", "none"):
+            return None
+        value = word.split(",")
+    try:
+        names = tuple(str(v).strip() for v in value if not isinstance(v, bool))
+    except TypeError:
+        names = ()
+    if not names or any(not n for n in names) or len(names) != len(list(value)):
+        raise SettingError("hparams", f'must be column names, "auto" or "none", got {value!r}')
+    if len(set(names)) != len(names):
+        raise SettingError("hparams", f"names a column twice: {', '.join(names)}")
+    return names
 
 
 def _cuts(values: Any) -> tuple[float, ...]:
