@@ -29,9 +29,8 @@ SETTING_FLAGS = {
     "E_fixed": "--E-fixed", "E_bounds": "--E-bounds", "E_prior": "--E-prior",
     "bound_E_below_min_loss": "--bound-E", "checkpoints_after": "--checkpoints-after",
     "frontier_filter": "--frontier-filter", "weights": "--weights",
-    "calibrate": "--calibrate", "calibration_cuts": "--calibration-cuts",
     "bootstrap": "--bootstrap", "seed": "--seed", "level": "--level",
-}
+}  # calibrate and calibration_cuts have no flag: they keep their API names
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
