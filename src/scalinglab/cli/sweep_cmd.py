@@ -149,24 +149,16 @@ def run_sweep_command(
 ) -> None:
     """Train the sweep's runs that are not done (re-running never retrains what is done)."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
-    from scalinglab.sweep.executors import make_executor, run_pending  # noqa: PLC0415
-    from scalinglab.sweep.progress import SweepProgress  # noqa: PLC0415
+    from scalinglab.sweep.runner import SweepSettings, run_sweep  # noqa: PLC0415
 
     spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
     plan = plan_sweep(spec, load_corpus(spec.corpus, tokenizer=spec.tokenizer))
+    settings = SweepSettings(executor=executor, workers=workers, ray_address=ray_address,
+                             threads=threads, retries=retries)
     with SQLiteRunStore(directory) as store:
         store.set_meta("spec", spec.to_dict())
-        store.add_runs(r.stored() for r in plan.runs)
-        runs = [store.get(r.key) for r in plan.runs]
-        pool = make_executor(executor, workers, ray_address, threads)
-        try:
-            todo = [r for r in runs if r.status != "done"]
-            with SweepProgress(err_console if as_json else console, todo, "sweep",
-                               enabled=not as_json) as bars:
-                run_pending(store, pool, directory, spec.corpus, spec.tokenizer, runs=todo,
-                            retries=retries, progress=bars.event, on_outcome=bars.finished)
-        finally:
-            pool.close()
+        run_sweep(store, directory, plan.runs, spec.corpus, spec.tokenizer, settings,
+                  console=err_console if as_json else console, show_progress=not as_json)
         _print_status(store.runs(), store.counts(), as_json)
 
 

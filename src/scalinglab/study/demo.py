@@ -32,7 +32,6 @@ from scalinglab.fit.intervals import describe_sources
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.records import write_runs
-from scalinglab.sweep.executors import Executor, LocalExecutor, make_executor, run_pending
 from scalinglab.sweep.plan import (
     PlannedRun,
     SweepPlan,
@@ -43,7 +42,7 @@ from scalinglab.sweep.plan import (
     plan_validation,
     prior_optimal_size,
 )
-from scalinglab.sweep.progress import SweepProgress
+from scalinglab.sweep.runner import SweepSettings, SweepStart, run_sweep
 from scalinglab.sweep.store import SQLiteRunStore
 
 DEFAULT_OUT = "scalinglab-demo"
@@ -167,28 +166,17 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
     _print_plan(ui, plan)
     with SQLiteRunStore(out) as store:
         store.set_meta("config", config.to_dict())
-        store.add_runs(r.stored() for r in plan.runs)
-        executor = make_executor(config.executor, config.workers, config.ray_address,
-                                 config.threads)
-        try:
-            _train(ui, store, executor, out, spec, [r.key for r in plan.runs], config.retries,
-                   "sweep", show_progress)
-            records = store.records(role="sweep")
-            if records.empty:
-                raise ScalingLabError("no sweep run finished; see `scalinglab sweep status`")
-            fits = fit_sweep(with_loss_column(records, loss_column), plan, config)
-            _print_fits(ui, fits, config)
-            validation = size_validation_run(spec, corpus, plan, fits)
-            prediction = _frozen_prediction(store, fits, validation, config.level, out)
-            _print_prediction(ui, validation, prediction)
-            # its own spawned process, whose OpenMP threads sleep when idle (bench/busy_threads.py)
-            val_executor = (executor if config.executor == "ray"
-                            else LocalExecutor(1, threads=config.threads or os.cpu_count() or 1,
-                                               isolate=True))
-            _train(ui, store, val_executor, out, spec, [validation.key], config.retries,
-                   "validation", show_progress)
-        finally:
-            executor.close()
+        _train(ui, store, out, spec, plan.runs, sweep_settings(config), "sweep", show_progress)
+        records = store.records(role="sweep")
+        if records.empty:
+            raise ScalingLabError("no sweep run finished; see `scalinglab sweep status`")
+        fits = fit_sweep(with_loss_column(records, loss_column), plan, config)
+        _print_fits(ui, fits, config)
+        validation = size_validation_run(spec, corpus, plan, fits)
+        prediction = _frozen_prediction(store, fits, validation, config.level, out)
+        _print_prediction(ui, validation, prediction)
+        _train(ui, store, out, spec, [validation], validation_settings(config), "validation",
+               show_progress)
         stored_val = store.get(validation.key)
         if stored_val.status != "done":
             raise ScalingLabError(f"the validation run failed: {stored_val.error}")
@@ -229,18 +217,31 @@ def _known(store: SQLiteRunStore, key: str) -> bool:
     return True
 
 
-def _train(ui: _Console, store: SQLiteRunStore, executor: Executor, out: Path,
-           spec: SweepSpec, keys: list[str], retries: int, title: str,
+def sweep_settings(config: DemoConfig) -> SweepSettings:
+    """How the sweep's runs train: the config's executor, workers, threads and retries."""
+    return SweepSettings(executor=config.executor, workers=config.workers,
+                         ray_address=config.ray_address, threads=config.threads,
+                         retries=config.retries)
+
+
+def validation_settings(config: DemoConfig) -> SweepSettings:
+    """How the validation run trains: on Ray as the sweep; locally in its own spawned process
+    with every core, whose OpenMP threads sleep when idle (bench/busy_threads.py)."""
+    if config.executor == "ray":
+        return sweep_settings(config)
+    return SweepSettings(workers=1, threads=config.threads or os.cpu_count() or 1,
+                         retries=config.retries, isolate=True)
+
+
+def _train(ui: _Console, store: SQLiteRunStore, out: Path, spec: SweepSpec,
+           runs: list[PlannedRun], settings: SweepSettings, title: str,
            show_progress: bool) -> None:
-    runs = [store.get(k) for k in keys]
-    todo = [r for r in runs if r.status != "done"]
-    ui.rule(f"training the {title}: {len(todo)} of {len(runs)} run(s) to do "
-            f"({len(runs) - len(todo)} already done), {executor.workers} worker(s)")
-    if not todo:
-        return
-    with SweepProgress(ui.console, todo, title, enabled=show_progress) as bars:
-        run_pending(store, executor, out, spec.corpus, spec.tokenizer, runs=todo,
-                    retries=retries, progress=bars.event, on_outcome=bars.finished)
+    def announce(start: SweepStart) -> None:
+        ui.rule(f"training the {title}: {start.to_do} of {start.total} run(s) to do "
+                f"({start.already_done} already done), {start.workers} worker(s)")
+
+    run_sweep(store, out, runs, spec.corpus, spec.tokenizer, settings, console=ui.console,
+              title=title, show_progress=show_progress, on_start=announce)
 
 
 # ------------------------------------------------------------------------------------ fits
