@@ -12,7 +12,7 @@ import typer
 
 from scalinglab.cli.common import console, err_console, print_json, print_table
 from scalinglab.errors import ScalingLabError
-from scalinglab.study.demo import DEFAULT_OUT, DemoConfig, load_config_toml, run_demo
+from scalinglab.study import DEFAULT_OUT, DemoConfig, DemoSummary, load_config_toml, run_demo
 from scalinglab.sweep.plan import (
     SweepSpec,
     default_spec,
@@ -108,7 +108,7 @@ def plan_command(
     spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
     source = load_corpus(spec.corpus, tokenizer=spec.tokenizer)
     plan = plan_sweep(spec, source)
-    validation_flops = spec.extrapolation * plan.largest_point_flops
+    validation_flops = plan.validation_flops
     validation_n = prior_optimal_size(validation_flops, source.vocab_size, spec.seq_len,
                                       spec.tokens_per_param)
     estimate = (estimate_wall(plan, source, workers, validation_n, threads=threads)
@@ -236,11 +236,11 @@ def run_config_command(
     _finish(run_demo(settings, json_mode=as_json).summary, as_json)
 
 
-def _finish(summary: dict, as_json: bool) -> None:
+def _finish(summary: DemoSummary, as_json: bool) -> None:
     if as_json:
-        print_json(summary)
+        print_json(summary.to_dict())
     else:
-        console.print(f"results in {summary['out']}", markup=False)
+        console.print(f"results in {summary.out}", markup=False)
 
 
 __all__ = ["DemoConfig", "register"]
