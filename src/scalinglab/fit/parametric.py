@@ -29,6 +29,7 @@ from scalinglab.fit.varpro import chinchilla_screen, power_screen
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
 from scalinglab.laws.forms import LAW_FORMS, Chinchilla, PowerLaw
 from scalinglab.records import load_runs
+from scalinglab.text import natural_sorted
 
 EXPONENT_BOUNDS = (0.0, 10.0)
 #: Default row filter (see :func:`frontier_mask`): a run whose final loss is more than 10% above
@@ -597,7 +598,7 @@ def prepare_runs(runs: pd.DataFrame | str, law: Law,
     notes["dropped"] = [{"run_id": str(r.run_id), "loss": float(r.loss),
                          "compute": float(c)} for r, c in zip(dropped.itertuples(),
                                                                compute[~keep], strict=True)]
-    runs_dropped = sorted({d["run_id"] for d in notes["dropped"]})
+    runs_dropped = natural_sorted({d["run_id"] for d in notes["dropped"]})
     notes["dropped_message"] = (
         f"dropped {int((~keep).sum())} of {len(frame)} rows ({len(runs_dropped)} run(s)) whose "
         f"final loss is more than {settings.frontier_filter:.0%} above the best final loss at "

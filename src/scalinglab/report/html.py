@@ -29,10 +29,13 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
+from scalinglab.report.figures import dropped_rows
 from scalinglab.report.sources import ReportInputs
 
 #: packages whose versions the environment section lists
 PACKAGES = ("scalinglab", "numpy", "scipy", "pandas", "matplotlib", "torch", "jinja2")
+#: the reproduce command is wrapped (between arguments) at this many characters a line
+COMMAND_WIDTH = 88
 #: the run table shows at most this many rows (the rest are counted)
 MAX_TABLE_ROWS = 400
 TABLE_COLUMNS = ("run_id", "n_params", "n_params_total", "tokens", "flops", "loss",
@@ -100,7 +103,8 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     specs: list[tuple[str, str, str, str | None, Callable[[Any], Any]]] = [
         ("loss_vs_compute", "Loss against compute",
          "Each run's loss against its training compute, coloured by model size; the fitted "
-         "compute-optimal frontier should be the lower envelope that no run crosses.",
+         "compute-optimal frontier should be the lower envelope that no run crosses."
+         + _dropped_caption(inputs),
          None if runs is not None or fit is not None else "the source has no runs and no fit",
          lambda f: f(runs=runs, fit=fit, envelope=inputs.envelope)),
         ("isoflop_profiles", "IsoFLOP profiles",
@@ -158,6 +162,14 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     return out
 
 
+def _dropped_caption(inputs: ReportInputs) -> str:
+    dropped = _dropped(inputs)
+    if dropped is None:
+        return ""
+    return (f" The fit used {dropped['used']} of {dropped['total']} rows; the "
+            f"{dropped['count']} it dropped ({'; '.join(dropped['reasons'])}) are crosses.")
+
+
 def figure_svg(fig: Any, prefix: str) -> str:
     """A matplotlib Figure as an inline ``<svg>`` element with ids prefixed by ``prefix``.
 
@@ -207,7 +219,8 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
         "notes": inputs.notes,
         "table": _run_table(inputs.runs),
         "environment": _environment(inputs),
-        "command": command,
+        "command": None if command is None else format_command(command),
+        "dropped": _dropped(inputs),
     }
 
 
@@ -302,6 +315,19 @@ def _verdict(inputs: ReportInputs) -> dict[str, Any] | None:
     backtest = (summary or {}).get("within_sweep_backtest") or {}
     out["backtest"] = backtest if isinstance(backtest, dict) else {}
     return out
+
+
+def _dropped(inputs: ReportInputs) -> dict[str, Any] | None:
+    """The rows the parametric fit dropped and why (run ids in natural order), or None."""
+    if inputs.fit is None:
+        return None
+    rows = dropped_rows(inputs.fit)
+    if rows.empty:
+        return None
+    return {"count": len(rows), "used": inputs.fit.n_points, "marked": inputs.runs is not None,
+            "total": inputs.fit.n_points + len(rows),
+            "reasons": list(dict.fromkeys(rows["reason"])),
+            "rows": rows.to_dict("records")}
 
 
 def _warnings(inputs: ReportInputs) -> list[str]:
@@ -401,6 +427,32 @@ def fmt_percent(value: Any, digits: int = 2) -> str:
     except (TypeError, ValueError):
         return "–"
     return f"{x * 100:+.{digits}f}%" if np.isfinite(x) else "–"
+
+
+def format_command(command: str, width: int = COMMAND_WIDTH) -> str:
+    """``command`` as shell lines of at most ``width`` characters, broken only between
+    arguments (a flag stays with its value) and continued with a backslash, so it still
+    pastes into a shell; a command that does not parse as shell words is returned as it is."""
+    import shlex  # noqa: PLC0415
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    units: list[str] = []
+    for word in words:
+        quoted = shlex.quote(word)
+        if units and not word.startswith("-") and units[-1].startswith("-") \
+                and " " not in units[-1]:
+            units[-1] += " " + quoted  # a flag and its value
+        else:
+            units.append(quoted)
+    lines = [""]
+    for unit in units:
+        if lines[-1] and len(lines[-1]) + 1 + len(unit) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {unit}" if lines[-1] else unit
+    return " \\\n    ".join(lines)
 
 
 def command_line(argv: list[str] | None = None) -> str:
