@@ -12,6 +12,7 @@ the source lacks what it needs) is left out with a sentence saying why.  The fil
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import io
 import math
@@ -227,7 +228,7 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
 def _default_title(inputs: ReportInputs) -> str:
     name = Path(inputs.source).name or inputs.source
     if inputs.kind == "demo":
-        corpus = (inputs.summary or {}).get("corpus")
+        corpus = inputs.summary.corpus if inputs.summary is not None else None
         return f"Scaling-law study: {corpus}" if corpus else f"Scaling-law study: {name}"
     return f"Scaling-law fit: {name}"
 
@@ -295,25 +296,27 @@ def _verdict(inputs: ReportInputs) -> dict[str, Any] | None:
     summary, prediction = inputs.summary, inputs.prediction
     if prediction is None and summary is None:
         return None
-    pred = (summary or {}).get("prediction") or prediction or {}
+    frozen = prediction or {}
+    pred = (dataclasses.asdict(summary.prediction)
+            if summary is not None and summary.prediction is not None else frozen)
     out: dict[str, Any] = {"loss": pred.get("loss"), "low": pred.get("low"),
                            "high": pred.get("high"), "level": pred.get("level"),
-                           "kind": pred.get("kind", "law"),
-                           "measured": inputs.measured,
-                           "relative_error": (summary or {}).get("relative_error"),
-                           "inside": (summary or {}).get("inside_interval"),
-                           "factor": (summary or {}).get("extrapolation_factor"),
-                           "flops": (prediction or {}).get("flops")
-                           or (summary or {}).get("validation_flops"),
-                           "n_params": (prediction or {}).get("n_params"),
-                           "tokens": (prediction or {}).get("tokens"),
-                           "loss_column": (summary or {}).get("loss_column", "loss")}
-    if summary is not None and "exact_best_loss" in summary:
-        out["exact_best_loss"] = summary["exact_best_loss"]
-        out["fitted_E"] = summary.get("fitted_E")
-        out["fitted_E_interval"] = summary.get("fitted_E_interval")
-    backtest = (summary or {}).get("within_sweep_backtest") or {}
-    out["backtest"] = backtest if isinstance(backtest, dict) else {}
+                           "kind": pred.get("kind", "law"), "measured": inputs.measured,
+                           "flops": frozen.get("flops"), "n_params": frozen.get("n_params"),
+                           "tokens": frozen.get("tokens"), "relative_error": None,
+                           "inside": None, "factor": None, "loss_column": "loss",
+                           "backtest": {}}
+    if summary is None:
+        return out
+    out.update({"relative_error": summary.relative_error, "inside": summary.inside_interval,
+                "factor": summary.extrapolation_factor,
+                "flops": out["flops"] or summary.validation_flops,
+                "loss_column": summary.loss_column,
+                "backtest": summary.within_sweep_backtest or {}})
+    if summary.exact is not None:
+        out.update({"exact_best_loss": summary.exact.exact_best_loss,
+                    "fitted_E": summary.exact.fitted_E,
+                    "fitted_E_interval": summary.exact.fitted_E_interval})
     return out
 
 
@@ -336,7 +339,8 @@ def _warnings(inputs: ReportInputs) -> list[str]:
         out += [f"Approach 3: {w}" for w in inputs.fit.warnings]
     if inputs.isoflop is not None:
         out += [f"Approach 2: {w}" for w in inputs.isoflop.warnings]
-    validation = ((inputs.summary or {}).get("validation") or {}).get("warnings") or []
+    summary = inputs.summary
+    validation = (summary.validation.warnings or []) if summary and summary.validation else []
     out += [f"validation run: {w}" for w in validation]
     return list(dict.fromkeys(out))
 

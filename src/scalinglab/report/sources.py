@@ -25,6 +25,7 @@ from scalinglab.fit.result import FORMAT_VERSION as FIT_FORMAT_VERSION
 from scalinglab.fit.result import FitResult
 from scalinglab.records import drop_highest_losses, load_runs
 from scalinglab.results import FRONTIER_FORMAT_VERSION, read_result_json
+from scalinglab.study.summary import DemoSummary
 
 #: files that make a folder a demo results folder (written by ``scalinglab demo``)
 DEMO_FILES = ("summary.json", "fit_approach3.json", "runs.csv")
@@ -56,7 +57,7 @@ class ReportInputs:
     backtest: Any = None
     prediction: dict[str, Any] | None = None
     measured: float | None = None
-    summary: dict[str, Any] | None = None
+    summary: DemoSummary | None = None
     target_compute: float | None = None
     target_note: str = ""
     seeds: dict[str, Any] = field(default_factory=dict)
@@ -195,18 +196,19 @@ def _from_demo(path: Path) -> ReportInputs:
     if iso_path.is_file():
         inputs.isoflop = IsoFlopResult.from_dict(read_result_json(
             iso_path, "scalinglab.isoflop", versions=(FRONTIER_FORMAT_VERSION,)))
-    summary = _json_or_none(path / "summary.json")
+    data = _json_or_none(path / "summary.json")
+    summary = None if data is None else DemoSummary.from_dict(data)
     inputs.summary = summary
     prediction = _json_or_none(path / "prediction.json")
     inputs.prediction = prediction
     if summary is not None:
-        inputs.isoflop_error = summary.get("approach2_error")
-        inputs.measured = _finite(summary.get("measured_loss"))
-        inputs.wall_seconds = _finite(summary.get("wall_seconds"))
-        if "seed" in summary:
-            inputs.seeds = {"sweep seed": summary["seed"], **inputs.seeds}
-        if summary.get("validation_flops"):
-            inputs.target_compute = float(summary["validation_flops"])
+        inputs.isoflop_error = summary.approach2_error
+        inputs.measured = _finite(summary.measured_loss)
+        inputs.wall_seconds = _finite(summary.wall_seconds)
+        if summary.seed is not None:
+            inputs.seeds = {"sweep seed": summary.seed, **inputs.seeds}
+        if summary.validation_flops:
+            inputs.target_compute = float(summary.validation_flops)
             inputs.target_note = "the validation run's compute"
     elif prediction is not None and prediction.get("flops"):
         inputs.target_compute = float(prediction["flops"])
@@ -218,21 +220,23 @@ def _from_demo(path: Path) -> ReportInputs:
     return inputs
 
 
-def _demo_runs(inputs: ReportInputs, records: pd.DataFrame, summary: dict[str, Any] | None,
+def _demo_runs(inputs: ReportInputs, records: pd.DataFrame, summary: DemoSummary | None,
                fit: FitResult) -> None:
     """Split the demo's records into sweep rows and the validation run; the fitted subset."""
-    loss_column = (summary or {}).get("loss_column", "loss")
+    loss_column = summary.loss_column if summary is not None else "loss"
     if loss_column != "loss" and loss_column in records.columns:
         values = pd.to_numeric(records[loss_column], errors="coerce")
         if values.notna().all():
             records = records.assign(sampled_loss=records["loss"], loss=values)
             inputs.notes.append(f"losses are the {loss_column} column, as the demo's fits used")
-    validation = ((summary or {}).get("validation") or {}).get("name")
+    validation = (summary.validation.name if summary is not None and summary.validation
+                  else None)
     run_ids = records["run_id"].astype(str)
     sweep = records[run_ids != str(validation)].reset_index(drop=True)
     inputs.runs = sweep
     finals = sweep[sweep["final"].astype(bool)] if "final" in sweep else sweep
-    min_steps = ((summary or {}).get("approach3") or {}).get("fit_min_steps")
+    min_steps = (summary.approach3.fit_min_steps
+                 if summary is not None and summary.approach3 is not None else None)
     if min_steps is not None and {"tokens", "batch_tokens"} <= set(finals.columns):
         steps = finals["tokens"] / finals["batch_tokens"]
         finals = finals[steps >= min_steps]

@@ -20,9 +20,20 @@ Typical use::
     result.summary.relative_error
 """
 
-from scalinglab.study.config import DEFAULT_OUT, DemoConfig, load_config_toml
-from scalinglab.study.pipeline import DemoResult, run_demo
-from scalinglab.study.summary import DemoSummary
+from importlib import import_module
+from typing import Any
+
+#: public name -> its module; loaded on first use, so that reading a summary
+#: (``scalinglab.study.summary``, as the report does) does not import the pipeline and torch
+_EXPORTS = {"DEFAULT_OUT": "config", "DemoConfig": "config", "load_config_toml": "config",
+            "DemoResult": "pipeline", "run_demo": "pipeline", "DemoSummary": "summary"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'scalinglab.study' has no attribute {name!r}")
+    return getattr(import_module(f"scalinglab.study.{_EXPORTS[name]}"), name)
+
 
 __all__ = ["DEFAULT_OUT", "DemoConfig", "DemoResult", "DemoSummary", "load_config_toml",
            "run_demo"]

@@ -99,7 +99,7 @@ class DemoSummary:
     tokenizer: str
     seed: int
     out: str
-    prediction: PredictionSummary
+    prediction: PredictionSummary | None
     loss_column: str
     measured_loss: float
     measured_sampled_loss: float
@@ -113,9 +113,9 @@ class DemoSummary:
     wall_seconds: float
     sweep_wall_seconds: float
     validation_wall_seconds: float
-    validation: ValidationSummary
+    validation: ValidationSummary | None
     validation_already_trained: bool
-    approach3: Approach3Summary
+    approach3: Approach3Summary | None
     approach2: Approach2Summary | None
     approach2_error: str | None
     within_sweep_backtest: dict[str, Any]
@@ -141,22 +141,21 @@ class DemoSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DemoSummary:
-        """A summary read back from ``summary.json`` (missing optional keys become None)."""
+        """A summary read back from ``summary.json``; a key an older or partial file lacks
+        becomes None (``loss_column`` defaults to ``loss``, the only one older demos used)."""
         values = {f.name: data.get(f.name) for f in fields(cls)
                   if f.name not in ("exact", "report")}
-        values["prediction"] = PredictionSummary.from_dict(data.get("prediction") or {})
-        values["validation"] = ValidationSummary(**_known(ValidationSummary,
-                                                          data.get("validation") or {}))
-        values["approach3"] = Approach3Summary(**_known(Approach3Summary,
-                                                        data.get("approach3") or {}))
-        a2 = data.get("approach2")
-        values["approach2"] = None if a2 is None else Approach2Summary(**_known(Approach2Summary,
-                                                                                 a2))
+        values["loss_column"] = data.get("loss_column") or "loss"
+        prediction = data.get("prediction")
+        values["prediction"] = (PredictionSummary.from_dict(prediction)
+                                if isinstance(prediction, dict) and "loss" in prediction else None)
+        values["validation"] = _record(ValidationSummary, data.get("validation"))
+        values["approach3"] = _record(Approach3Summary, data.get("approach3"))
+        values["approach2"] = _record(Approach2Summary, data.get("approach2"))
         values["within_sweep_backtest"] = data.get("within_sweep_backtest") or {}
         values["runs"] = data.get("runs") or {}
-        exact = None
-        if "exact_best_loss" in data:
-            exact = ExactLanguageSummary(**_known(ExactLanguageSummary, data))
+        exact = (ExactLanguageSummary(**_known(ExactLanguageSummary, data))
+                 if "exact_best_loss" in data else None)
         return cls(**values, exact=exact, report=data.get("report"))
 
     @classmethod
@@ -167,6 +166,11 @@ class DemoSummary:
 
 def _plain(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _record(cls: type, data: Any) -> Any:
+    """``cls`` from a dict (missing keys None), or None where there is no dict."""
+    return cls(**_known(cls, data)) if isinstance(data, dict) else None
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
