@@ -24,6 +24,7 @@ from scalinglab.fit.isoflop import IsoFlopResult
 from scalinglab.fit.result import FORMAT_VERSION as FIT_FORMAT_VERSION
 from scalinglab.fit.result import FitResult
 from scalinglab.records import drop_highest_losses, load_runs
+from scalinglab.report.figures._common import used_by_fit
 from scalinglab.results import FRONTIER_FORMAT_VERSION, read_result_json
 from scalinglab.study.summary import DemoSummary
 
@@ -161,9 +162,9 @@ def _fit_from_dict(data: dict[str, Any], path: Path) -> FitResult:
 
 
 def _fit_seed(fit: FitResult | None) -> dict[str, Any]:
-    if fit is None or "seed" not in fit.settings:
+    if fit is None:
         return {}
-    return {"bootstrap seed": fit.settings["seed"]}
+    return {"bootstrap seed": fit.settings.seed}
 
 
 def _from_directory(path: Path, bootstrap: int, level: float, seed: int,
@@ -235,11 +236,13 @@ def _demo_runs(inputs: ReportInputs, records: pd.DataFrame, summary: DemoSummary
     sweep = records[run_ids != str(validation)].reset_index(drop=True)
     inputs.runs = sweep
     finals = sweep[sweep["final"].astype(bool)] if "final" in sweep else sweep
-    min_steps = (summary.approach3.fit_min_steps
-                 if summary is not None and summary.approach3 is not None else None)
-    if min_steps is not None and {"tokens", "batch_tokens"} <= set(finals.columns):
-        steps = finals["tokens"] / finals["batch_tokens"]
-        finals = finals[steps >= min_steps]
+    if fit.rows is not None:  # the rows the fit itself says it used
+        finals = finals[used_by_fit(fit, finals)]
+    else:  # a version-1 fit file: the demo's selection again, from its summary
+        min_steps = (summary.approach3.fit_min_steps
+                     if summary is not None and summary.approach3 is not None else None)
+        if min_steps is not None and {"tokens", "batch_tokens"} <= set(finals.columns):
+            finals = finals[finals["tokens"] / finals["batch_tokens"] >= min_steps]
     inputs.fit_runs = finals.reset_index(drop=True)
 
 

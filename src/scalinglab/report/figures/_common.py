@@ -138,28 +138,45 @@ class FitRows:
                          zip(frame["run_id"], frame["loss"], strict=True)], dtype=bool)
 
 
-def fit_rows(fit: FitResult, runs: pd.DataFrame | str | Path) -> FitRows:
-    """The rows of ``runs`` that ``fit`` used and those it dropped (and why).
+def fit_rows(fit: FitResult, runs: pd.DataFrame | str | Path | None = None) -> FitRows:
+    """The rows ``fit`` used (record columns: run_id, N's column, tokens, flops, loss) and the
+    rows it dropped, with the reason -- read from ``fit.rows``, nothing refitted or reselected.
 
-    The dropped rows are the fit's own record (``diagnostics["dropped"]``).  A FitResult does
-    not carry the rows it used yet; ``used`` re-applies its row selection (final rows or
-    checkpoints, and the frontier filter) through the fitter's ``prepare_runs``, nothing is
-    refitted.  The one place the report learns which rows a fit saw: switch it to the rows
-    the result carries when it does.
+    A fit read from a version-1 file carries no rows: then its row selection is re-applied to
+    ``runs`` by the fitter's ``prepare_runs`` (and the dropped rows come from its diagnostics).
     """
-    from scalinglab.fit import parametric  # noqa: PLC0415
+    if fit.rows is not None:
+        used = fit.rows[fit.rows["used"].astype(bool)]
+        frame = pd.DataFrame({"run_id": used["run_id"].to_numpy(),
+                              fit.columns.get("N", "n_params"): used["N"].to_numpy(),
+                              "tokens": used["D"].to_numpy(), "flops": used["C"].to_numpy(),
+                              "loss": used["loss"].to_numpy()})
+        return FitRows(frame, dropped_rows(fit))
+    if runs is None:
+        raise ScalingLabError("this fit (a version-1 file) does not carry its rows: pass the "
+                              "run table it was fitted on")
+    from scalinglab.fit.rows import prepare_runs  # noqa: PLC0415
 
-    known = {f.name for f in dataclasses.fields(parametric.FitSettings)}
-    settings = parametric.FitSettings(**{k: v for k, v in fit.settings.items() if k in known})
-    used, _ = parametric.prepare_runs(_table(runs, "the fit's rows"), fit.law, settings)
-    return FitRows(used, dropped_rows(fit))
+    return FitRows(prepare_runs(_table(runs, "the fit's rows"), fit.law, fit.settings)[0],
+                   dropped_rows(fit))
 
 
 def dropped_rows(fit: Any) -> pd.DataFrame:
     """The rows ``fit`` dropped (``run_id``, ``loss`` in nats/token, ``reason``), in natural
-    order of run id (run2 before run10); empty for a fit that dropped none."""
-    listed = (getattr(fit, "diagnostics", None) or {}).get("dropped") or []
-    threshold = (getattr(fit, "settings", None) or {}).get("frontier_filter")
+    order of run id (run2 before run10); empty for a fit that dropped none.
+
+    Rows the row selection left out (early checkpoints) are not drops and are not listed.
+    """
+    table = getattr(fit, "rows", None)
+    if table is not None:
+        gone = table[table["reason"].astype(str) == "frontier filter"]
+        listed = [{"run_id": r, "loss": v} for r, v in zip(gone["run_id"], gone["loss"],
+                                                           strict=True)]
+    else:  # a version-1 fit: its diagnostics list them
+        listed = (getattr(fit, "diagnostics", None) or {}).get("dropped") or []
+    settings = getattr(fit, "settings", None)
+    threshold = (settings.get("frontier_filter") if isinstance(settings, dict)
+                 else getattr(settings, "frontier_filter", None))
     reason = (f"frontier filter: final loss more than {threshold:.0%} above the best at the "
               f"same or less compute" if threshold else "frontier filter")
     rows = sorted(({"run_id": str(d["run_id"]), "loss": float(d["loss"]), "reason": reason}
@@ -167,8 +184,18 @@ def dropped_rows(fit: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", "loss", "reason"])
 
 
-def fitted_rows(fit: FitResult, runs: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """The rows of ``runs`` that ``fit`` was fitted on (:func:`fit_rows`' ``used``)."""
+def used_by_fit(fit: FitResult, frame: pd.DataFrame) -> np.ndarray:
+    """Row mask of ``frame``: True on the rows ``fit.rows`` marks used (matched by run id and
+    loss, to 1e-10 nats/token), so a table keeps all its columns; needs a fit with rows."""
+    used = fit.rows[fit.rows["used"].astype(bool)]
+    keys = set(zip(used["run_id"].astype(str), np.round(used["loss"].to_numpy(float), 10),
+                   strict=True))
+    return np.array([(str(r), v) in keys for r, v in zip(
+        frame["run_id"], np.round(frame["loss"].to_numpy(float), 10), strict=True)], dtype=bool)
+
+
+def fitted_rows(fit: FitResult, runs: pd.DataFrame | str | Path | None = None) -> pd.DataFrame:
+    """The rows ``fit`` was fitted on (:func:`fit_rows`' ``used``)."""
     return fit_rows(fit, runs).used
 
 

@@ -44,7 +44,8 @@ def loss_contours(fit_result: FitResult, runs: pd.DataFrame | str | Path | None 
     """Contours of the fitted L (nats/token) over N (parameters) and D (tokens), log axes.
 
     ``plane="NC"`` puts compute C = 6ND (FLOPs) on x and N on y, as Hoffmann Fig. 4 does.
-    Runs are points coloured by their measured loss on the same colour scale as the contours;
+    The rows the fit used (``fit_result.rows``; a version-1 fit: re-selected from ``runs``) are
+    points filled with their measured loss on the contours' colour scale;
     the efficient frontier (N_opt, D_opt for each C) is the line; dashed lines are iso-FLOP
     lines (C = 6ND).  Ranges come from the runs (0.3 decades of margin) or ``n_range``/
     ``d_range``; without either, from the frontier between 1e18 and 1e24 FLOPs.
@@ -57,7 +58,7 @@ def loss_contours(fit_result: FitResult, runs: pd.DataFrame | str | Path | None 
     ncol = _n_column(fit_result)
     dcol = fit_result.columns.get("D", "tokens")
     frame = None
-    if runs is not None:
+    if runs is not None or fit_result.rows is not None:
         frame = fitted_rows(fit_result, runs)
         n_pts, d_pts = _column(frame, ncol, "loss_contours"), _column(frame, dcol, "loss_contours")
         n_range = n_range or (n_pts.min() / 2, n_pts.max() * 2)

@@ -41,14 +41,14 @@ from scalinglab.report.style import (
 # residuals, backtest, budget
 # ------------------------------------------------------------------------------------------------
 @figure_function
-def residuals(fit_result: FitResult, runs: pd.DataFrame | str | Path,
+def residuals(fit_result: FitResult, runs: pd.DataFrame | str | Path | None = None,
               axes: Any = None) -> Figure:
     """Residuals ln L̂ − ln L of the fitted rows against N (parameters) and D (tokens).
 
-    A FitResult does not carry its rows, so pass the table it was fitted on (``runs``; the
-    fit's own row selection is re-applied by :func:`fitted_rows`).  Dots: rows; line: median in 8 log-spaced bins (a
-    trend means the law's form misses something); dashed: ± the RMSE.  A law of one variable
-    gets one panel.
+    The rows are those the fit used (``fit_result.rows``; a fit read from a version-1 file
+    needs ``runs``, the table it was fitted on).  Dots: rows; line: median in 8 log-spaced
+    bins (a trend means the law's form misses something); dashed: ± the RMSE.  A law of one
+    variable gets one panel.
     """
     if not isinstance(fit_result, FitResult):
         raise ScalingLabError(f"residuals needs a FitResult, got {type(fit_result).__name__}")

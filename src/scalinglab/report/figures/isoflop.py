@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.isoflop import weighted_polyfit
-from scalinglab.fit.parametric import select_rows
+from scalinglab.fit.rows import select_rows
 from scalinglab.report.figures._common import (
     _column,
     _flops,

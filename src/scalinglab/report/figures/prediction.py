@@ -13,8 +13,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.parametric import select_rows
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.rows import select_rows
 from scalinglab.report.figures._common import (
     _band,
     _flops,
