@@ -121,14 +121,11 @@ def inputs_from_table(table: pd.DataFrame, source: str, bootstrap: int = 1000,
     fit = fit_parametric(table, "chinchilla", bootstrap=bootstrap, level=level, seed=seed,
                          **(fit_options or {}))
     isoflop, isoflop_error = None, None
-    if {"n_params", "flops"} <= set(table.columns):
-        try:
-            isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
-                                  seed=seed)
-        except ScalingLabError as exc:
-            isoflop_error = str(exc)
-    else:
-        isoflop_error = "the table has no flops column (IsoFLOP profiles group runs by compute)"
+    try:  # a table without flops is grouped by C = 6ND (the fit says so in a warning)
+        isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
+                              seed=seed)
+    except ScalingLabError as exc:
+        isoflop_error = str(exc)
     return ReportInputs(source=source, kind=kind, runs=table, fit=fit, isoflop=isoflop,
                         isoflop_error=isoflop_error, seeds={"bootstrap seed": seed},
                         wall_seconds=time.perf_counter() - began)

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.rows import row_compute
 from scalinglab.laws.base import Law
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.records import load_runs
@@ -39,13 +40,13 @@ def _table(runs: pd.DataFrame | str | Path, what: str) -> pd.DataFrame:
 
 
 def _flops(frame: pd.DataFrame, n_column: str = "n_params") -> np.ndarray:
-    """Training compute per row (FLOPs): the flops column, else Kaplan's 6 N D."""
-    if "flops" in frame.columns:
-        return frame["flops"].to_numpy(dtype=float)
-    if {n_column, "tokens"} <= set(frame.columns):
-        return 6.0 * frame[n_column].to_numpy(dtype=float) * frame["tokens"].to_numpy(dtype=float)
-    raise ScalingLabError("the run table needs a flops column (or n_params and tokens for "
-                          "C = 6ND)")
+    """Training compute per row (FLOPs), as the fits count it (:func:`~scalinglab.fit.rows.
+    row_compute`: the flops column where finite, else Kaplan's 6 N D)."""
+    compute = row_compute(frame, n_column)
+    if compute is None:
+        raise ScalingLabError("the run table needs a flops column (or n_params and tokens for "
+                              "C = 6ND)")
+    return compute
 
 
 def _column(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
