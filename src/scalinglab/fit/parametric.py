@@ -24,6 +24,7 @@ from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.intervals import calibrate as calibrate_runs
 from scalinglab.fit.intervals import reference_of, run_scatter, scale_inputs
 from scalinglab.fit.objective import DEFAULT_HUBER_DELTA, LogHuberObjective
+from scalinglab.fit.plausibility import attach_fit_guards, check_table
 from scalinglab.fit.result import FitResult
 from scalinglab.fit.varpro import chinchilla_screen, power_screen
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
@@ -375,6 +376,7 @@ def fit_parametric(
     if len(y) <= n_free:
         raise FitError(f"{len(y)} points cannot determine {n_free} free parameters of the "
                        f"{template.name} law; need more than {n_free}")
+    table_guards = check_table(frame, settings.n_column, settings.E_fixed)
     theta, value = fit_arrays(template, X, y, w, settings)
     fitted = template.with_params(template.from_raw(theta))
     n_runs = int(len(np.unique(groups)))
@@ -401,6 +403,7 @@ def fit_parametric(
         "rows": row_notes["rows"]})
     diagnose(result, template, X, w, theta, raw_bounds(template, y, settings), settings)
     result.diagnostics["dropped"] = row_notes["dropped"]
+    attach_fit_guards(result, frame, settings.n_column, table_guards)
     notes = []
     if row_notes["dropped"]:
         notes.append(row_notes["dropped_message"])
