@@ -49,7 +49,7 @@ AllowFarOpt = Annotated[bool, typer.Option(
 def print_guards(guards: list[Any]) -> None:
     """One line per guard that warns (``warning:``) or notes (``note:``), on stdout."""
     for g in guards:
-        if g.action in ("warn", "note") and g.quantity != "-":
+        if g.action in ("warn", "note"):
             tag = "[yellow]warning:[/yellow]" if g.action == "warn" else "note:"
             console.print(f"{tag} {escape(g.message)}", highlight=False)
 

@@ -169,7 +169,7 @@ def _print_plan(result: Plan) -> None:
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     for guard in result.guards:
-        if guard.action in ("warn", "note") and guard.quantity != "-":
+        if guard.action in ("warn", "note"):
             tag = "warning" if guard.action == "warn" else "note"
             console.print(f"{tag}: {guard.message}", markup=False, highlight=False,
                           soft_wrap=True)
