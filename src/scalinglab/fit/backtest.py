@@ -118,14 +118,22 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     targets = select_rows(held.reset_index(drop=True))
     fitted_rows = select_rows(train.reset_index(drop=True))
     table = _score(fit, targets, fitted_rows)
+    far = _far_guards(fit, targets)
     summary = _summarise(table, n_fitted, fitted_rows)
     settings = {"cut_flops": cut_flops, "cut_params": cut_params, "law": law,
                 "fit_kwargs": fit_kwargs, "held_out_rows": "final rows of each held-out run",
                 "naive": "lowest loss among the fitted runs' final rows",
                 "flops": compute_note or "flops column"}
     result = BacktestResult(per_run=table, summary=summary, fit=fit, settings=settings)
-    result.warnings = _warnings(summary, fit)
+    result.warnings = _warnings(summary, fit) + [f"held-out runs: {g.message}" for g in far]
     return result
+
+
+def _far_guards(fit: FitResult, targets: pd.DataFrame) -> list:
+    """Distance guards of the held-out runs (warnings: a backtest scores every run)."""
+    inputs = {v: targets[fit.columns.get(v, VARIABLE_COLUMNS[v])].to_numpy(dtype=float)
+              for v in fit.law.variables}
+    return [g for g in fit.question_guards(inputs, allow_far=True) if g.action == "warn"]
 
 
 def _check_cuts(cut_flops: float | None, cut_params: float | None) -> None:
@@ -188,7 +196,8 @@ def _score(fit: FitResult, targets: pd.DataFrame, fitted_rows: pd.DataFrame) -> 
     kind = "run" if fit.run_interval is not None else (
         "law" if fit.bootstrap_params is not None and len(fit.bootstrap_params) else None)
     if kind is not None:
-        band = fit.predict_interval(kind=kind, **inputs)
+        # a backtest scores every held-out run, however far: the guards are reported, not obeyed
+        band = fit.predict_interval(kind=kind, allow_far=True, **inputs)
         table["interval_kind"] = kind
         table["low"] = np.asarray(band["low"], dtype=float).reshape(observed.shape)
         table["high"] = np.asarray(band["high"], dtype=float).reshape(observed.shape)

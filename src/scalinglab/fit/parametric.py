@@ -29,6 +29,7 @@ from scalinglab.fit.optimise import (
     raw_bounds,
     screen_starts,
 )
+from scalinglab.fit.plausibility import attach_fit_guards, check_table
 from scalinglab.fit.result import FitProcedure, FitResult
 from scalinglab.fit.rows import arrays_for, column_for, columns_used, prepare_runs, row_compute
 from scalinglab.fit.settings import FitSettings
@@ -69,6 +70,7 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
     if len(y) <= n_free:
         raise FitError(f"{len(y)} points cannot determine {n_free} free parameters of the "
                        f"{template.name} law; need more than {n_free}")
+    table_guards = check_table(frame, settings.n_column, settings.E_fixed)
     screened = screen_starts(template, X, y, w, settings)   # once: fit, bootstrap, calibration
     theta, value = fit_arrays(template, X, y, w, settings, screened=screened)
     fitted = template.with_params(template.from_raw(theta))
@@ -96,6 +98,7 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
                        procedure=procedure, rows=row_notes["table"])
     diagnose(result, template, X, w, theta, raw_bounds(template, y, settings), settings)
     result.diagnostics["dropped"] = row_notes["dropped"]
+    attach_fit_guards(result, frame, settings.n_column, table_guards)
     notes = [row_notes["dropped_message"]] if row_notes["dropped"] else []
     envelope = row_notes["envelope"]
     if envelope is not None:

@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit import guards as _guards
+from scalinglab.fit.frontier_interval import frontier_answer, interval_label
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
 from scalinglab.fit.settings import FitSettings
 from scalinglab.laws.base import Law
-from scalinglab.laws.forms import Chinchilla, chinchilla_frontier
 from scalinglab.laws.registry import law_from_dict
 from scalinglab.results import SavableResult, read_result_json
 from scalinglab.results import quantile_bounds as _quantile_bounds
@@ -84,6 +86,10 @@ class FitResult(SavableResult):
         every row of the input table: run_id, N, D (tokens), C (FLOPs, the flops column where
         finite, else 6ND), loss (nats/token), used, and the reason (``used``, ``frontier
         filter``, ``not selected (...)``); None for a fit read from a version-1 file.
+    guards:
+        the fit's guards (:mod:`scalinglab.fit.guards`): implausible units, a degenerate law;
+        ``diagnostics["data_range"]`` holds the fitted range of N, D, C and D/N that every
+        answer is measured against.
     """
 
     law: Law
@@ -100,6 +106,7 @@ class FitResult(SavableResult):
     run_interval: RunIntervalModel | None = None
     procedure: FitProcedure = field(default_factory=FitProcedure)
     rows: pd.DataFrame | None = None
+    guards: list[_guards.Guard] = field(default_factory=list)
 
     # -- parameters ------------------------------------------------------------------------------
     @property
@@ -125,6 +132,7 @@ class FitResult(SavableResult):
         return self.law.predict(**inputs)
 
     def predict_interval(self, level: float | None = None, kind: str = "run",
+                         allow_far: bool = False,
                          **inputs: float | np.ndarray) -> dict[str, Any]:
         """Point prediction and interval of the loss (nats/token) at ``level``.
 
@@ -133,13 +141,18 @@ class FitResult(SavableResult):
         grows with the decades beyond the fitted data, calibrated by nested backtests inside
         the data (:mod:`scalinglab.fit.intervals`); ``components`` says how much each source
         contributes.  ``kind="law"``: the percentile bootstrap interval of the mean law
-        (parameter uncertainty only; needs a bootstrap).
+        (parameter uncertainty only; needs a bootstrap).  ``guards`` lists the guards of the
+        question (:mod:`scalinglab.fit.guards`); one past its refusal distance raises
+        :class:`~scalinglab.fit.guards.GuardRefused` unless ``allow_far``.  The run interval
+        never falls below E's lower bound at ``level`` (:meth:`loss_floor`).
         """
         check_kind(kind)
         level = level or self.level
         _check_level(level)
+        guards = self.question_guards(inputs, allow_far)
         point = self.law.predict(**inputs)
-        out: dict[str, Any] = {"loss": point, "level": level, "kind": kind}
+        out: dict[str, Any] = {"loss": point, "level": level, "kind": kind,
+                               "label": interval_label(kind, level), "guards": guards}
         if kind == "law":
             out["meaning"] = ("the law's expected loss (parameter uncertainty only); a single "
                               "run's loss scatters more: use kind='run'")
@@ -162,14 +175,17 @@ class FitResult(SavableResult):
             param_sd = np.std(log_draws, axis=0, ddof=1)
         flat_sd = np.broadcast_to(self.run_interval.profile_sd(self.law, flat, level),
                                   param_sd.shape)
-        parts = self.run_interval.components(scale_inputs(self.law.variables, flat),
-                                             np.maximum(param_sd, flat_sd), level)
+        scaled = _guards.two_sided(scale_inputs(self.law.variables, flat), self.data_ranges())
+        parts = self.run_interval.components(scaled, np.maximum(param_sd, flat_sd), level)
 
         def shaped(values: Any) -> Any:
             return _squeeze(np.reshape(values, shape))
 
         half = np.reshape(parts["half_width_log"], shape)
-        out["low"] = _squeeze(np.asarray(point) * np.exp(-half))
+        out["low"], raised = _guards.floor_interval(
+            _squeeze(np.asarray(point) * np.exp(-half)), self.loss_floor(level))
+        if raised:
+            guards.append(_guards.floor_guard(self.loss_floor(level), level))
         out["high"] = _squeeze(np.asarray(point) * np.exp(half))
         out["meaning"] = "a new run's measured loss (parameters + run scatter + extrapolation)"
         out["components"] = {
@@ -199,30 +215,41 @@ class FitResult(SavableResult):
         return preds.reshape((len(raw),) + arrays[0].shape)
 
     # -- the compute-optimal frontier ---------------------------------------------------------
-    def frontier(self, C: float | np.ndarray, level: float | None = None) -> dict[str, Any]:
+    def frontier(self, C: float | np.ndarray, level: float | None = None,
+                 allow_far: bool = False) -> dict[str, Any]:
         """Compute-optimal N, D, tokens/parameter and loss at C FLOPs (C = 6ND), with intervals.
 
-        Only for the Chinchilla form.  Each quantity maps to ``{"value", "low", "high"}``.
+        Only for the Chinchilla form.  Each quantity maps to ``{"value", "low", "high", "kind",
+        "label"}``: N_opt, D_opt, D/N and the exponents carry parameter intervals, the loss a run
+        interval at the predicted optimum (:mod:`scalinglab.fit.frontier_interval`).
         """
-        if not isinstance(self.law, Chinchilla):
-            raise ScalingLabError(f"the frontier needs a Chinchilla L(N, D) law, "
-                                  f"not {self.law.name}")
-        point = chinchilla_frontier(self.law.params, C)
-        out: dict[str, Any] = {"C": point.pop("C"), "level": level or self.level}
-        spread = None
-        if self.bootstrap_params is not None:
-            p = {k: self.bootstrap_params[k].to_numpy()[:, None] for k in self.law.param_names}
-            spread = chinchilla_frontier(p, np.atleast_1d(np.asarray(C, dtype=float))[None, :])
-        lo, hi = _quantile_bounds(level or self.level)
-        for key, value in point.items():
-            entry: dict[str, Any] = {"value": value}
-            if spread is not None:
-                draws = np.broadcast_to(spread[key], (len(self.bootstrap_params),
-                                                      np.size(C)))
-                entry["low"] = _squeeze(np.quantile(draws, lo, axis=0), np.ndim(C))
-                entry["high"] = _squeeze(np.quantile(draws, hi, axis=0), np.ndim(C))
-            out[key] = entry
-        return out
+        return frontier_answer(self, C, level, allow_far)
+
+    # -- guards ---------------------------------------------------------------------------------
+    def data_ranges(self) -> dict[str, Any]:
+        """Fitted range ``{quantity: [low, high]}`` of N, D, C and D/N (answers are measured
+        against it); a fit saved before ranges were recorded gives the largest values only."""
+        ranges = self.diagnostics.get("data_range")
+        if ranges:
+            return ranges
+        if self.run_interval is not None:
+            return {k: [1e-300, v] for k, v in self.run_interval.reference.items()}
+        return {}
+
+    def question_guards(self, inputs: dict[str, Any], allow_far: bool = False
+                        ) -> list[_guards.Guard]:
+        """The guards of a question (law inputs N, D or C); raises when one refuses."""
+        return _guards.question_guards(self.law, inputs, self.data_ranges(), allow_far)
+
+    def loss_floor(self, level: float | None = None) -> float:
+        """E's lower bound at ``level`` (nats/token): no run interval reaches below it."""
+        boot = self.bootstrap_params
+        draws = None if boot is None or "E" not in boot.columns else boot["E"].to_numpy()
+        profile = self.run_interval.profile if self.run_interval is not None else []
+        accepted = [p["E"] for p in profile
+                    if "E" in p and p["lr"] <= chi2.ppf(level or self.level, 1)]
+        return _guards.loss_floor(self.law.params, draws, level or self.level,
+                                  self.settings.E_fixed, accepted)
 
     # -- presentation ---------------------------------------------------------------------------
     def summary(self, level: float | None = None) -> pd.DataFrame:
@@ -250,6 +277,7 @@ class FitResult(SavableResult):
             "residuals": self.residuals, "level": self.level, "warnings": self.warnings,
             "diagnostics": self.diagnostics,
             "run_interval": None if self.run_interval is None else self.run_interval.to_dict(),
+            "guards": [g.to_dict() for g in self.guards],
             "intervals": ({k: list(v) for k, v in self.intervals().items()}
                           if self.bootstrap_params is not None else None),
             "bootstrap_params": (None if self.bootstrap_params is None else
@@ -275,7 +303,8 @@ class FitResult(SavableResult):
                    level=data.get("level", 0.9), warnings=list(data.get("warnings", [])),
                    diagnostics=data.get("diagnostics", {}),
                    run_interval=(None if data.get("run_interval") is None else
-                                 RunIntervalModel.from_dict(data["run_interval"])))
+                                 RunIntervalModel.from_dict(data["run_interval"])),
+                   guards=[_guards.Guard.from_dict(g) for g in data.get("guards", [])])
 
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
