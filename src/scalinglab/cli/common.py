@@ -153,11 +153,11 @@ def parse_float(text: str, name: str, positive: bool = True) -> float:
     return value
 
 
-def print_warnings(warnings: Sequence[str], label: str = "warning") -> None:
+def print_warnings(warnings: Sequence[str], label: str = "warning:") -> None:
     """Each warning (or note) of a result on its own line, in the command line's terms."""
-    colour = "yellow" if label == "warning" else "dim"
+    colour = "yellow" if label == "warning:" else "dim"
     for text in warnings:
-        console.print(f"[{colour}]{label}:[/{colour}] {escape(cli_terms(str(text)))}",
+        console.print(f"[{colour}]{escape(label)}[/{colour}] {escape(cli_terms(str(text)))}",
                       highlight=False)
 
 
