@@ -205,32 +205,30 @@ DEFAULT_FRONTIER = f"{DEFAULT_FRONTIER_FILTER:g}"
 
 def read_runs(path: Path, columns: str | None, derive_tokens: bool = False,
               drop_highest: int = 0, derive_flops: bool = False,
-              n_column: str | None = None, quiet: bool = False):
+              n_column: str | None = None, as_json: bool = False):
     """Load a run table (CSV/Parquet) through the mapping; drop the K highest losses.
 
-    Prints the table's notes (e.g. which column identifies the runs) unless ``quiet``.
+    Prints the table's notes (e.g. which column identifies the runs): on stdout with the
+    human output, on stderr when stdout carries JSON.
     """
     frame = load_runs(path, columns=columns, derive_tokens=derive_tokens,
                       derive_flops=derive_flops, require=("loss",), n_column=n_column)
     notes = list(frame.attrs.get("notes", []))
-    if not quiet:
-        for note in notes:
-            err_console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    for note in notes:
+        (err_console if as_json else console).print(f"note: {note}", markup=False,
+                                                    highlight=False, soft_wrap=True)
     frame = drop_highest_losses(frame, drop_highest)
     frame.attrs["notes"] = notes
     return frame
 
 
 def checkpoints_option(text: str) -> float | str | None:
-    """--checkpoints-after: auto | final | a fraction in [0, 1)."""
+    """--checkpoints-after: auto | final | a fraction (the fit checks it is in [0, 1), so that
+    the API and the command line refuse the same values with the same message)."""
     value = text.strip().lower()
     if value in ("auto", "final"):
         return None if value == "final" else "auto"
-    fraction = parse_float(value, "--checkpoints-after", positive=False)
-    if not 0 <= fraction < 1:
-        raise ScalingLabError(f"--checkpoints-after takes auto, final or a fraction in [0, 1), "
-                              f"got {text!r}")
-    return fraction
+    return parse_float(value, "--checkpoints-after", positive=False)  # range: the fit's check
 
 
 def frontier_filter_option(text: str) -> float | None:

@@ -126,7 +126,8 @@ def fit_command(
     """Fit a scaling law to a table of training runs (Approach 3, 2 or 1)."""
     from scalinglab.fit.api import fit  # noqa: PLC0415
 
-    frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column)
+    frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
+                      as_json)
     options: dict[str, Any] = {}
     if approach == 3:
         options = {"variable": variable, "irreducible": not no_irreducible,
@@ -337,7 +338,8 @@ def backtest_command(
     """Fit on small runs, predict the large ones, and report the error (vs a naive baseline)."""
     from scalinglab.fit.backtest import backtest  # noqa: PLC0415
 
-    frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column)
+    frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
+                      as_json)
     result = backtest(frame, cut_flops=None if cut_flops is None else
                       parse_float(cut_flops, "--cut-flops"),
                       cut_params=None if cut_params is None else
@@ -354,8 +356,9 @@ def backtest_command(
             if c in table.columns]
     print_table(f"backtest: held-out runs ({result.fit.law.name} law fitted below the cut)",
                 cols, table[cols].to_numpy().tolist())
-    console.print(" ".join(f"{k}={fmt(v)}" for k, v in payload.get("summary", {}).items()),
-                  highlight=False)
+    print_table("backtest summary (ARE: absolute relative error of the loss)",
+                ["quantity", "value"],
+                [(key.replace("_", " "), value) for key, value in payload["summary"].items()])
     print_warnings([*result.warnings, *result.fit.warnings])
 
 

@@ -27,6 +27,7 @@ FLAGS: dict[str, str] = {
     "derive_tokens": "--derive-tokens", "derive_flops": "--derive-flops",
     "drop_highest": "--drop-highest", "target_flops": "--compute",
     "calibration_cuts": "--cuts", "irreducible": "--no-irreducible", "runs": "--runs",
+    "kind": "--kind",
 }
 
 #: Flags that take no value: ``name=True`` is the flag alone.
@@ -39,6 +40,13 @@ _ASSIGNMENT = re.compile(r"\b(" + "|".join(sorted(FLAGS, key=len, reverse=True))
 #: wherever they stand as words; plain words such as "law" or "level" only with ``=``.
 _BARE = re.compile(r"(?<![\w-])(" + "|".join(sorted((k for k in FLAGS if "_" in k), key=len,
                                                     reverse=True)) + r")\b(?!=)")
+
+
+#: API arguments the command line has no flag for: the alternatives they offer are dropped.
+_API_ONLY = [(re.compile(r"runs, an envelope or c_range\b"), "runs= or an envelope"),
+             (re.compile(r"\s+or c_range=?(?: \(FLOPs\))?"), ""),
+             (re.compile(r"\s+or pass drop_edge_winners=False"), ""),
+             (re.compile(r"with calibrate=False or"), "without calibration or")]
 
 
 def _literal(text: str) -> Any:
@@ -74,7 +82,10 @@ def _flag(match: re.Match[str]) -> str:
 
 def cli_terms(message: str, field: str | None = None) -> str:
     """``message`` with the library's Python spellings replaced by command-line flags."""
-    text = _ASSIGNMENT.sub(_flag, message)
+    text = message
+    for pattern, replacement in _API_ONLY:
+        text = pattern.sub(replacement, text)
+    text = _ASSIGNMENT.sub(_flag, text)
     text = _BARE.sub(lambda m: FLAGS[m.group(1)], text)
     text = re.sub(r"(--[\w-]+ [^\s,;)]+), (?=--)", r"\1 ", text)  # one command line
     if field is not None and field in FLAGS and "_" not in field:
