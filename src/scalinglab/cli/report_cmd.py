@@ -80,11 +80,13 @@ def report_command(
         seed=seed, budgets=None if budgets is None else
         [parse_float(b, "--budgets") for b in budgets.split(",")],
         target_compute=None if compute is None else parse_float(compute, "--compute"))
+    notes = [] if inputs.runs is None else list(inputs.runs.attrs.get("notes", []))
     written = write_report(out, inputs, command=command_line(), title=title)
     if as_json:
         print_json({"path": str(written.path), "figures": written.figures,
                     "omitted": written.omitted})
         return
+    print_warnings(notes, label="note:")
     print_warnings([f"{key}: {reason}" for key, reason in written.omitted.items()],
                    label="left out")
     console.print(f"wrote {written.path} ({len(written.figures)} figures)", highlight=False)
