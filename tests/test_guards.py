@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from scalinglab.compute import CostModel
-from scalinglab.compute.planner import UncertainLaw, plan_for_budget, plan_for_loss
+from scalinglab.compute.planner import plan_for_budget, plan_for_loss
+from scalinglab.compute.uncertain_law import UncertainLaw
 from scalinglab.errors import FitError
 from scalinglab.fit import FitResult, fit_parametric
 from scalinglab.fit.guards import (

@@ -9,7 +9,8 @@ import pytest
 
 from scalinglab.compute.allocation import compute_optimal
 from scalinglab.compute.cost import CostModel
-from scalinglab.compute.planner import UncertainLaw, plan_for_budget, plan_for_loss
+from scalinglab.compute.planner import plan_for_budget, plan_for_loss
+from scalinglab.compute.uncertain_law import UncertainLaw
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.fit.settings import FitSettings

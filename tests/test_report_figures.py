@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 import scalinglab
 from scalinglab import report
 from scalinglab.compute.cost import CostModel
-from scalinglab.compute.planner import UncertainLaw, plan_for_budget
+from scalinglab.compute.planner import plan_for_budget
+from scalinglab.compute.uncertain_law import UncertainLaw
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import backtest as run_backtest
 from scalinglab.fit import fit_envelope, fit_isoflop

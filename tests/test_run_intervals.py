@@ -12,7 +12,8 @@ import pytest
 
 import scalinglab
 from scalinglab.compute import CostModel
-from scalinglab.compute.planner import UncertainLaw, plan_for_budget
+from scalinglab.compute.planner import plan_for_budget
+from scalinglab.compute.uncertain_law import UncertainLaw
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit import FitResult, fit_parametric
 from scalinglab.fit.intervals import (

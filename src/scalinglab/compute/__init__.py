@@ -8,7 +8,8 @@ from scalinglab.compute.allocation import (
 )
 from scalinglab.compute.cost import ComputeBill, CostModel, Currency
 from scalinglab.compute.hardware import GPU, GPUS, get_gpu
-from scalinglab.compute.planner import Plan, UncertainLaw, plan_for_budget, plan_for_loss
+from scalinglab.compute.planner import Plan, plan_for_budget, plan_for_loss
+from scalinglab.compute.uncertain_law import UncertainLaw
 from scalinglab.compute.units import PF_DAY_FLOPS
 
 __all__ = ["GPU", "GPUS", "PF_DAY_FLOPS", "ComputeBill", "CostModel", "Currency", "Plan",

@@ -20,21 +20,19 @@ fixed by the question (the budget itself, or the target loss) have a zero-width 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from scalinglab.compute.allocation import (
-    PARAM_NAMES,
     Allocation,
     cheapest_for_loss,
-    chinchilla_params,
     compute_optimal,
     inference_aware_optimum,
 )
 from scalinglab.compute.cost import MFU_TYPICAL_RANGE, CostModel
+from scalinglab.compute.uncertain_law import Estimate, UncertainLaw, estimate
 from scalinglab.compute.units import (
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     check_nonnegative,
@@ -42,158 +40,12 @@ from scalinglab.compute.units import (
 )
 from scalinglab.display import NotebookDisplay
 from scalinglab.errors import ScalingLabError
-from scalinglab.fit.guards import Guard, preset_range, question_guards
-from scalinglab.fit.result import FitResult
-from scalinglab.laws.forms import Chinchilla
-from scalinglab.laws.presets import get_preset
+from scalinglab.fit.guards import Guard
 
-DEFAULT_LEVEL = 0.9
 #: Budgets of the "what 10x more buys" table, as powers of ten around the plan's budget.
 DEFAULT_LADDER: tuple[int, ...] = (-1, 0, 1, 2, 3)
 
 
-# -- the law and its uncertainty ---------------------------------------------------------------
-@dataclass(frozen=True)
-class UncertainLaw:
-    """A Chinchilla law, its bootstrap draws (or None), and where it comes from.
-
-    ``draws`` has one row per bootstrap resample and the columns E, A, alpha, B, beta;
-    ``level`` is the confidence level of the percentile intervals; ``n_convention`` says what
-    N counts (all parameters, or non-embedding); ``data`` what the loss is measured on.
-    """
-
-    law: Chinchilla
-    draws: pd.DataFrame | None
-    source: str
-    level: float = DEFAULT_LEVEL
-    n_convention: str = ""
-    data: str = ""
-    reference: str = ""
-    fit: FitResult | None = field(default=None, repr=False, compare=False)
-    data_range: dict | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.law, Chinchilla):
-            raise ScalingLabError(f"planning needs a Chinchilla law L(N, D) = E + A/N^alpha + "
-                                  f"B/D^beta, not the {self.law.name!r} form")
-        if not 0 < self.level < 1:
-            raise ScalingLabError(f"confidence level must be in (0, 1), got {self.level:g}")
-        if self.draws is not None:
-            missing = [k for k in PARAM_NAMES if k not in self.draws.columns]
-            if missing:
-                raise ScalingLabError(f"bootstrap draws lack columns {', '.join(missing)}")
-            chinchilla_params({k: self.draws[k].to_numpy() for k in PARAM_NAMES})
-
-    @classmethod
-    def from_fit(cls, fit: FitResult, source: str = "fit",
-                 level: float | None = None) -> UncertainLaw:
-        """The fit's point law and its bootstrap draws (no draws: no interval, said so)."""
-        draws = fit.bootstrap_params
-        if draws is not None and len(draws) == 0:
-            draws = None
-        column = fit.columns.get("N", "")
-        convention = {"n_params": "non-embedding parameters",
-                      "n_params_total": "all parameters"}.get(column, column)
-        return cls(fit.law, draws, source, level or fit.level,  # type: ignore[arg-type]
-                   convention, fit=fit, data_range=fit.data_ranges())
-
-    def guards(self, n_params: float, tokens: float, allow_far: bool = False) -> list[Guard]:
-        """The guards of a run of N parameters on D tokens (distance from the law's data,
-        a degenerate law); raises :class:`~scalinglab.fit.guards.GuardRefused` past the
-        refusal distance unless ``allow_far``."""
-        return question_guards(self.law, {"N": n_params, "D": tokens}, self.data_range,
-                               allow_far)
-
-    def frontier_loss(self, flops: float) -> Estimate | None:
-        """The fit's compute-optimal loss at ``flops`` with its run interval (nats/token):
-        a run at the predicted optimum, widened by where the optimum may lie."""
-        if self.fit is None or self.fit.run_interval is None or not np.isfinite(flops):
-            return None
-        entry = self.fit.frontier(flops, self.level, allow_far=True)["loss"]
-        return Estimate(float(entry["value"]), float(entry["low"]), float(entry["high"]),
-                        "nats/token", entry.get("kind"))
-
-    def run_loss(self, n_params: float, tokens: float) -> Estimate | None:
-        """The fit's run interval (nats/token) for a new run of N parameters on D tokens."""
-        if self.fit is None or self.fit.run_interval is None:
-            return None
-        if not (np.isfinite(n_params) and np.isfinite(tokens)):
-            return None
-        band = self.fit.predict_interval(self.level, kind="run", allow_far=True, N=n_params,
-                                         D=tokens)
-        return Estimate(float(band["loss"]), float(band["low"]), float(band["high"]),
-                        "nats/token", "run")
-
-    @classmethod
-    def from_preset(cls, name: str, level: float | None = None) -> UncertainLaw:
-        """A published law: a point estimate only, so no interval."""
-        preset = get_preset(name)
-        return cls(preset.law, None, f"preset {preset.name}",  # type: ignore[arg-type]
-                   level or DEFAULT_LEVEL, preset.n_convention, preset.data,
-                   f"{preset.paper}, {preset.where}", data_range=preset_range(preset.name))
-
-    @property
-    def n_draws(self) -> int:
-        return 0 if self.draws is None else len(self.draws)
-
-    @property
-    def interval_note(self) -> str:
-        """One sentence saying what the low/high columns mean (or that there are none)."""
-        if self.draws is None:
-            return (f"no interval: {self.source} is a point estimate without bootstrap draws; "
-                    f"values are single numbers")
-        return (f"{self.level:.0%} percentile interval over {self.n_draws} bootstrap draws "
-                f"of {self.source}")
-
-    def stacked_params(self) -> dict[str, np.ndarray]:
-        """Each parameter as an array: entry 0 the point estimate, then one per draw."""
-        out = {}
-        for k in PARAM_NAMES:
-            draws = [] if self.draws is None else self.draws[k].to_numpy(dtype=float)
-            out[k] = np.concatenate([[self.law.params[k]], draws])
-        return out
-
-
-# -- estimates ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Estimate:
-    """A point value and its interval (None when there are no draws), with its unit.
-
-    ``kind`` says what the interval is: ``"parameter"`` (percentiles of the bootstrap draws),
-    ``"run"`` (a new run's measured loss), or None (no interval, or exact).
-    """
-
-    value: float
-    low: float | None
-    high: float | None
-    unit: str
-    kind: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _estimate(samples: Any, unit: str, level: float, n_draws: int) -> Estimate:
-    """Point = entry 0; interval = percentiles of entries 1.. (draws); scalars are exact."""
-    arr = np.asarray(samples, dtype=float)
-    if arr.ndim == 0:
-        return Estimate(float(arr), float(arr), float(arr), unit)
-    value = float(arr[0])
-    if n_draws == 0:
-        return Estimate(value, None, None, unit)
-    draws = arr[1:]
-    draws = draws[~np.isnan(draws)]
-    if draws.size == 0:
-        return Estimate(value, None, None, unit)
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    # Linear interpolation as in FitResult; with infinite draws (unreachable targets)
-    # interpolation is undefined, so take order statistics instead.
-    method = "linear" if np.all(np.isfinite(draws)) else "inverted_cdf"
-    low, high = np.quantile(draws, [lo, hi], method=method)
-    return Estimate(value, float(low), float(high), unit, "parameter")
-
-
-# -- the plan ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Deployment:
     """A model trained on ``tokens`` and then served ``inference_tokens``: FLOPs and money."""
@@ -367,7 +219,7 @@ def _assemble(law: UncertainLaw, costs: CostModel, direction: str,
     level, m = law.level, law.n_draws
 
     def est(samples: Any, unit: str) -> Estimate:
-        return _estimate(samples, unit, level, m)
+        return estimate(samples, unit, level, m)
 
     bill = _bill(costs, flops)
     point_flops = float(np.asarray(flops).flat[0])
@@ -453,7 +305,7 @@ def _inference_plan(law: UncertainLaw, costs: CostModel, params: dict[str, np.nd
     cost-optimal model is the FLOP-optimal one for ``d_inf * mfu / inference_mfu`` tokens.
     """
     def est(samples: Any, unit: str) -> Estimate:
-        return _estimate(samples, unit, law.level, law.n_draws)
+        return estimate(samples, unit, law.level, law.n_draws)
 
     weight = costs.mfu / costs.serving_mfu
     target = np.broadcast_to(np.asarray(loss, dtype=float), np.shape(params["E"]))
@@ -484,13 +336,13 @@ def _ladder(law: UncertainLaw, costs: CostModel, params: dict[str, np.ndarray],
         flops = float(base_flops * multiple)
         drop = None
         if j > 0:
-            drop = _estimate(loss[:, j - 1] - loss[:, j], "nats/token", law.level, law.n_draws)
+            drop = estimate(loss[:, j - 1] - loss[:, j], "nats/token", law.level, law.n_draws)
         rows.append(LadderRow(
             multiple=float(multiple), budget=float(costs.money_for_flops(flops)),
             budget_usd=float(costs.bill(flops).cost_usd), flops=flops,
-            n_params=_estimate(n[:, j], "parameters", law.level, law.n_draws),
-            tokens=_estimate(d[:, j], "tokens", law.level, law.n_draws),
-            loss=_estimate(loss[:, j], "nats/token", law.level, law.n_draws), loss_drop=drop))
+            n_params=estimate(n[:, j], "parameters", law.level, law.n_draws),
+            tokens=estimate(d[:, j], "tokens", law.level, law.n_draws),
+            loss=estimate(loss[:, j], "nats/token", law.level, law.n_draws), loss_drop=drop))
     return rows
 
 

@@ -140,7 +140,8 @@ def budget_curve(source: Any, costs: Any = None, budget: float | None = None,
     each step buys.  The top axis converts money to training FLOPs.
     """
     from scalinglab.compute.cost import CostModel
-    from scalinglab.compute.planner import Plan, UncertainLaw, plan_for_budget
+    from scalinglab.compute.planner import Plan, plan_for_budget
+    from scalinglab.compute.uncertain_law import UncertainLaw
 
     if isinstance(source, Plan):
         plan = source
