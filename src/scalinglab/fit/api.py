@@ -12,19 +12,24 @@ from scalinglab.fit.parametric import fit_parametric
 from scalinglab.records import load_runs
 
 
-def fit(runs: pd.DataFrame | str | Path, law: str = "chinchilla", *, approach: int = 3,
+def fit(runs: pd.DataFrame | str | Path, law: str = "auto", *, approach: int = 3,
         bootstrap: int = 0, level: float = 0.9, seed: int = 0, columns: Any = None,
         derive_tokens: bool = False, **options: Any):
     """Fit a scaling law to a run table (DataFrame with record columns, or a CSV/Parquet path).
 
-    ``approach=3`` (default) fits the parametric ``law`` (``chinchilla``, ``kaplan``, ``power``)
-    by the sum of log-Huber losses and returns a :class:`~scalinglab.fit.FitResult`;
+    ``approach=3`` (default) fits the parametric ``law`` (``auto``: the form the table's own
+    nested backtests along N, D and C choose, see :mod:`scalinglab.fit.selection`; or a pinned
+    ``chinchilla``, ``overtrain``, ``kaplan``, ``power``) by the sum of log-Huber losses and returns a :class:`~scalinglab.fit.FitResult`;
     ``approach=2`` fits IsoFLOP profiles, ``approach=1`` the envelope of loss curves.  Extra
     ``options`` go to the approach's fitter (e.g. ``E_fixed=1.7``, ``checkpoints_after=0.1``).
     """
     if columns is not None or derive_tokens or not isinstance(runs, pd.DataFrame):
         require = ("n_params", "loss") if approach != 3 else ("loss",)
         runs = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=require)
+    if approach == 3 and law == "auto":
+        from scalinglab.fit.auto import fit_auto  # noqa: PLC0415
+
+        return fit_auto(runs, bootstrap=bootstrap, level=level, seed=seed, **options)
     if approach == 3:
         return fit_parametric(runs, law, bootstrap=bootstrap, level=level, seed=seed, **options)
     if approach == 2:

@@ -21,6 +21,7 @@ import numpy as np
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law, logsumexp_terms
 from scalinglab.laws.data_constrained import DataConstrained
+from scalinglab.laws.overtrain import OverTrain
 
 # Hoffmann et al. 2022, App. D.2: the initialisation grid of Approach 3.
 HOFFMANN_GRID = {
@@ -272,6 +273,7 @@ class KaplanND(Law):
 
 LAW_FORMS: dict[str, type[Law]] = {"power": PowerLaw, "chinchilla": Chinchilla, "kaplan": KaplanND,
                                    "data_constrained": DataConstrained}
+LAW_FORMS["overtrain"] = OverTrain  # Gadre et al. 2024 (laws/overtrain.py)
 
 
 def law_from_dict(data: dict) -> Law:
