@@ -23,6 +23,7 @@ import pandas as pd
 import scalinglab
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import fit_parametric
+from scalinglab.fit.frontier_choice import frontier_loss
 
 #: IsoFLOP bins: runs whose 6ND rounds to the same 0.1 decade.
 BIN_DECADES = 0.1
@@ -177,12 +178,9 @@ def frontier_scalinglab(fit_rows: pd.DataFrame, C: np.ndarray, bootstrap: int,
                         options: dict[str, Any]) -> dict[str, Any]:
     """``scalinglab.fit`` and the run interval of a new run at the predicted optimum."""
     result = scalinglab.fit(fit_rows.reset_index(drop=True), bootstrap=bootstrap, **options)
-    if not hasattr(result.law, "frontier"):
-        raise ScalingLabError(f"the fitted {result.law.name} law has no compute-optimal frontier")
-    front = result.law.frontier(C)
-    band = result.predict_interval(level=LEVEL, kind="run", N=front["N_opt"], D=front["D_opt"])
+    band = frontier_loss(result, C, LEVEL)
     return {"point": np.atleast_1d(band["loss"]), "low": np.atleast_1d(band["low"]),
-            "high": np.atleast_1d(band["high"]), "law": result.law.name,
+            "high": np.atleast_1d(band["high"]), "law": result.law.name, "source": band["source"],
             "chosen": result.settings.get("law_chosen", result.law.name)}
 
 

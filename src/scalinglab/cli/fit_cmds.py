@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from scalinglab.cli.common import console, fmt, parse_float, print_json, print_table
+from scalinglab.cli.selection_view import show_selection
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
@@ -102,8 +103,11 @@ def register(app: typer.Typer) -> None:
 def fit_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
     law: Annotated[str, typer.Option(
-        help="chinchilla | kaplan | power | data_constrained (needs unique_tokens)")]
-    = "chinchilla",
+        help="auto (chosen by nested backtests along N, D and C among Chinchilla, "
+             "Chinchilla without E, the over-training form of Gadre et al. 2024, Kaplan and "
+             "the reduced power laws) | chinchilla | overtrain | kaplan | power | "
+             "data_constrained (needs unique_tokens)")]
+    = "auto",
     approach: Annotated[int, typer.Option(help="3 parametric, 2 IsoFLOP, 1 envelope.")] = 3,
     variable: Annotated[str, typer.Option(help="Power law variable: N, D or C.")] = "C",
     no_irreducible: Annotated[bool, typer.Option(
@@ -221,6 +225,7 @@ def show_fit(result: Any, level: float) -> None:
         console.print(f"run intervals: run-to-run scatter {model.scatter:.4f} (log loss, "
                       f"{model.scatter_source}); extrapolation term {describe_method(model)}",
                       highlight=False, markup=False)
+    show_selection(result.diagnostics.get("selection"))  # law="auto": the backtest table
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalinglab.fit.frontier_choice import frontier_choice
 from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, prepare_runs
 from scalinglab.fit.result import FitResult
 from scalinglab.fit.selection import select_law
@@ -41,8 +42,8 @@ def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9
     if options.get("E_fixed") is not None:
         result = fit_parametric(runs, "chinchilla", bootstrap=bootstrap, level=level,
                                 seed=seed, **options)
-        result.diagnostics["selection"] = {"chosen": "chinchilla", "table": [],
-                                           "reason": "E is fixed by the user: no selection"}
+        result.diagnostics["selection"] = _no_selection("chinchilla",
+                                                        "E is fixed by the user: no selection")
         return result
     settings = FitSettings(**{k: v for k, v in options.items()
                               if k in FitSettings.__dataclass_fields__
@@ -53,10 +54,9 @@ def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9
     if choice.chosen is None:
         result = fit_parametric(frame, "chinchilla", bootstrap=bootstrap, level=level,
                                 seed=seed, **options)
-        result.diagnostics["selection"] = {"chosen": result.law.name, "table": [],
-                                           "reason": f"no selection: {choice.why_not}; the "
-                                                     f"Chinchilla law (reduced where the "
-                                                     f"design needs it) is used"}
+        result.diagnostics["selection"] = _no_selection(
+            result.law.name, f"no selection: {choice.why_not}; the Chinchilla law (reduced "
+                             f"where the design needs it) is used")
         return result
     chosen = choice.chosen.settings
     law_options = {"law": chosen.law, "variable": chosen.variable,
@@ -68,10 +68,17 @@ def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9
     record = choice.selection.to_dict()
     record["alternatives"] = choice.alternatives()
     record["law_settings"] = {k: getattr(chosen, k) for k in LAW_FIELDS}
+    record["frontier"] = frontier_choice(prepared, settings, choice.chosen,
+                                         choice.full[choice.chosen.name], choice.cuts or [])
     result.diagnostics["selection"] = record
     result.settings["law"] = "auto"
     result.settings["law_chosen"] = choice.chosen.name
     return result
+
+
+def _no_selection(law_name: str, reason: str) -> dict[str, Any]:
+    return {"chosen": law_name, "table": [], "cuts": [], "direction_weights": {},
+            "indistinguishable": [], "alternatives": [], "reason": reason}
 
 
 def selection_record(result: FitResult) -> dict[str, Any] | None:

@@ -38,9 +38,9 @@ Candidates (each only where the design can identify it):
   in the variable that moves, with E (``power_X``) and without (``power_X_noE``).
 
 The compute-optimal (frontier) loss has one more candidate, the compute-frontier law
-L*(C) = E + A C^-gamma fitted on the lower envelope of loss against compute
-(:func:`envelope_rows`), scored against the N-D law's closed-form frontier on the held-out
-envelope points of the compute cuts (:func:`frontier_answer`).
+L*(C) = E + A C^-gamma fitted on the lower envelope of loss against compute, scored against
+the N-D law's closed-form frontier on the held-out envelope points of the compute cuts
+(:mod:`scalinglab.fit.frontier_choice`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ from scalinglab.fit.parametric import (
     _column_for,
     arrays_for,
     fit_arrays,
-    frontier_mask,
     make_law,
 )
 
@@ -73,11 +72,13 @@ INDISTINGUISHABLE_Z = 1.0
 #: Another candidate replaces the reference law only when it beats it by this many paired
 #: standard errors (a one-sided test at about 2.5%): the burden of proof is on the change.
 SWITCH_Z = 2.0
+#: ... and only on at least this many paired held-out errors (as the run interval's
+#: calibration needs, :data:`scalinglab.fit.intervals.MIN_SCORES`): with fewer, the standard
+#: error itself is not estimated (one loss curve cut by its last rows gives 2-3).
+MIN_UNITS_TO_SWITCH = 8
 #: E "absent": fixed at the fit's floor (nats/token).
 E_ABSENT = 1e-6
 DIRECTIONS = ("N", "D", "C")
-#: Held-out envelope points: rows on the lower envelope of loss against compute.
-ENVELOPE_EXCESS = 0.0
 
 
 @dataclass(frozen=True)
@@ -387,6 +388,12 @@ def choose(errors: dict[str, list[np.ndarray | None]], cuts: list[Cut], cands: l
     return Selection(table, cut_rows, weights, chosen["name"], close, reason)
 
 
+def _paired_units(errors, cuts, a: str, b: str) -> int:
+    """Held-out errors (units summed over cuts) that both candidates were scored on."""
+    return int(sum(len(errors[a][i]) for i in range(len(cuts))
+                   if errors[a][i] is not None and errors[b][i] is not None))
+
+
 def _switch_or_keep(errors, cuts, weights, reference: dict[str, Any],
                     best: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The reference law stays unless a candidate beats it by :data:`SWITCH_Z` standard errors."""
@@ -397,11 +404,17 @@ def _switch_or_keep(errors, cuts, weights, reference: dict[str, Any],
     if not np.isfinite(reference["score"]):
         return reference, (f"{reference['name']} (the reference law) kept: too few rows below "
                            f"the cuts to backtest it, so no evidence against it")
+    n_units = _paired_units(errors, cuts, reference["name"], best["name"])
     if best["name"] == reference["name"]:
         return reference, (f"{reference['name']} has the lowest backtest error "
                            f"({pct(reference['score'])} mean |log error|; directions {dirs})")
     se = _paired_se(errors, cuts, reference["name"], best["name"], weights)
     gain = reference["score"] - best["score"]
+    if n_units < MIN_UNITS_TO_SWITCH:
+        return reference, (f"{reference['name']} (the reference law) kept: {best['name']} scores "
+                           f"{pct(best['score'])} vs {pct(reference['score'])}, but on "
+                           f"{n_units} held-out errors, fewer than the {MIN_UNITS_TO_SWITCH} "
+                           f"needed to trust the difference (directions {dirs})")
     if gain > SWITCH_Z * se:
         return best, (f"{best['name']} beats the reference {reference['name']} in the "
                       f"backtests by {pct(gain)} mean |log error| ({gain / max(se, 1e-300):.1f} "
@@ -423,6 +436,7 @@ class Choice:
     candidates: list[Candidate]
     full: dict[str, np.ndarray]      # raw parameters fitted to every row, by candidate
     why_not: str = ""                # why no selection was made (chosen is None)
+    cuts: list[Cut] | None = None    # the nested backtests' cuts
 
     def alternatives(self) -> list[dict[str, Any]]:
         """Law dicts of the candidates the data cannot tell apart from the chosen one."""
@@ -463,16 +477,4 @@ def select_law(frame: pd.DataFrame, settings: FitSettings,
     except FitError as exc:
         return Choice(None, None, cands, full, str(exc))
     chosen = next(c for c in cands if c.name == selection.chosen)
-    return Choice(chosen, selection, cands, full)
-
-
-# -- the compute-optimal (frontier) answer --------------------------------------------------------
-def envelope_rows(frame: pd.DataFrame, settings: FitSettings) -> pd.DataFrame:
-    """Final rows on the lower envelope of loss against compute C = 6ND (FLOPs)."""
-    values = _direction_values(frame, settings)
-    if "C" not in values:
-        raise ScalingLabError("the compute envelope needs N and tokens")
-    on = frontier_mask(frame["loss"].to_numpy(dtype=float), values["C"], ENVELOPE_EXCESS)
-    rows = frame[on].copy()
-    rows["flops"] = values["C"][on]
-    return rows.reset_index(drop=True)
+    return Choice(chosen, selection, cands, full, cuts=cuts)
