@@ -134,3 +134,38 @@ def test_cli_prints_the_backtest_table_and_pins_a_law(tmp_path):
     payload = json.loads(pinned.stdout)
     assert payload["law"]["law"] == "chinchilla"
     assert "selection" not in payload["diagnostics"]
+
+
+def test_dominance_cap_keeps_predictions_at_or_below_a_measured_smaller_run():
+    from scalinglab.fit.spread import apply_dominance_cap, dominance_cap, dominance_points
+
+    N = np.array([1e8, 1e8, 4e8, 4e8])
+    D = np.array([1e9, 4e9, 1e9, 4e9])
+    loss = np.array([3.0, 2.6, 2.7, 2.4])
+    points = dominance_points(N, D, loss)
+    assert [p[2] for p in points] == [2.4, 2.6, 2.7, 3.0]  # none dominates another here
+    cap = dominance_cap(points, np.array([1e9, 5e7, 2e8]), np.array([1e10, 1e10, 2e9]))
+    assert cap[0] == 2.4          # beyond every run: the best measured loss
+    assert np.isinf(cap[1])       # fewer parameters than any run: nothing to compare with
+    assert cap[2] == 3.0          # dominates only the (1e8, 1e9) run
+    out = {"loss": 2.5, "low": 2.25, "high": 2.75}
+    capped = apply_dominance_cap(dict(out), {"dominance": points}, {"N": 1e9, "D": 1e10})
+    assert capped["loss"] == pytest.approx(2.4)
+    assert capped["high"] / capped["low"] == pytest.approx(out["high"] / out["low"])
+    free = apply_dominance_cap(dict(out), {"dominance": points}, {"N": 5e7, "D": 1e10})
+    assert free == out
+
+
+def test_frontier_loss_is_a_run_interval_that_covers_the_true_optimum():
+    from scalinglab.fit.frontier_choice import frontier_loss
+
+    result = scalinglab.fit(sweep(ASYMMETRIC, 0))
+    record = result.diagnostics["selection"]["frontier"]
+    assert record["chosen"] in ("law_frontier", "envelope")
+    assert set(record["scores"]) == {"law_frontier", "envelope"}
+    C = 6 * 1e9 * 1e10 * 10  # 10x the largest fitted compute
+    answer = frontier_loss(result, C)
+    true = ASYMMETRIC.frontier(C)["loss"]
+    assert answer["kind"] == "run" and answer["source"] == record["chosen"]
+    assert answer["low"] <= true <= answer["high"]
+    assert answer["low"] < answer["loss"] < answer["high"]

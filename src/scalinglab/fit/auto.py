@@ -23,6 +23,7 @@ from scalinglab.fit.frontier_choice import frontier_choice
 from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, prepare_runs
 from scalinglab.fit.result import FitResult
 from scalinglab.fit.selection import select_law
+from scalinglab.fit.spread import dominance_points
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.laws.overtrain import OverTrain
 from scalinglab.records import load_runs
@@ -68,6 +69,9 @@ def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9
     record = choice.selection.to_dict()
     record["alternatives"] = choice.alternatives()
     record["law_settings"] = {k: getattr(chosen, k) for k in LAW_FIELDS}
+    record["dominance"] = dominance_points(
+        prepared[settings.n_column].to_numpy(dtype=float),
+        prepared["tokens"].to_numpy(dtype=float), prepared["loss"].to_numpy(dtype=float))
     record["frontier"] = frontier_choice(prepared, settings, choice.chosen,
                                          choice.full[choice.chosen.name], choice.cuts or [])
     result.diagnostics["selection"] = record

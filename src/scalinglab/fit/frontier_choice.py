@@ -14,7 +14,7 @@ Both are refitted below the compute cuts of the law selection (:mod:`scalinglab.
 and scored on the envelope points held out above each cut.  The N-D frontier is the reference;
 the envelope law replaces it only when it beats it by :data:`~scalinglab.fit.selection.SWITCH_Z`
 paired standard errors on at least :data:`~scalinglab.fit.selection.MIN_UNITS_TO_SWITCH`
-errors, and when the two cannot be told apart their gap widens the interval
+errors, and when the two cannot be told apart the interval is at least as wide as their gap
 (:func:`frontier_loss`).
 """
 
@@ -139,8 +139,8 @@ def frontier_loss(result, C: float | np.ndarray, level: float | None = None) -> 
 
     The centre is the frontier the backtests chose (N-D law or envelope law, see the module
     docstring); the half-width is the run interval's at the predicted optimum (N_opt, D_opt),
-    widened in quadrature by the gap between the two answers when the backtests cannot tell
-    them apart.
+    at least the gap between the two answers when the backtests cannot tell them apart (a
+    maximum, as for the law candidates' spread: :func:`scalinglab.fit.spread.widen_interval`).
     """
     from scalinglab.laws.forms import law_from_dict  # noqa: PLC0415
 
@@ -159,7 +159,7 @@ def frontier_loss(result, C: float | np.ndarray, level: float | None = None) -> 
         if record["chosen"] == "envelope":
             point, source = env, "envelope"
         if record["indistinguishable"]:
-            half = np.sqrt(half**2 + (gap * norm.ppf(0.5 + level / 2) / norm.ppf(0.95)) ** 2)
+            half = np.maximum(half, gap * norm.ppf(0.5 + level / 2) / norm.ppf(0.95))
 
     def squeeze(a: Any) -> Any:
         return float(a) if np.ndim(a) == 0 else a

@@ -15,7 +15,7 @@ import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
-from scalinglab.fit.spread import widen_interval
+from scalinglab.fit.spread import adjust_interval
 from scalinglab.laws.base import Law
 from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
 from scalinglab.results import SavableResult, read_result_json
@@ -158,8 +158,9 @@ class FitResult(SavableResult):
             "calibration": describe_method(self.run_interval),
             "calibrated": self.run_interval.calibrated,
         }
-        # law="auto": widened by the spread of the candidate laws the backtests cannot tell apart
-        return widen_interval(out, self.diagnostics.get("selection"), self.law, X, level)
+        # law="auto": capped by dominated measured runs, widened by the spread of the candidate
+        # laws the backtests cannot tell apart (fit/spread.py)
+        return adjust_interval(out, self.diagnostics.get("selection"), self.law, X, level)
 
     def _draw_predictions(self, inputs: dict[str, Any]) -> np.ndarray:
         draws = self._require_bootstrap()

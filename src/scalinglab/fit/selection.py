@@ -22,9 +22,9 @@ candidates): the burden of proof is on the change, because small backtests favou
 that then extrapolate too low (a law without E on six Pythia sizes: -3% at 2-4x N), and a
 reference that cannot be backtested (too few rows below the cuts) is kept.  Candidates whose
 score is within :data:`INDISTINGUISHABLE_Z` paired standard errors of the chosen one are ones
-the data cannot tell apart from it: the spread of their predictions at a target is added (in quadrature, log loss)
-to the chosen law's run interval, so that the interval says what the choice of form leaves
-open (:func:`widen_interval`).
+the data cannot tell apart from it: a run interval is made at least as wide as the spread of
+their predictions at the target, so that it says what the choice of form leaves open
+(:func:`scalinglab.fit.spread.widen_interval`).
 
 Candidates (each only where the design can identify it):
 
@@ -381,7 +381,7 @@ def choose(errors: dict[str, list[np.ndarray | None]], cuts: list[Cut], cands: l
         if r["name"] != chosen["name"] and gap <= INDISTINGUISHABLE_Z * r["se_vs_chosen"] + 1e-12:
             close.append(r["name"])
     reason = why + (f"; {', '.join(close)} within {INDISTINGUISHABLE_Z:g} paired standard "
-                    f"error of it: their spread widens the run interval" if close else
+                    f"error of it: run intervals are at least as wide as their spread" if close else
                     "; every other candidate is clearly worse")
     cut_rows = [{"direction": c.direction, "value": c.value, "unit": c.unit,
                  "n_below": int(c.below.sum()), "n_held": int(c.held.sum())} for c in cuts]
