@@ -225,7 +225,7 @@ def show_fit(result: Any, level: float) -> None:
         console.print(f"run intervals: run-to-run scatter {model.scatter:.4f} (log loss, "
                       f"{model.scatter_source}); extrapolation term {describe_method(model)}",
                       highlight=False, markup=False)
-    show_selection(result.diagnostics.get("selection"))  # law="auto": the backtest table
+    show_selection(result.diagnostics.get("selection"), result.settings.get("form"))  # law=auto
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
 

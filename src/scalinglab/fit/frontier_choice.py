@@ -122,8 +122,9 @@ def _choose_frontier(errors: dict[str, list[np.ndarray | None]], cuts: list[Cut]
     close = bool(margin >= -INDISTINGUISHABLE_Z * se - 1e-12)
     law = make_law(ENVELOPE_SETTINGS)
     envelope_law = law.with_params(law.from_raw(_fit_envelope(env_all)))
-    reason = (f"compute-optimal loss from the {'envelope law L*(C)' if switch else 'N-D law'}"
-              f"'s frontier: backtest error on {n_units} held-out envelope points "
+    reason = (f"compute-optimal loss from "
+              f"{'the envelope law L*(C)' if switch else 'the N-D law minimised along C = 6ND'}"
+              f": backtest error on {n_units} held-out envelope points "
               f"{100 * score['law_frontier']:.2f}% (N-D frontier) vs "
               f"{100 * score['envelope']:.2f}% (envelope law), difference "
               f"{abs(gain) / max(se, 1e-300):.1f} paired standard errors"
