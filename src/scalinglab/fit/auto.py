@@ -62,8 +62,17 @@ def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9
     chosen = choice.chosen.settings
     law_options = {"law": chosen.law, "variable": chosen.variable,
                    "irreducible": chosen.irreducible, "E_fixed": chosen.E_fixed}
+    reduced = chosen.law == "power" and chosen.irreducible
+    if reduced:  # the reduced Chinchilla law: the Chinchilla path fits it and says where it holds
+        law_options = {"law": "chinchilla"}
     result = fit_parametric(frame, bootstrap=bootstrap, level=level, seed=seed,
                             **{**options, **law_options})
+    if chosen.law == "power" and not chosen.irreducible:
+        note = reduction_note(prepared, settings)
+        if note:
+            result.warnings.insert(0, f"{note}; the nested backtests chose the form without "
+                                      f"an irreducible term, L = A/{chosen.variable}^alpha "
+                                      f"(see the law selection)")
     if isinstance(result.law, OverTrain):
         result = as_chinchilla(result)
     record = choice.selection.to_dict()
@@ -78,6 +87,15 @@ def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9
     result.settings["law"] = "auto"
     result.settings["law_chosen"] = choice.chosen.name
     return result
+
+
+def reduction_note(prepared: pd.DataFrame, settings: FitSettings) -> str:
+    """The reduced-design warning the Chinchilla path gives for this table ('' if none)."""
+    from scalinglab.fit.parametric import _reduce_degenerate_design  # noqa: PLC0415
+
+    _, _, why = _reduce_degenerate_design(make_law(replace(settings, law="chinchilla")),
+                                          replace(settings, law="chinchilla"), prepared)
+    return why
 
 
 def _no_selection(law_name: str, reason: str) -> dict[str, Any]:
