@@ -135,7 +135,8 @@ def chinchilla_package_fit(runs: pd.DataFrame):
 
 
 def hoffmann_baseline(runs: pd.DataFrame, n_starts: int):
-    from scalinglab.fit.parametric import FitSettings, fit_arrays, make_law
+    from scalinglab.fit.optimise import fit_arrays, make_law
+    from scalinglab.fit.settings import FitSettings
 
     settings = FitSettings(method="hoffmann")
     law = make_law(settings)
@@ -187,7 +188,7 @@ def main() -> None:
     rows = [(f"scalinglab.fit(runs), median of {args.repeats}", fit_s, fit.params),
             (f"fit(bootstrap={B}), batched Newton bootstrap", new_s, new_fit.params),
             (f"  of which the bootstrap ({B} resamples)", new.seconds, None),
-            (f"scalinglab.fit(bootstrap={B}): law auto ({auto_fit.settings.get('law_chosen')})"
+            (f"scalinglab.fit(bootstrap={B}): law auto ({auto_fit.diagnostics['selection']['chosen']})"
              f", median of {args.repeats}", auto_s, auto_fit.law.params),
             (f"fit(bootstrap={B}), old SciPy bootstrap", old_total_s, old_fit.params),
             (f"  of which the bootstrap ({old.resamples} resamples"
@@ -234,7 +235,7 @@ def main() -> None:
                "bootstrap_resamples": B,
                "fit_bootstrap_seconds": new_s, "bootstrap_seconds": new.seconds,
                "auto_fit_bootstrap_seconds": auto_s,
-               "auto_law_chosen": auto_fit.settings.get("law_chosen"),
+               "auto_law_chosen": auto_fit.diagnostics["selection"]["chosen"],
                "old_fit_bootstrap_seconds": old_total_s, "old_bootstrap_seconds": old_boot_s,
                "old_bootstrap_resamples_run": old.resamples,
                "bootstrap_speedup": old_boot_s / new.seconds,

@@ -181,7 +181,7 @@ def frontier_scalinglab(fit_rows: pd.DataFrame, C: np.ndarray, bootstrap: int,
     band = frontier_loss(result, C, LEVEL)
     return {"point": np.atleast_1d(band["loss"]), "low": np.atleast_1d(band["low"]),
             "high": np.atleast_1d(band["high"]), "law": result.law.name, "source": band["source"],
-            "chosen": result.settings.get("law_chosen", result.law.name)}
+            "chosen": (result.diagnostics.get("selection") or {}).get("chosen", result.law.name)}
 
 
 def frontier_naive(fit_rows: pd.DataFrame, C: np.ndarray, bootstrap: int) -> dict[str, Any]:

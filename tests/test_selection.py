@@ -12,11 +12,14 @@ import pandas as pd
 import pytest
 
 import scalinglab
-from scalinglab.fit.parametric import FitSettings, make_law, prepare_runs
+from scalinglab.fit.optimise import make_law
+from scalinglab.fit.rows import prepare_runs
 from scalinglab.fit.selection import candidates, make_cuts, select_law
+from scalinglab.fit.settings import FitSettings
 from scalinglab.laws.base import Law
-from scalinglab.laws.forms import LAW_FORMS, Chinchilla, KaplanND
+from scalinglab.laws.forms import Chinchilla, KaplanND
 from scalinglab.laws.overtrain import OverTrain
+from scalinglab.laws.registry import LAW_FORMS
 from tests.clihelp import run_script
 
 KAPLAN = KaplanND(N_c=8.8e13, alpha_N=0.076, D_c=5.4e13, alpha_D=0.095)  # Kaplan 2020, Eq. 1.5

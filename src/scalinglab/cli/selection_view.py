@@ -9,7 +9,7 @@ import numpy as np
 from scalinglab.cli.common import console, print_table
 
 
-def show_selection(record: dict[str, Any] | None, form: str | None = None) -> None:
+def show_selection(record: dict[str, Any] | None) -> None:
     """The backtest table (mean |log error| % by direction of the cuts) and the reasons."""
     if not record:
         return
@@ -32,8 +32,8 @@ def show_selection(record: dict[str, Any] | None, form: str | None = None) -> No
                     ["candidate", "parameters"] + [f"cut in {d}" for d in directions]
                     + ["score"], rows)
     console.print(f"law: {record.get('reason', '')}", highlight=False, markup=False)
-    if form:
-        console.print(f"form: {form}", highlight=False, markup=False)
+    if record.get("form"):
+        console.print(f"form: {record['form']}", highlight=False, markup=False)
     frontier = record.get("frontier")
     if frontier:
         console.print(f"frontier: {frontier['reason']}", highlight=False, markup=False)

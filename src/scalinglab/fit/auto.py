@@ -20,9 +20,12 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.fit.frontier_choice import frontier_choice
-from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, prepare_runs
+from scalinglab.fit.optimise import make_law
+from scalinglab.fit.parametric import fit_parametric
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.rows import prepare_runs
 from scalinglab.fit.selection import select_law
+from scalinglab.fit.settings import FitSettings
 from scalinglab.fit.spread import dominance_points
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.laws.overtrain import OverTrain
@@ -30,62 +33,60 @@ from scalinglab.records import load_runs
 
 #: FitSettings fields that select the law: with ``law="auto"`` the selection sets them.
 LAW_FIELDS = ("law", "variable", "irreducible", "E_fixed")
+OVERTRAIN_FORM = ("overtrain: Gadre et al. 2024, L = E + (a M^eta + b M^-eta) C^-eta, M = D/N, "
+                  "i.e. Chinchilla with alpha = beta = 2 eta")
 
 
-def fit_auto(runs: pd.DataFrame | str, *, bootstrap: int = 0, level: float = 0.9,
-             seed: int = 0, **options: Any) -> FitResult:
-    """Choose the law by backtests, fit it with ``options``, and record why.
+def fit_auto(runs: pd.DataFrame | str, settings: FitSettings | None = None,
+             **overrides: Any) -> FitResult:
+    """Choose the law by backtests, fit it with ``settings`` / ``overrides``, and record why.
 
-    An ``E_fixed`` in ``options`` pins E: there is nothing left to choose between E free and
-    absent, so the Chinchilla form is fitted with it (no selection).
+    Every setting but the law's own (``law``, ``variable``, ``irreducible``) is used as given.
+    An ``E_fixed`` pins E: there is nothing left to choose between E free and absent, so the
+    Chinchilla form is fitted with it (no selection).
     """
-    options = {k: v for k, v in options.items() if k not in ("law", "variable", "irreducible")}
-    if options.get("E_fixed") is not None:
-        result = fit_parametric(runs, "chinchilla", bootstrap=bootstrap, level=level,
-                                seed=seed, **options)
+    overrides = {k: v for k, v in overrides.items() if k not in ("law", "variable", "irreducible")}
+    base = FitSettings.build(settings, **overrides)
+    base = replace(base, law="chinchilla", variable=None, irreducible=True)
+    if base.E_fixed is not None:
+        result = fit_parametric(runs, base)
         result.diagnostics["selection"] = _no_selection("chinchilla",
                                                         "E is fixed by the user: no selection")
         return result
-    settings = FitSettings(**{k: v for k, v in options.items()
-                              if k in FitSettings.__dataclass_fields__
-                              and k not in ("calibration_cuts",)})
     frame = load_runs(runs, require=("loss",)) if not isinstance(runs, pd.DataFrame) else runs
-    prepared, _ = prepare_runs(frame, make_law(settings), settings)
-    choice = select_law(prepared, settings)
+    prepared, _ = prepare_runs(frame, make_law(base), base)
+    choice = select_law(prepared, base)
     if choice.chosen is None:
-        result = fit_parametric(frame, "chinchilla", bootstrap=bootstrap, level=level,
-                                seed=seed, **options)
+        result = fit_parametric(frame, base)
         result.diagnostics["selection"] = _no_selection(
             result.law.name, f"no selection: {choice.why_not}; the Chinchilla law (reduced "
                              f"where the design needs it) is used")
         return result
     chosen = choice.chosen.settings
-    law_options = {"law": chosen.law, "variable": chosen.variable,
-                   "irreducible": chosen.irreducible, "E_fixed": chosen.E_fixed}
-    reduced = chosen.law == "power" and chosen.irreducible
-    if reduced:  # the reduced Chinchilla law: the Chinchilla path fits it and says where it holds
-        law_options = {"law": "chinchilla"}
-    result = fit_parametric(frame, bootstrap=bootstrap, level=level, seed=seed,
-                            **{**options, **law_options})
+    law_fields = {k: getattr(chosen, k) for k in LAW_FIELDS}
+    if chosen.law == "power" and chosen.irreducible:
+        # the reduced Chinchilla law: the Chinchilla path fits it and says where it holds
+        result = fit_parametric(frame, base)
+    else:
+        result = fit_parametric(frame, replace(base, **law_fields))
     if chosen.law == "power" and not chosen.irreducible:
-        note = reduction_note(prepared, settings)
+        note = reduction_note(prepared, base)
         if note:
             result.warnings.insert(0, f"{note}; the nested backtests chose the form without "
                                       f"an irreducible term, L = A/{chosen.variable}^alpha "
                                       f"(see the law selection)")
+    record = choice.selection.to_dict()
     if isinstance(result.law, OverTrain):
         result = as_chinchilla(result)
-    record = choice.selection.to_dict()
+        record["form"] = OVERTRAIN_FORM
     record["alternatives"] = choice.alternatives()
-    record["law_settings"] = {k: getattr(chosen, k) for k in LAW_FIELDS}
+    record["law_settings"] = law_fields
     record["dominance"] = dominance_points(
-        prepared[settings.n_column].to_numpy(dtype=float),
+        prepared[base.n_column].to_numpy(dtype=float),
         prepared["tokens"].to_numpy(dtype=float), prepared["loss"].to_numpy(dtype=float))
-    record["frontier"] = frontier_choice(prepared, settings, choice.chosen,
+    record["frontier"] = frontier_choice(prepared, base, choice.chosen,
                                          choice.full[choice.chosen.name], choice.cuts or [])
     result.diagnostics["selection"] = record
-    result.settings["law"] = "auto"
-    result.settings["law_chosen"] = choice.chosen.name
     return result
 
 
@@ -131,9 +132,5 @@ def as_chinchilla(result: FitResult) -> FitResult:
             raw = _overtrain_to_chinchilla_raw(entry["theta"])[0]
             profile.append({**entry, "theta": [float(v) for v in raw]})
         run_interval = replace(run_interval, profile=profile)
-    settings = dict(result.settings)
-    settings["form"] = ("overtrain: Gadre et al. 2024, L = E + (a M^eta + b M^-eta) C^-eta, "
-                        "M = D/N, i.e. Chinchilla with alpha = beta = 2 eta")
-    settings["overtrain_params"] = dict(result.law.params)
-    return replace(result, law=law, bootstrap_params=boot, run_interval=run_interval,
-                   settings=settings)
+    result.diagnostics["overtrain_params"] = dict(result.law.params)
+    return replace(result, law=law, bootstrap_params=boot, run_interval=run_interval)

@@ -27,7 +27,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.parametric import FitSettings, arrays_for, fit_arrays, frontier_mask, make_law
+from scalinglab.fit.optimise import fit_arrays, make_law
+from scalinglab.fit.rows import arrays_for, frontier_mask
 from scalinglab.fit.selection import (
     INDISTINGUISHABLE_Z,
     MIN_UNITS_TO_SWITCH,
@@ -37,6 +38,7 @@ from scalinglab.fit.selection import (
     _cut_thetas,
     _paired_se,
 )
+from scalinglab.fit.settings import FitSettings
 
 ENVELOPE_SETTINGS = FitSettings(law="power", variable="C", irreducible=True,
                                 checkpoints_after=None, frontier_filter=None, calibrate=False)
@@ -143,7 +145,7 @@ def frontier_loss(result, C: float | np.ndarray, level: float | None = None) -> 
     at least the gap between the two answers when the backtests cannot tell them apart (a
     maximum, as for the law candidates' spread: :func:`scalinglab.fit.spread.widen_interval`).
     """
-    from scalinglab.laws.forms import law_from_dict  # noqa: PLC0415
+    from scalinglab.laws.registry import law_from_dict  # noqa: PLC0415
 
     level = level or result.level
     if not hasattr(result.law, "frontier"):

@@ -52,14 +52,10 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.parametric import (
-    FitSettings,
-    _collinear,
-    _column_for,
-    arrays_for,
-    fit_arrays,
-    make_law,
-)
+from scalinglab.fit.optimise import fit_arrays, make_law
+from scalinglab.fit.parametric import _collinear
+from scalinglab.fit.rows import arrays_for, column_for
+from scalinglab.fit.settings import FitSettings
 
 #: Fractions of the distinct run values (along one direction) kept below each cut.
 SELECTION_CUT_FRACTIONS = (0.7, 0.85)
@@ -203,7 +199,7 @@ def full_fit(cand: Candidate, rows: pd.DataFrame) -> np.ndarray:
 
 def _inputs(rows: pd.DataFrame, cand: Candidate) -> dict[str, np.ndarray]:
     law = make_law(cand.settings)
-    return {v: rows[_column_for(v, cand.settings)].to_numpy(dtype=float) for v in law.variables}
+    return {v: rows[column_for(v, cand.settings)].to_numpy(dtype=float) for v in law.variables}
 
 
 def _unit_errors(errors: np.ndarray, units: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from scalinglab.laws.base import Law
 
 
 def alternative_laws(selection: dict[str, Any]) -> list[Law]:
-    from scalinglab.laws.forms import law_from_dict  # noqa: PLC0415
+    from scalinglab.laws.registry import law_from_dict  # noqa: PLC0415
 
     return [law_from_dict(a["law"]) for a in selection.get("alternatives", [])]
 

@@ -113,6 +113,6 @@ class OverTrain(Law):
 
     def frontier(self, C: float | np.ndarray) -> dict[str, np.ndarray | float]:
         """Compute-optimal N, D, tokens/parameter and loss at C FLOPs (C = 6ND), closed form."""
-        from scalinglab.laws.forms import chinchilla_frontier  # noqa: PLC0415 (import cycle)
+        from scalinglab.laws.forms import chinchilla_frontier  # noqa: PLC0415
 
         return chinchilla_frontier(self.chinchilla_params(), C)
