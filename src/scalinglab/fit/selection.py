@@ -193,7 +193,7 @@ def full_fit(cand: Candidate, rows: pd.DataFrame) -> np.ndarray:
     """Raw parameters of the candidate fitted to every row (screened starts, full polish)."""
     law = make_law(cand.settings)
     X, y, w, _ = arrays_for(rows, law, cand.settings)
-    theta, _ = fit_arrays(law, X, y, w, cand.settings)
+    theta, _ = fit_arrays(law, X, y, w, cand.settings, n_polish=2)
     return np.asarray(theta, dtype=float)
 
 
