@@ -14,7 +14,7 @@ import scalinglab
 from scalinglab.errors import ScalingLabError, SettingError
 from scalinglab.fit import FitProcedure, FitResult, FitSettings, fit_parametric, row_compute
 from scalinglab.laws import get_preset
-from tests.clihelp import assert_one_line_error, run_script
+from tests.clihelp import assert_one_line_error, run_inprocess, run_script
 
 TRUTH = get_preset("hoffmann2022-unrounded").law
 
@@ -157,7 +157,9 @@ def test_cli_names_the_flag(tmp_path):
     assert_one_line_error(run_script("fit", str(table), "--checkpoints-after", "1.5",
                                      "--bootstrap", "0"),
                           "--checkpoints-after must be a fraction in [0, 1)")
-    assert_one_line_error(run_script("fit", str(table), "--level", "1.5"), "level")
+    assert_one_line_error(run_inprocess("fit", str(table), "--E-prior", "1.7,-1"), "--E-prior")
+    assert_one_line_error(run_inprocess("fit", str(table), "--law", "quadratic"),
+                          "--law must be one of power, chinchilla")
 
 
 def test_the_start_screen_runs_once_per_fit(monkeypatch):

@@ -229,3 +229,11 @@ def test_load_source_reads_a_sweep_store(tmp_path):
         assert store.records().empty
     with pytest.raises(Exception, match="no finished runs"):
         load_source(tmp_path)
+
+
+def test_a_textbook_sweep_without_flops_gets_its_isoflop_profiles(tmp_path):
+    # compute is C = 6ND, as the fits count it (row_compute), so the profiles are drawn
+    inputs = inputs_from_table(_runs().drop(columns=["flops"]), "runs.csv", bootstrap=20)
+    assert inputs.isoflop is not None and inputs.isoflop_error is None
+    written = report_html.write_report(tmp_path / "r.html", inputs)
+    assert "isoflop_profiles" in written.figures

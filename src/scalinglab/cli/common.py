@@ -30,9 +30,8 @@ SETTING_FLAGS = {
     "bound_E_below_min_loss": "--bound-E", "checkpoints_after": "--checkpoints-after",
     "frontier_filter": "--frontier-filter", "weights": "--weights",
     "hparams": "--hparams",
-    "calibrate": "--calibrate", "calibration_cuts": "--calibration-cuts",
     "bootstrap": "--bootstrap", "seed": "--seed", "level": "--level",
-}
+}  # calibrate and calibration_cuts have no flag: they keep their API names
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

@@ -20,6 +20,7 @@ from scalinglab.fit.hparams import ENVELOPE_REASON, envelope_runs
 from scalinglab.fit.settings import FitSettings
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
 from scalinglab.records import load_runs
+from scalinglab.text import natural_sorted
 
 FRONTIER_WINDOW_DEX = 0.05
 #: With ``checkpoints_after="auto"``: when the table holds loss curves, use every row past this
@@ -252,7 +253,7 @@ def _note_dropped(notes: dict[str, Any], frame: pd.DataFrame, compute: np.ndarra
     notes["dropped"] = [{"run_id": str(r.run_id), "loss": float(r.loss),
                          "compute": float(c)} for r, c in zip(dropped.itertuples(),
                                                                compute[~keep], strict=True)]
-    runs_dropped = sorted({d["run_id"] for d in notes["dropped"]})
+    runs_dropped = natural_sorted({d["run_id"] for d in notes["dropped"]})
     notes["dropped_message"] = (
         f"dropped {int((~keep).sum())} of {len(frame)} rows ({len(runs_dropped)} run(s)) whose "
         f"final loss is more than {excess:.0%} above the best final loss at "

@@ -9,6 +9,9 @@ when called.
 from scalinglab.report.figures import (
     backtest,
     budget_curve,
+    dropped_rows,
+    fit_rows,
+    fitted_rows,
     isoflop_profiles,
     law_frontier,
     loss_contours,
@@ -22,6 +25,7 @@ from scalinglab.report.manifold import manifold_dimension
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")
 
-__all__ = ["FIGURES", "backtest", "budget_curve", "isoflop_profiles", "law_frontier",
+__all__ = ["FIGURES", "backtest", "budget_curve", "dropped_rows", "fit_rows", "fitted_rows",
+           "isoflop_profiles", "law_frontier",
            "loss_contours", "loss_vs_compute", "manifold_dimension", "optimal_allocation",
            "prediction_vs_measurement", "residuals"]
