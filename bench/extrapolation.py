@@ -53,6 +53,20 @@ from scipy.stats import trim_mean
 
 import scalinglab
 from scalinglab.errors import ScalingLabError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generalisation import (  # noqa: E402  (bench/ sibling module)
+    discover_families,
+    frontier_methods,
+    frontier_scores,
+    frontier_tasks,
+    generalisation_goals,
+    generic_tasks,
+    leave_one_family_out,
+    print_generalisation,
+    run_frontier,
+)
+
 from scalinglab.fit import FitSettings, fit_parametric
 from scalinglab.fit.optimise import make_law
 from scalinglab.jsonutil import to_jsonable
@@ -65,8 +79,11 @@ SEED = 0
 BUILTIN_METHODS = ("naive", "plain_ref", "plain", "default")
 CENTRES = ("point", "median", "geomean", "trim10", "trim25")
 ARE_TIE = 1e-4  # mean AREs within 0.01 percentage points count as equal ("no worse")
-DEV_FAMILIES = ("chinchilla", "datablations", "t5_pile", "cerebras_gpt", "pythia_pile_test",
-                "gzip_pcfg", "revisiting_lm", "llm360", "redpajama_incite", "ibm_moe")
+#: Families with hand-written tasks (the data README's); every other ``*.csv`` of the library
+#: gets :func:`generalisation.generic_tasks`.
+KNOWN_FAMILIES = ("chinchilla", "datablations", "t5_pile", "cerebras_gpt", "pythia_pile_test",
+                  "gzip_pcfg", "revisiting_lm", "llm360", "redpajama_incite", "ibm_moe")
+DEV_FAMILIES = discover_families(DEV) if DEV.is_dir() else KNOWN_FAMILIES
 
 Selector = Callable[[pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]
 
@@ -235,6 +252,9 @@ def dev_tasks() -> list[Task]:
         tasks += [Task(family, "per-run", run, _curve(run, _token_fraction(fraction)),
                        law="L(D)", plain_rows="all", ref=(b.format(fraction), run))
                   for run in runs]
+    for family in DEV_FAMILIES:  # families added to the library after this script was written
+        if family not in KNOWN_FAMILIES:
+            tasks += generic_tasks(family, load_family(family), Task)
     return tasks
 
 
@@ -984,6 +1004,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one sub-task per README task and B=50 unless --bootstrap is given")
     parser.add_argument("--per-run", action="store_true", help="also print every sub-task")
+    parser.add_argument("--no-frontier", action="store_true",
+                        help="skip the compute-optimal (frontier) tasks")
     parser.add_argument("--json", type=Path, default=None, help="write everything to this file")
     args = parser.parse_args(argv)
     try:
@@ -1003,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError("no method to run")
         start = time.perf_counter()
         runs = run_benchmark(tasks, methods, bootstrap)
+        families = list(dict.fromkeys(t.family for t in tasks))
+        frontier = [] if args.no_frontier else run_frontier(
+            frontier_tasks(families, load_family), load_family,
+            frontier_methods(list(methods), dict(variants)), bootstrap,
+            lambda key: print(f"  {key} ...", file=sys.stderr, flush=True))
         seconds = time.perf_counter() - start
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1010,14 +1037,39 @@ def main(argv: list[str] | None = None) -> int:
     names = list(methods)
     summary = summarise(runs, names)
     print_tables(runs, names, summary, args.per_run, bootstrap)
-    print(f"{len(runs)} sub-tasks, {len(names)} methods, {seconds:.1f} s in all")
+    general = generalisation(runs, frontier, names, summary, dict(variants))
+    print(f"{len(runs)} sub-tasks, {len(frontier)} frontier tasks, {len(names)} methods, "
+          f"{seconds:.1f} s in all")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(to_json(runs, names, summary, dict(variants),
-                                                bootstrap, seconds, args.centre),
-                                        indent=1))
+        payload = to_json(runs, names, summary, dict(variants), bootstrap, seconds, args.centre)
+        payload["generalisation"] = to_jsonable(general)
+        args.json.write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}")
     return 0
+
+
+def generalisation(runs: list[TaskRun], frontier: list, names: list[str],
+                   summary: dict[str, Any], variants: dict[str, Any]) -> dict[str, Any]:
+    """Frontier scores, the leave-one-family-out table and issue 25's goals; printed."""
+    from rich.console import Console  # noqa: PLC0415
+
+    fscores = {m: frontier_scores(frontier, m) for m in names
+               if any(m in fr.preds or m in fr.errors for fr in frontier)}
+    candidates = [m for m in names if m == "default" or m in variants]
+    dev_summary = {m: e for m, e in summary.items()}
+    lofo = leave_one_family_out(dev_summary, candidates) if candidates and any(
+        tr.task.family != "epoch" for tr in runs) else None
+    met = generalisation_goals(summary, fscores, lofo) if any(
+        tr.task.family != "epoch" for tr in runs) else {}
+    print_generalisation(Console(width=200), frontier, names, fscores, lofo, met)
+    return {"frontier": fscores, "frontier_tasks": [
+        {"task": fr.task.key, "cut": fr.task.cut, "n_fit_runs": fr.n_fit_runs,
+         "targets": fr.targets[["run_id", "n_params", "tokens", "loss"]].to_dict("records"),
+         "predictions": {m: {k: (v.tolist() if hasattr(v, "tolist") else v)
+                             for k, v in p.items()} for m, p in fr.preds.items()},
+         "errors": fr.errors} for fr in frontier],
+        "lofo": lofo, "goals": met}
 
 
 def _split(text: str | None) -> list[str] | None:

@@ -3,7 +3,10 @@
 Measures, in one process:
   * the default fit ``scalinglab.fit(runs)`` (variable-projection screening + SLSQP polish, and
     whatever the defaults add, e.g. run-interval calibration), median of several repeats;
-  * ``scalinglab.fit(runs, bootstrap=1000)`` end to end, with the bootstrap polished by the
+  * ``scalinglab.fit(runs, bootstrap=1000)`` with the default ``law="auto"`` (the candidate
+    laws scored by nested backtests along N, D and C, then the chosen one fitted with its
+    bootstrap and calibrated run intervals), median of several repeats;
+  * the pinned Chinchilla fit with ``bootstrap=1000`` end to end, the bootstrap polished by the
     batched Newton path (the default) and by the one-resample-at-a-time SciPy path it replaced,
     each timed in full and for its bootstrap alone, and their ratio;
   * the PyPI ``chinchilla`` package (0.2.0; Takano's implementation): one ``Chinchilla.fit()``
@@ -39,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import scalinglab
 import scalinglab.fit.bootstrap as bootstrap_module
 from scalinglab.fit import fit_parametric
 from scalinglab.fit.objective import DEFAULT_HUBER_DELTA, huber
@@ -165,6 +169,8 @@ def main() -> None:
         new_s, new_fit = timed(lambda: fit_parametric(runs, bootstrap=B, seed=0))
     with BootstrapTimer(batched=False, old_resamples=args.old_resamples) as old:
         old_s, old_fit = timed(lambda: fit_parametric(runs, bootstrap=B, seed=0))
+    # the library default: law="auto" (candidates scored by nested backtests along N, D, C)
+    auto_s, auto_fit = timed(lambda: scalinglab.fit(runs, bootstrap=B, seed=0), args.repeats)
     old_boot_s = old.seconds * old.requested / max(old.resamples, 1)
     old_total_s = old_s - old.seconds + old_boot_s
     package = chinchilla_package_fit(runs)
@@ -182,6 +188,8 @@ def main() -> None:
     rows = [(f"scalinglab.fit(runs), median of {args.repeats}", fit_s, fit.params),
             (f"fit(bootstrap={B}), batched Newton bootstrap", new_s, new_fit.params),
             (f"  of which the bootstrap ({B} resamples)", new.seconds, None),
+            (f"scalinglab.fit(bootstrap={B}): law auto ({auto_fit.diagnostics['selection']['chosen']})"
+             f", median of {args.repeats}", auto_s, auto_fit.law.params),
             (f"fit(bootstrap={B}), old SciPy bootstrap", old_total_s, old_fit.params),
             (f"  of which the bootstrap ({old.resamples} resamples"
              f"{', scaled' if old.resamples < old.requested else ''})", old_boot_s, None)]
@@ -210,6 +218,8 @@ def main() -> None:
     print(f"bootstrap quantiles (5/50/95%) of the two paths on the same {n_old} resamples "
           f"differ by at most {100 * agreement:.3f}% of the old 90% interval width")
     print(f"fit(bootstrap={B}) with run intervals calibrated: {new_s:.2f} s  (goal <= 2 s)")
+    print(f"scalinglab.fit(bootstrap={B}) with law selection and calibrated run intervals: "
+          f"{auto_s:.2f} s  (goal <= 3 s)")
     if package is None:
         print("PyPI chinchilla package not installed: its column is skipped "
               "(pip install chinchilla==0.2.0, benchmark only)")
@@ -224,6 +234,8 @@ def main() -> None:
                "fit_seconds": fit_s, "fit_params": fit.params,
                "bootstrap_resamples": B,
                "fit_bootstrap_seconds": new_s, "bootstrap_seconds": new.seconds,
+               "auto_fit_bootstrap_seconds": auto_s,
+               "auto_law_chosen": auto_fit.diagnostics["selection"]["chosen"],
                "old_fit_bootstrap_seconds": old_total_s, "old_bootstrap_seconds": old_boot_s,
                "old_bootstrap_resamples_run": old.resamples,
                "bootstrap_speedup": old_boot_s / new.seconds,

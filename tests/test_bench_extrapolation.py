@@ -92,7 +92,7 @@ def test_failures_are_recorded_not_skipped(bench):
     methods = {"naive": bench.method_naive,
                "broken": bench.make_scalinglab_method({"law": "no-such-law"})}
     tr = bench.run_task(task, bench.load_family(task.family), methods, 0)
-    assert tr.predictions["broken"].error.startswith("ScalingLabError: unknown law")
+    assert tr.predictions["broken"].error.startswith("SettingError: law must be one of")
     assert math.isnan(tr.scores["broken"]["are"]) and tr.scores["broken"]["n_intervals"] == 0
     summary = bench.summarise([tr], list(methods))
     assert summary["broken"]["subtasks_failed"] == 1
@@ -101,8 +101,9 @@ def test_failures_are_recorded_not_skipped(bench):
 
 
 def test_default_method_matches_the_library_backtest(bench):
-    """On the Epoch cut at 1e21 the harness's default point predictions equal scalinglab's
-    backtest (same defaults, same rows)."""
+    """On the Epoch cut at 1e21 the harness's scalinglab method equals scalinglab's backtest
+    with the same settings and rows (both with the Chinchilla law pinned: ``backtest`` fits
+    it, the harness's ``default`` lets the law be chosen)."""
     from scalinglab.fit import backtest
 
     shared_file(EPOCH_CSV)
@@ -110,7 +111,7 @@ def test_default_method_matches_the_library_backtest(bench):
     frame = bench.load_family("epoch")
     fit_rows, targets = task.select(frame)
     assert (fit_rows["flops"] < 1e21).all() and len(targets) == 23
-    pred = bench.make_scalinglab_method({})(task, fit_rows, targets, 0)
+    pred = bench.make_scalinglab_method({"law": "chinchilla"})(task, fit_rows, targets, 0)
     assert pred.error is None
     ref = backtest(frame, cut_flops=1e21).per_run.set_index("run_id")["predicted"]
     np.testing.assert_allclose(pred.point, ref[targets["run_id"]].to_numpy(), rtol=1e-9)
@@ -191,3 +192,44 @@ def test_bad_input_from_the_command_line(bench, tmp_path):
     proc = _run("--families", "nope", tmp_path=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: unknown family nope") and "Traceback" not in proc.stderr
+
+
+def test_every_library_file_is_a_family_and_new_ones_get_generic_tasks(bench):
+    assert set(bench.DEV_FAMILIES) == {p.stem for p in DEV.glob("*.csv")}
+    n = np.array([1e7, 2e7, 4e7, 8e7, 1.6e8])
+    table = bench.pd.DataFrame({"run_id": [f"m{i}" for i in range(5)], "n_params": n,
+                                "tokens": 20 * n, "loss": 3.0 - np.log10(n) / 10, "final": 1})
+    (task,) = bench.generic_tasks("newfamily", table, bench.Task)
+    fit_rows, targets = task.select(table)
+    assert list(targets["run_id"]) == ["m4"] and len(fit_rows) == 4
+
+
+def test_frontier_targets_are_the_lowest_loss_of_each_held_out_isoflop_bin(bench):
+    from generalisation import BIN_DECADES, MIN_BIN_RUNS, frontier_tasks_for
+
+    frame = bench.load_family("chinchilla")
+    tasks = frontier_tasks_for("chinchilla", frame)
+    assert len(tasks) == 2
+    for task in tasks:
+        fit_rows, targets = task.select(frame)
+        assert (6 * fit_rows["n_params"] * fit_rows["tokens"] < task.cut).all()
+        finals = frame[frame["final"].astype(bool)]
+        c = np.log10(6 * finals["n_params"] * finals["tokens"])
+        for _, row in targets.iterrows():
+            b = np.round(np.log10(6 * row["n_params"] * row["tokens"]) / BIN_DECADES)
+            same = finals[np.round(c / BIN_DECADES) == b]
+            assert len(same) >= MIN_BIN_RUNS and row["loss"] == same["loss"].min()
+
+
+def test_leave_one_family_out_chooses_without_the_family(bench):
+    from generalisation import leave_one_family_out
+
+    def fams(values):
+        return {"families": {f: {"are": v} for f, v in values.items()}}
+    summary = {"a": fams({"x": 0.01, "y": 0.01, "z": 0.50}),
+               "b": fams({"x": 0.02, "y": 0.02, "z": 0.02})}
+    out = leave_one_family_out(summary, ["a", "b"], base="none")
+    chosen = {r["family"]: r["chosen_without"] for r in out["rows"]}
+    assert out["in_sample_choice"] == "b"              # z's 50% decides with every family
+    assert chosen == {"x": "b", "y": "b", "z": "a"}   # without z, a looks better
+    assert out["lofo_mean"] == pytest.approx((0.02 + 0.02 + 0.50) / 3)

@@ -22,7 +22,7 @@ def test_fit_epoch_json_and_reload(tmp_path):
     out = tmp_path / "fit.json"
     result = runner.invoke(app, ["fit", str(shared_file(EPOCH_CSV)), "--columns", EPOCH_COLUMNS,
                                  "--derive-tokens", "--drop-highest", "5", "--bootstrap", "50",
-                                 "--frontier-filter", "none",
+                                 "--frontier-filter", "none", "--law", "chinchilla",
                                  "--compute", "5.76e23", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

@@ -32,6 +32,7 @@ from scalinglab.cli.common import (
     read_runs,
     row_options,
 )
+from scalinglab.cli.selection_view import show_selection
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
@@ -98,7 +99,12 @@ def register(app: typer.Typer) -> None:
 
 def fit_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
-    law: LawOpt = "chinchilla",
+    law: Annotated[str, typer.Option(
+        help="auto (chosen by nested backtests along N, D and C among Chinchilla, "
+             "Chinchilla without E, the over-training form of Gadre et al. 2024, Kaplan and "
+             "the reduced power laws) | chinchilla | overtrain | kaplan | power | "
+             "data_constrained (needs unique_tokens)")]
+    = "auto",
     approach: Annotated[int, typer.Option(help="3 parametric, 2 IsoFLOP, 1 envelope.")] = 3,
     variable: VariableOpt = None,
     no_irreducible: Annotated[bool, typer.Option(
@@ -148,8 +154,9 @@ def fit_command(
                       as_json)
     options: dict[str, Any] = {}
     if approach == 3:
-        settings = fit_settings(
-            law=law, variable=variable, irreducible=not no_irreducible,
+        settings = fit_settings(  # law=auto: the selection sets the law (fit/auto.py)
+            law="chinchilla" if law == "auto" else law, variable=variable,
+            irreducible=not no_irreducible,
             huber_delta=huber_delta, method=method, E_fixed=e_fixed,
             E_bounds=_pair(e_bounds, "--E-bounds"), E_prior=_prior(e_prior),
             bound_E_below_min_loss=bound_e,
@@ -161,7 +168,7 @@ def fit_command(
     if approach != 3 and compute is not None:
         options["target_flops"] = parse_float(compute.split(",")[0], "--compute")
     if approach == 3:
-        result = fit(frame, settings)
+        result = fit(frame, settings, **({"law": "auto"} if law == "auto" else {}))
     else:
         result = fit(frame, approach=approach, bootstrap=bootstrap, level=level, seed=seed,
                      **options)
@@ -221,6 +228,7 @@ def show_fit(result: Any, level: float, compute: str | None = None) -> None:
         console.print(f"run intervals: run-to-run scatter {model.scatter:.4f} (log loss, "
                       f"{model.scatter_source}); extrapolation term {describe_method(model)}",
                       highlight=False, markup=False)
+    show_selection(result.diagnostics.get("selection"))  # law=auto: the backtest table
     print_warnings(result.warnings)
 
 

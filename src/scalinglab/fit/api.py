@@ -25,7 +25,10 @@ def fit(runs: pd.DataFrame | str | Path, settings: FitSettings | str | None = No
     :class:`~scalinglab.fit.FitSettings` (``settings``; a string is taken as the law's name)
     with keyword ``overrides`` by field name -- an unknown name is an error naming the closest:
 
-    * ``law``: ``chinchilla`` (default), ``kaplan``, ``power``, ``data_constrained``;
+    * ``law``: ``auto`` (the default when no settings object is given: the form the table's
+      own nested backtests along N, D and C choose, :mod:`scalinglab.fit.selection`; also
+      ``fit(runs, settings, law="auto")`` with a settings object), or a pinned ``chinchilla``
+      (FitSettings' default), ``overtrain``, ``kaplan``, ``power``, ``data_constrained``;
       ``variable`` (power law): N [parameters], D [tokens] or C [FLOPs]; ``irreducible``;
     * ``n_column``: ``n_params`` (non-embedding) or ``n_params_total`` as N;
     * ``huber_delta`` (> 0, on log-loss residuals), ``method`` (``varpro`` or ``hoffmann``);
@@ -45,6 +48,11 @@ def fit(runs: pd.DataFrame | str | Path, settings: FitSettings | str | None = No
     if columns is not None or derive_tokens or not isinstance(runs, pd.DataFrame):
         require = ("n_params", "loss") if approach != 3 else ("loss",)
         runs = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=require)
+    if approach == 3 and wants_auto(settings, overrides):
+        from scalinglab.fit.auto import fit_auto  # noqa: PLC0415
+
+        return fit_auto(runs, None if isinstance(settings, str) else settings,
+                        **{k: v for k, v in overrides.items() if k != "law"})
     if approach == 3:
         return fit_parametric(runs, settings, **overrides)
     if approach not in (1, 2):
@@ -54,3 +62,12 @@ def fit(runs: pd.DataFrame | str | Path, settings: FitSettings | str | None = No
     overrides.pop("law", None)   # Approaches 1 and 2 fit no parametric form
     options = {"bootstrap": 0, **overrides}
     return (fit_isoflop if approach == 2 else fit_envelope)(runs, **options)
+
+
+def wants_auto(settings: FitSettings | str | None, overrides: dict[str, Any]) -> bool:
+    """``law="auto"``: asked for by name, or the default when no settings object is given."""
+    if isinstance(settings, str):
+        return settings == "auto"
+    if "law" in overrides:
+        return overrides["law"] == "auto"
+    return settings is None

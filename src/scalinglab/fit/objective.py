@@ -116,6 +116,8 @@ def lse_design(law: Law, X: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """
     from scalinglab.laws.forms import Chinchilla, PowerLaw  # noqa: PLC0415
 
+    if hasattr(law, "lse_design"):  # a form that declares its own linear terms (overtrain)
+        return law.lse_design(X)
     if type(law) is Chinchilla:
         logN, logD = np.log(X["N"]), np.log(X["D"])
         one, zero = np.ones_like(logN), np.zeros_like(logN)

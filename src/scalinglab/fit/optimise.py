@@ -48,7 +48,7 @@ def raw_bounds(law: Law, y: np.ndarray, settings: FitSettings) -> list[tuple[flo
     for name in law.raw_names:
         if name == "e":
             bounds.append(_log_E_bounds(y, settings))
-        elif name.startswith("alpha") or name == "beta" or name.startswith("R_"):
+        elif name.startswith("alpha") or name in ("beta", "eta") or name.startswith("R_"):
             bounds.append(EXPONENT_BOUNDS)
         else:
             bounds.append((None, None))

@@ -19,6 +19,7 @@ from scalinglab.fit import guards as _guards
 from scalinglab.fit.frontier_interval import frontier_answer, interval_label
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
 from scalinglab.fit.settings import FitSettings
+from scalinglab.fit.spread import adjust_interval
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
 from scalinglab.results import SavableResult, read_result_json
@@ -203,7 +204,9 @@ class FitResult(SavableResult):
             "calibration": describe_method(self.run_interval),
             "calibrated": self.run_interval.calibrated,
         }
-        return out
+        # law="auto": capped by dominated measured runs, widened by the spread of the candidate
+        # laws the backtests cannot tell apart (fit/spread.py)
+        return adjust_interval(out, self.diagnostics.get("selection"), self.law, X, level)
 
     def _draw_predictions(self, inputs: dict[str, Any]) -> np.ndarray:
         draws = self._require_bootstrap()

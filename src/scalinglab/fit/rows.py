@@ -132,7 +132,8 @@ def select_rows(runs: pd.DataFrame, checkpoints_after: float | str | None = None
 def final_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """Each run's final rows (all cooldown branches), or its last row when none is marked."""
     if "final" in runs.columns and runs["final"].astype(bool).any():
-        has_final = runs.groupby("run_id")["final"].transform(lambda s: s.astype(bool).any())
+        flags = runs["final"].astype(bool)
+        has_final = flags.groupby(runs["run_id"]).transform("any").astype(bool)  # vectorised
         chosen = runs[runs["final"].astype(bool) | ~has_final]
         # runs without any final row: their last row
         chosen = pd.concat([chosen[chosen["final"].astype(bool)],

@@ -11,9 +11,10 @@ from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law
 from scalinglab.laws.data_constrained import DataConstrained
 from scalinglab.laws.forms import Chinchilla, KaplanND, PowerLaw
+from scalinglab.laws.overtrain import OverTrain
 
 LAW_FORMS: dict[str, type[Law]] = {"power": PowerLaw, "chinchilla": Chinchilla, "kaplan": KaplanND,
-                                   "data_constrained": DataConstrained}
+                                   "data_constrained": DataConstrained, "overtrain": OverTrain}
 
 
 def law_from_dict(data: dict) -> Law:
