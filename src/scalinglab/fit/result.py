@@ -183,10 +183,7 @@ class FitResult(SavableResult):
             return _squeeze(np.reshape(values, shape))
 
         half = np.reshape(parts["half_width_log"], shape)
-        out["low"], raised = _guards.floor_interval(
-            _squeeze(np.asarray(point) * np.exp(-half)), self.loss_floor(level))
-        if raised:
-            guards.append(_guards.floor_guard(self.loss_floor(level), level))
+        out["low"] = _squeeze(np.asarray(point) * np.exp(-half))
         out["high"] = _squeeze(np.asarray(point) * np.exp(half))
         out["meaning"] = "a new run's measured loss (parameters + run scatter + extrapolation)"
         out["components"] = {
@@ -206,7 +203,12 @@ class FitResult(SavableResult):
         }
         # law="auto": capped by dominated measured runs, widened by the spread of the candidate
         # laws the backtests cannot tell apart (fit/spread.py)
-        return adjust_interval(out, self.diagnostics.get("selection"), self.law, X, level)
+        out = adjust_interval(out, self.diagnostics.get("selection"), self.law, X, level)
+        # last: no run interval reaches below E's lower bound (fit/guards.py)
+        out["low"], raised = _guards.floor_interval(out["low"], self.loss_floor(level))
+        if raised:
+            guards.append(_guards.floor_guard(self.loss_floor(level), level))
+        return out
 
     def _draw_predictions(self, inputs: dict[str, Any]) -> np.ndarray:
         draws = self._require_bootstrap()
