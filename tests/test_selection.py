@@ -160,15 +160,35 @@ def test_dominance_cap_keeps_predictions_at_or_below_a_measured_smaller_run():
 
 
 def test_frontier_loss_is_a_run_interval_that_covers_the_true_optimum():
-    from scalinglab.fit.frontier_choice import frontier_loss
-
     result = scalinglab.fit(sweep(ASYMMETRIC, 0))
     record = result.diagnostics["selection"]["frontier"]
     assert record["chosen"] in ("law_frontier", "envelope")
     assert set(record["scores"]) == {"law_frontier", "envelope"}
     C = 6 * 1e9 * 1e10 * 10  # 10x the largest fitted compute
-    answer = frontier_loss(result, C)
+    # the asymmetric law's optimum lies at D/N ~ 0.01, far below the fitted designs
+    answer = result.frontier(C, allow_far=True)["loss"]
     true = ASYMMETRIC.frontier(C)["loss"]
     assert answer["kind"] == "run" and answer["source"] == record["chosen"]
     assert answer["low"] <= true <= answer["high"]
-    assert answer["low"] < answer["loss"] < answer["high"]
+    assert answer["low"] < answer["value"] < answer["high"]
+
+
+def test_an_over_training_law_answers_frontier_and_plan_questions():
+    """law='auto' may choose Gadre et al.'s form: the frontier and the planner read it as the
+    Chinchilla form with tied exponents (alpha = beta = 2 eta)."""
+    from scalinglab.compute.cost import CostModel
+    from scalinglab.compute.planner import plan_for_budget
+    from scalinglab.compute.uncertain_law import UncertainLaw
+
+    result = scalinglab.fit(sweep(ASYMMETRIC, 0), law="overtrain", bootstrap=20)
+    eta = result.law.params["eta"]
+    C = 6 * 1e9 * 1e10
+    answer = result.frontier(C, allow_far=True)
+    tied = result.law.frontier(C)
+    assert answer["N_opt"]["value"] == pytest.approx(tied["N_opt"])
+    assert answer["loss"]["low"] < answer["loss"]["value"] < answer["loss"]["high"]
+    law = UncertainLaw.from_fit(result)
+    assert law.law.params["alpha"] == pytest.approx(2 * eta)
+    assert law.draws is not None and set(law.draws.columns) >= {"A", "alpha", "B", "beta"}
+    plan = plan_for_budget(law, CostModel.create(), budget_flops=C, allow_far=True)
+    assert plan.loss.value == pytest.approx(tied["loss"], rel=1e-6)

@@ -20,6 +20,7 @@ from scalinglab.fit.guards import Guard, preset_range, question_guards
 from scalinglab.fit.result import FitResult
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.laws.presets import get_preset
+from scalinglab.laws.registry import as_chinchilla
 
 DEFAULT_LEVEL = 0.9
 
@@ -106,7 +107,8 @@ class UncertainLaw:
         column = fit.columns.get("N", "")
         convention = {"n_params": "non-embedding parameters",
                       "n_params_total": "all parameters"}.get(column, column)
-        return cls(fit.law, draws, source, level or fit.level,  # type: ignore[arg-type]
+        law, draws = as_chinchilla(fit.law, draws)   # an over-training law in its Chinchilla form
+        return cls(law, draws, source, level or fit.level,
                    convention, fit=fit, data_range=fit.data_ranges())
 
     def guards(self, n_params: float, tokens: float, allow_far: bool = False) -> list[Guard]:

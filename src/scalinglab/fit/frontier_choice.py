@@ -15,7 +15,7 @@ and scored on the envelope points held out above each cut.  The N-D frontier is 
 the envelope law replaces it only when it beats it by :data:`~scalinglab.fit.selection.SWITCH_Z`
 paired standard errors on at least :data:`~scalinglab.fit.selection.MIN_UNITS_TO_SWITCH`
 errors, and when the two cannot be told apart the interval is at least as wide as their gap
-(:func:`frontier_loss`).
+(:func:`scalinglab.fit.frontier_interval.chosen_frontier`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.optimise import fit_arrays, make_law
@@ -135,39 +134,3 @@ def _choose_frontier(errors: dict[str, list[np.ndarray | None]], cuts: list[Cut]
     return {"chosen": chosen, "indistinguishable": bool(close), "reason": reason,
             "scores": score, "signed": signed, "n_errors": n_units,
             "n_envelope": int(len(env_all)), "envelope_law": envelope_law.to_dict()}
-
-
-def frontier_loss(result, C: float | np.ndarray, level: float | None = None) -> dict[str, Any]:
-    """Compute-optimal loss at C FLOPs with the run interval of a new run at the optimum.
-
-    The centre is the frontier the backtests chose (N-D law or envelope law, see the module
-    docstring); the half-width is the run interval's at the predicted optimum (N_opt, D_opt),
-    at least the gap between the two answers when the backtests cannot tell them apart (a
-    maximum, as for the law candidates' spread: :func:`scalinglab.fit.spread.widen_interval`).
-    """
-    from scalinglab.laws.registry import law_from_dict  # noqa: PLC0415
-
-    level = level or result.level
-    if not hasattr(result.law, "frontier"):
-        raise ScalingLabError(f"the {result.law.name} law has no compute-optimal frontier")
-    front = result.law.frontier(C)
-    band = result.predict_interval(level, kind="run", N=front["N_opt"], D=front["D_opt"])
-    point = np.asarray(band["loss"], dtype=float)
-    half = np.log(np.asarray(band["high"], dtype=float) / point)
-    record = (result.diagnostics.get("selection") or {}).get("frontier")
-    source = "law_frontier"
-    if record:
-        env = np.asarray(law_from_dict(record["envelope_law"]).predict(C=C), dtype=float)
-        gap = np.abs(np.log(env) - np.log(point))
-        if record["chosen"] == "envelope":
-            point, source = env, "envelope"
-        if record["indistinguishable"]:
-            half = np.maximum(half, gap * norm.ppf(0.5 + level / 2) / norm.ppf(0.95))
-
-    def squeeze(a: Any) -> Any:
-        return float(a) if np.ndim(a) == 0 else a
-
-    return {"C": C, "loss": squeeze(point), "low": squeeze(point * np.exp(-half)),
-            "high": squeeze(point * np.exp(half)), "level": level, "kind": "run",
-            "N_opt": front["N_opt"], "D_opt": front["D_opt"], "source": source,
-            "meaning": "a new run's measured loss at the predicted compute-optimal N and D"}

@@ -25,10 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 
-from scalinglab.errors import ScalingLabError
 from scalinglab.fit.guards import question_guards
 from scalinglab.laws.forms import Chinchilla, chinchilla_frontier
+from scalinglab.laws.registry import as_chinchilla, law_from_dict
 from scalinglab.results import quantile_bounds, squeeze
 
 PARAMETER_KEYS = ("N_opt", "D_opt", "tokens_per_param", "a", "b")
@@ -50,10 +51,9 @@ def frontier_answer(fit, C: float | np.ndarray, level: float | None = None,
     guards of the question (distance of (N_opt, D_opt, C, D/N) from the fitted data; refused
     past the refusal distance unless ``allow_far``).
     """
-    if not isinstance(fit.law, Chinchilla):
-        raise ScalingLabError(f"the frontier needs a Chinchilla L(N, D) law, not {fit.law.name}")
+    law, _ = as_chinchilla(fit.law)           # over-training laws: the same form, tied exponents
     level = level or fit.level
-    point = chinchilla_frontier(fit.law.params, C)
+    point = chinchilla_frontier(law.params, C)
     guards = question_guards(fit.law, {"N": point["N_opt"], "D": point["D_opt"]},
                              fit.data_ranges(), allow_far)
     out: dict[str, Any] = {"C": point.pop("C"), "level": level, "guards": guards}
@@ -74,7 +74,8 @@ def frontier_answer(fit, C: float | np.ndarray, level: float | None = None,
 def _draw_frontiers(fit, C: float | np.ndarray) -> dict[str, np.ndarray] | None:
     if fit.bootstrap_params is None or len(fit.bootstrap_params) == 0:
         return None
-    p = {k: fit.bootstrap_params[k].to_numpy()[:, None] for k in fit.law.param_names}
+    _, draws = as_chinchilla(fit.law, fit.bootstrap_params)
+    p = {k: draws[k].to_numpy()[:, None] for k in Chinchilla.param_names}
     return chinchilla_frontier(p, np.atleast_1d(np.asarray(C, dtype=float))[None, :])
 
 
@@ -113,9 +114,14 @@ def _loss_entry(fit, point: dict[str, Any], spread: dict[str, np.ndarray] | None
     gap = optimum_gap(fit, point, spread, level)
     low_half = np.sqrt(half**2 + gap**2)
     values = np.atleast_1d(np.asarray(value, dtype=float))
+    # law="auto": the centre is the frontier its backtests chose (N-D law or envelope law
+    # L*(C)), widened by their gap when they cannot be told apart (fit/frontier_choice.py)
+    values, widen, source = chosen_frontier(fit, C, values, level)
+    half, low_half = np.maximum(half, widen), np.maximum(low_half, widen)
+    entry["value"] = squeeze(values, np.ndim(C))
     low = np.maximum(values * np.exp(-low_half), fit.loss_floor(level))
     high = np.minimum(values * np.exp(half), _high_at_largest_compute(fit, C, level))
-    entry.update(low=squeeze(low, np.ndim(C)), high=squeeze(high, np.ndim(C)),
+    entry.update(low=squeeze(low, np.ndim(C)), high=squeeze(high, np.ndim(C)), source=source,
                  kind="run", label=interval_label("run", level),
                  meaning=("the measured loss of a run at the predicted optimum (N_opt, D_opt): "
                           "parameters, run scatter and extrapolation, widened below by the "
@@ -134,6 +140,32 @@ def _high_at_largest_compute(fit, C: float | np.ndarray, level: float) -> np.nda
     if c_range is None or not np.any(C > float(c_range[1])):
         return np.full(C.shape, np.inf)
     c_max = float(c_range[1])
-    at = chinchilla_frontier(fit.law.params, c_max)
+    at = chinchilla_frontier(as_chinchilla(fit.law)[0].params, c_max)
     band = fit.predict_interval(level, kind="run", allow_far=True, N=at["N_opt"], D=at["D_opt"])
     return np.where(C > c_max, float(band["high"]), np.inf)
+
+
+def chosen_frontier(result, C: float | np.ndarray, law_values: np.ndarray, level: float
+                    ) -> tuple[np.ndarray, np.ndarray, str]:
+    """The compute-optimal loss the backtests chose, and the half-width (log) its doubt adds.
+
+    ``law_values`` is the N-D law minimised along C = 6ND (nats/token, one per budget).
+    Returns ``(centre, widen, source)``: the centre is the envelope law L*(C) where the nested
+    backtests chose it (see the module docstring), else the N-D law's; ``widen`` is the gap
+    between the two answers (scaled to ``level``) when the backtests cannot tell them apart,
+    else 0 -- the caller takes the larger of it and the run interval's half-width (a maximum,
+    as for the law candidates' spread: :func:`scalinglab.fit.spread.widen_interval`).
+    """
+    law_values = np.atleast_1d(np.asarray(law_values, dtype=float))
+    record = (result.diagnostics.get("selection") or {}).get("frontier")
+    widen = np.zeros_like(law_values)
+    if not record:
+        return law_values, widen, "law_frontier"
+    env = np.atleast_1d(np.asarray(law_from_dict(record["envelope_law"]).predict(C=C),
+                                   dtype=float))
+    if record["indistinguishable"]:
+        widen = np.abs(np.log(env) - np.log(law_values)) * (norm.ppf(0.5 + level / 2) /
+                                                           norm.ppf(0.95))
+    if record["chosen"] == "envelope":
+        return env, widen, "envelope"
+    return law_values, widen, "law_frontier"

@@ -106,13 +106,26 @@ class OverTrain(Law):
     # -- the equivalent Chinchilla parameters and the compute-optimal frontier --------------------
     def chinchilla_params(self) -> dict[str, float]:
         """E, A, alpha, B, beta of the same law in Hoffmann et al.'s form (alpha = beta = 2 eta)."""
-        p = self.params
-        scale = 6.0 ** (-p["eta"])
-        return {"E": p["E"], "A": p["a"] * scale, "alpha": 2.0 * p["eta"],
-                "B": p["b"] * scale, "beta": 2.0 * p["eta"]}
+        return chinchilla_equivalent(self.params)
 
     def frontier(self, C: float | np.ndarray) -> dict[str, np.ndarray | float]:
         """Compute-optimal N, D, tokens/parameter and loss at C FLOPs (C = 6ND), closed form."""
         from scalinglab.laws.forms import chinchilla_frontier  # noqa: PLC0415
 
         return chinchilla_frontier(self.chinchilla_params(), C)
+
+
+def chinchilla_equivalent(params):
+    """E, A, alpha, B, beta of an over-training law (scalars or arrays of draws, vectorised):
+    ``A = a 6^-eta``, ``B = b 6^-eta``, ``alpha = beta = 2 eta``."""
+    eta = np.asarray(params["eta"], dtype=float)
+    scale = 6.0 ** (-eta)
+
+    def same_shape(x):
+        return float(x) if np.ndim(x) == 0 else x
+
+    return {"E": same_shape(np.asarray(params["E"], dtype=float)),
+            "A": same_shape(np.asarray(params["a"], dtype=float) * scale),
+            "alpha": same_shape(2.0 * eta),
+            "B": same_shape(np.asarray(params["b"], dtype=float) * scale),
+            "beta": same_shape(2.0 * eta)}

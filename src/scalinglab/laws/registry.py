@@ -7,11 +7,13 @@ One table for every place that turns a name into a law (``fit --law NAME``, a sa
 
 from __future__ import annotations
 
+import pandas as pd
+
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law
 from scalinglab.laws.data_constrained import DataConstrained
 from scalinglab.laws.forms import Chinchilla, KaplanND, PowerLaw
-from scalinglab.laws.overtrain import OverTrain
+from scalinglab.laws.overtrain import OverTrain, chinchilla_equivalent
 
 LAW_FORMS: dict[str, type[Law]] = {"power": PowerLaw, "chinchilla": Chinchilla, "kaplan": KaplanND,
                                    "data_constrained": DataConstrained, "overtrain": OverTrain}
@@ -27,3 +29,21 @@ def law_from_dict(data: dict) -> Law:
         return PowerLaw(variable=data["variables"][0], irreducible=data.get("irreducible", True),
                         **data["params"])
     return cls(**data["params"])
+
+
+def as_chinchilla(law: Law, draws: pd.DataFrame | None = None
+                  ) -> tuple[Chinchilla, pd.DataFrame | None]:
+    """The law in Hoffmann et al.'s form E + A/N^alpha + B/D^beta, with its bootstrap draws.
+
+    A Chinchilla law is returned as it is; Gadre et al.'s over-training law is the same form
+    with tied exponents (:func:`~scalinglab.laws.overtrain.chinchilla_equivalent`), so the
+    compute-optimal frontier and the planner read either.  Other forms: a one-line error.
+    """
+    if isinstance(law, Chinchilla):
+        return law, draws
+    if isinstance(law, OverTrain):
+        converted = None if draws is None else pd.DataFrame(
+            chinchilla_equivalent({k: draws[k].to_numpy(dtype=float) for k in draws.columns}))
+        return Chinchilla(**law.chinchilla_params()), converted
+    raise ScalingLabError(f"the compute-optimal frontier needs a law in N and D of the "
+                          f"Chinchilla form (chinchilla or overtrain), not {law.name}")
