@@ -21,7 +21,17 @@ def fit(runs: pd.DataFrame | str | Path, law: str = "chinchilla", *, approach: i
     by the sum of log-Huber losses and returns a :class:`~scalinglab.fit.FitResult`;
     ``approach=2`` fits IsoFLOP profiles, ``approach=1`` the envelope of loss curves.  Extra
     ``options`` go to the approach's fitter (e.g. ``E_fixed=1.7``, ``checkpoints_after=0.1``).
+    With ``task="acc_<task>"`` (and ``chance=``, ``via=``) it fits the task chain instead and
+    returns a :class:`~scalinglab.fit.chain.TaskFit` (``bootstrap=0`` there means the default
+    joint bootstrap).
     """
+    if options.get("task") is not None:
+        from scalinglab.fit.chain import DEFAULT_BOOTSTRAP, fit_task  # noqa: PLC0415
+
+        if columns is not None or derive_tokens or not isinstance(runs, pd.DataFrame):
+            runs = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=())
+        return fit_task(runs, options.pop("task"), law=law, level=level, seed=seed,
+                        bootstrap=bootstrap or DEFAULT_BOOTSTRAP, **options)
     if columns is not None or derive_tokens or not isinstance(runs, pd.DataFrame):
         require = ("n_params", "loss") if approach != 3 else ("loss",)
         runs = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=require)
