@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +102,9 @@ class RunRecord:
     schedule: str = ""
     wall_seconds: float = float("nan")
     exact_loss: float = float("nan")
+    #: task scores of the evaluation (scalinglab.train.tasks): ``acc_<task>`` (fraction) and
+    #: ``task_loss_<task>`` (nats/token); columns of their own in a run table
+    tasks: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,9 +112,15 @@ class RunRecord:
 
 def records_to_frame(records: list[RunRecord]) -> pd.DataFrame:
     """A DataFrame with the record's columns, in the documented order."""
-    order = [f.name for f in fields(RunRecord)]
-    frame = pd.DataFrame([r.to_dict() for r in records], columns=order)
-    return frame[[c for c in RECORD_COLUMNS if c in frame.columns]]
+    order = [f.name for f in fields(RunRecord) if f.name != "tasks"]
+    rows = []
+    for record in records:
+        row = record.to_dict()
+        row.update(row.pop("tasks", None) or {})
+        rows.append(row)
+    scores = sorted({k for row in rows for k in row if k.startswith(("acc_", "task_loss_"))})
+    frame = pd.DataFrame(rows, columns=order + scores)
+    return frame[[c for c in RECORD_COLUMNS if c in frame.columns] + scores]
 
 
 def parse_column_mapping(spec: str | None) -> dict[str, str]:

@@ -71,11 +71,28 @@ def step2_rows(frame: pd.DataFrame, column: str, via: str, intermediate: str | N
     return x[mask], acc[mask], mask
 
 
+#: step-1 fits are shared by the tasks of one table (same rows, weights and options): a small
+#: cache keyed by the content of the columns the loss law reads
+_STEP1_CACHE: dict[tuple, Any] = {}
+STEP1_CACHE_SIZE = 512
+
+
 def fit_loss_law(table: pd.DataFrame, loss_options: dict[str, Any], **extra: Any):
-    """Step 1 through the public entry point (keyword overrides only)."""
+    """Step 1 through the public entry point (keyword overrides only); cached by content."""
+    import copy  # noqa: PLC0415
+
     from scalinglab.fit.api import fit  # noqa: PLC0415
 
-    return fit(table, **{**loss_options, **extra})
+    options = {**loss_options, **extra}
+    cols = [c for c in ("run_id", "n_params", "n_params_total", "tokens", "flops", "loss",
+                        "final", "_boot_weight") if c in table.columns]
+    key = (tuple(pd.util.hash_pandas_object(table[cols], index=False).tolist()),
+           repr(sorted(options.items())))
+    if key not in _STEP1_CACHE:
+        if len(_STEP1_CACHE) >= STEP1_CACHE_SIZE:
+            _STEP1_CACHE.pop(next(iter(_STEP1_CACHE)))
+        _STEP1_CACHE[key] = fit(table, **options)
+    return copy.deepcopy(_STEP1_CACHE[key])
 
 
 def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: str,
