@@ -147,6 +147,8 @@ def run_one(frame: pd.DataFrame, suite: Suite, task: str, args) -> dict[str, Any
             rec["pred"], rec["refused"] = predict_targets(fit, targets, suite)
         except TaskRefusal:
             rec["refused_task"] = True
+        except ScalingLabError as exc:        # too few rows in this run's fit set, ...
+            rec["failed"] = str(exc)
         rows.append(rec)
     if not rows:
         return None
@@ -158,12 +160,13 @@ def score(rows: list[dict[str, Any]], suite: Suite, task: str) -> dict[str, Any]
     cat = {k: np.concatenate([r[k] for r in rows]) for k in ("truth", "best", "line", "refused")}
     pred = np.vstack([r["pred"] for r in rows])
     refused_task = any(r["refused_task"] for r in rows)
+    failed = [r["failed"] for r in rows if "failed" in r]
     scored = np.isfinite(pred[:, 0])
     t = cat["truth"]
     out = {"suite": suite.name, "family": suite.family, "task": task,
            "chance": known_chance(task), "targets": int(len(t)),
            "scored": int(scored.sum()), "refused_task": refused_task,
-           "refused_targets": int(cat["refused"].sum()),
+           "refused_targets": int(cat["refused"].sum()), "failed": failed,
            "via": ",".join(sorted({r["via"] for r in rows if r["via"]})) or "-",
            "mae_best": float(100 * np.mean(np.abs(cat["best"] - t))),
            "mae_line": float(100 * np.mean(np.abs(cat["line"] - t)))}

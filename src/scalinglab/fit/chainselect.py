@@ -100,10 +100,10 @@ def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: s
     """Fit step 1 (for loss routes) and the link of ``via`` to ``frame``."""
     intermediate = intermediate_column(via, column, loss_column)
     x, acc, mask = step2_rows(frame, column, via, intermediate)
-    if len(x) < free_parameters(form) + 2:
+    if len(x) < free_parameters(form) + 1:
         raise ScalingLabError(f"{column}: only {len(x)} rows have both the accuracy and "
                               f"{intermediate or 'compute'}; the link needs at least "
-                              f"{free_parameters(form) + 2}")
+                              f"{free_parameters(form) + 1}")
     loss_fit, table = None, None
     if via != "compute" and {"n_params", "tokens"} <= set(frame.columns):
         table = step1_table(frame, intermediate)
