@@ -70,7 +70,9 @@ def test_public_entry_point_and_save_load_roundtrip(chain_fit, tmp_path):
 
 def test_auto_scores_every_route_and_link_alone_from_a_loss():
     fit = fit_task(ladder(), "acc_demo", chance=0.25, via="auto", bootstrap=4)
-    assert set(fit.selection["mae_points"]) == {"loss", "compute"}
+    scores = fit.selection["mae_points"]
+    assert set(scores) == {"loss", "loss:C", "compute"}      # L(N, D) and L(C) as step 1
+    assert fit.selection["chosen"] == min(scores, key=scores.get)
     assert fit.via in ("loss", "compute")
     loss_only = ladder().drop(columns=["n_params", "tokens"])
     link_fit = fit_task(loss_only, "acc_demo", chance=0.25, bootstrap=4)

@@ -200,7 +200,12 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     ``task_loss``, ``compute`` or ``auto``; ``loss_column`` names the validation loss (nats per
     token); ``loss_options`` go to the loss fit (``law=``, ``checkpoints_after=``, ...).
     """
-    from scalinglab.fit.chainselect import choose_route, fit_route  # noqa: PLC0415
+    from scalinglab.fit.chainselect import (  # noqa: PLC0415
+        choose_route,
+        fit_route,
+        route_labels,
+        split_label,
+    )
 
     frame = runs if isinstance(runs, pd.DataFrame) else load_runs(runs, require=())
     column = task_column(task)
@@ -212,9 +217,10 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     chance = resolve_chance(column, chance, accuracy)
     if not isinstance(bootstrap, int) or bootstrap < 0:
         raise ScalingLabError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
-    routes = _routes(frame, column, loss_column, via)
+    has_scale = {"n_params", "tokens"} <= set(frame.columns)
+    routes = route_labels(_routes(frame, column, loss_column, via), loss_options, has_scale)
     selection = choose_route(frame, column, chance, routes, link, loss_column, loss_options)
-    chosen = selection["chosen"]
+    chosen, loss_options = split_label(selection["chosen"], loss_options)
     fitted = fit_route(frame, column, chance, chosen, link, loss_column, loss_options,
                        calibrate=True)
     out = TaskFit(task=column, chance=chance, via=chosen, link=fitted.link,

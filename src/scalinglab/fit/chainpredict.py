@@ -77,6 +77,8 @@ def target_x(fit, inputs: dict[str, float]) -> tuple[float, dict[str, float]]:
         raise ScalingLabError("this task fit has no loss law (its table had no n_params and "
                               "tokens): give the target's loss")
     variables = fit.loss_fit.law.variables
+    if "C" in variables and "C" not in inputs and "N" in inputs and "D" in inputs:
+        inputs["C"] = 6.0 * _positive(inputs["N"], "N") * _positive(inputs["D"], "D")
     missing = [v for v in variables if v not in inputs]
     if missing:
         raise ScalingLabError(f"this task fit's loss law needs {', '.join(variables)}; "

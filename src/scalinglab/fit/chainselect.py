@@ -24,6 +24,27 @@ from scalinglab.laws.links import TaskLink
 SELECTION_QUANTILES = (0.6, 0.8)
 #: routes in order of preference when the backtests cannot tell (all fail, or ties)
 ROUTE_ORDER = ("loss", "task_loss", "compute")
+#: step-1 laws tried for a loss route when the caller does not name one: ``via`` alone is the
+#: Chinchilla L(N, D); ``via:C`` the single-variable L(C) = E + A C^-alpha, which a ladder
+#: whose runs share one token count (final models of a family) determines where L(N, D) is
+#: degenerate (scalinglab.fit's own remedy for that warning)
+STEP1_LAWS: dict[str, dict[str, Any]] = {"": {}, "C": {"law": "power", "variable": "C"}}
+
+
+def split_label(label: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``"loss:C"`` -> ("loss", the loss options with the power law in C)."""
+    via, _, law = label.partition(":")
+    return via, {**loss_options, **STEP1_LAWS[law]}
+
+
+def route_labels(routes: list[str], loss_options: dict[str, Any], has_scale: bool) -> list[str]:
+    """Every (route, step-1 law) candidate: both laws for loss routes unless a law is given."""
+    out = []
+    for via in routes:
+        out.append(via)
+        if via != "compute" and has_scale and "law" not in loss_options:
+            out.append(f"{via}:C")
+    return out
 
 
 @dataclass
@@ -56,6 +77,8 @@ def step1_table(frame: pd.DataFrame, intermediate: str) -> pd.DataFrame:
         out = out.drop(columns=["loss"], errors="ignore").rename(columns={intermediate: "loss"})
     if "run_id" not in out.columns:
         out["run_id"] = [f"row{i}" for i in range(len(out))]
+    if "flops" not in out.columns:                  # for the L(C) step-1 law: C = 6 N D
+        out["flops"] = 6.0 * out["n_params"] * out["tokens"]
     return out.reset_index(drop=True)
 
 
@@ -127,6 +150,8 @@ def law_inputs(loss_fit, frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def route_predictions(route: RouteFit, frame: pd.DataFrame) -> np.ndarray:
     """Predicted accuracy of ``route`` at the rows of ``frame`` (from N, D or compute alone)."""
+    if "flops" not in frame.columns and {"n_params", "tokens"} <= set(frame.columns):
+        frame = frame.assign(flops=6.0 * frame["n_params"] * frame["tokens"])
     if route.via == "compute":
         x = log10_compute(frame)
     elif route.loss_fit is None:
@@ -138,7 +163,8 @@ def route_predictions(route: RouteFit, frame: pd.DataFrame) -> np.ndarray:
 
 def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[str], form: str,
                  loss_column: str, loss_options: dict[str, Any]) -> dict[str, Any]:
-    """Score ``routes`` by nested backtests (MAE in accuracy points); pick the lowest."""
+    """Score route labels (``via`` or ``via:C``) by nested backtests (MAE in accuracy points);
+    pick the lowest."""
     if len(routes) == 1:
         return {"chosen": routes[0], "mae_points": {}, "n_backtests": 0,
                 "method": "only route available"}
@@ -153,14 +179,17 @@ def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[s
             errors[r].append(_backtest_error(below, above, column, chance, r, form,
                                              loss_column, loss_options))
     table = np.array([errors[r] for r in routes])               # routes x cuts
-    complete = np.all(np.isfinite(table), axis=0)
-    if complete.any():
-        mae = {r: float(np.mean(table[i, complete])) for i, r in enumerate(routes)}
-        chosen = min(routes, key=lambda r: (mae[r], ROUTE_ORDER.index(r)))
+    viable = np.all(np.isfinite(table), axis=1) if len(cuts) else np.zeros(len(routes), bool)
+    complete = np.ones(len(cuts), bool) if viable.any() else np.zeros(len(cuts), bool)
+    if viable.any():
+        mae = {r: float(np.mean(table[i])) if viable[i] else float("inf")
+               for i, r in enumerate(routes)}
+        chosen = min(routes, key=lambda r: (mae[r], ROUTE_ORDER.index(r.partition(":")[0]),
+                                            r))
         method = f"lowest MAE over {int(complete.sum())} nested backtests"
     else:
         mae = {r: float("nan") for r in routes}
-        chosen = min(routes, key=ROUTE_ORDER.index)
+        chosen = min(routes, key=lambda r: (ROUTE_ORDER.index(r.partition(":")[0]), r))
         method = "backtests failed; preference order loss > task_loss > compute"
     return {"chosen": chosen, "mae_points": mae, "n_backtests": int(complete.sum()),
             "cuts_log10_flops": [float(c) for c in cuts], "method": method}
@@ -172,8 +201,9 @@ def _backtest_error(below: pd.DataFrame, above: pd.DataFrame, column: str, chanc
     """MAE (accuracy points) of ``via`` fitted on ``below`` at the rows of ``above``."""
     if len(above) == 0:
         return float("nan")
+    via, options = split_label(via, loss_options)
     try:
-        route = fit_route(below, column, chance, via, form, loss_column, loss_options,
+        route = fit_route(below, column, chance, via, form, loss_column, options,
                           calibrate=False)
         pred = route_predictions(route, above)
     except (ScalingLabError, ValueError, FloatingPointError):
