@@ -56,6 +56,12 @@ def test_option_scores_equal_the_models_cross_entropy():
     ctx = task.contexts.shape[1]
     nll = F.cross_entropy(logits[0, ctx - 1:], seq[0, ctx:], reduction="sum")
     assert scores[1, 2] == pytest.approx(-float(nll.detach()), rel=1e-5)
+    cloze = suite[1]                             # one-token options: one shared forward pass
+    scores = option_logprobs(model, cloze, torch.device("cpu"))
+    logits, _ = model(torch.as_tensor(cloze.contexts[3])[None])
+    logp = F.log_softmax(logits[0, -1].detach(), dim=-1)
+    assert scores[3] == pytest.approx(logp[torch.as_tensor(cloze.options[3, :, 0])].numpy(),
+                                      rel=1e-5)
 
 
 def test_trainer_records_task_accuracy_that_rises_from_chance():

@@ -26,8 +26,9 @@ import torch.nn.functional as F
 
 from scalinglab.errors import ScalingLabError
 
-#: items per task: 2 x 200 items x 4 options of <= 40 tokens cost about as much as 64 windows of
-#: 400 tokens of validation; the binomial sd of an accuracy near 0.5 over 200 items is 0.035
+#: items per task: the continuation task reads 200 x 4 x 40 tokens, the cloze task 200 x 32
+#: (its options share one forward pass): about 30% of one default validation pass (2^17 tokens;
+#: measured on KJV, README).  The binomial sd of an accuracy near 0.5 over 200 items is 0.035
 DEFAULT_ITEMS = 200
 DEFAULT_OPTIONS = 4
 DEFAULT_CONTEXT = 32
@@ -112,6 +113,8 @@ def option_logprobs(model: torch.nn.Module, task: ChoiceTask, device: torch.devi
     """Summed log-probability (nats) of every option given its context: (items, options)."""
     items, k, m = task.options.shape
     ctx = task.contexts.shape[1]
+    if m == 1:                                  # one-token options share one forward pass
+        return _next_token_logprobs(model, task, device, batch)
     seqs = np.concatenate([np.repeat(task.contexts[:, None, :], k, axis=1), task.options],
                           axis=2).reshape(items * k, ctx + m)
     out = np.empty(items * k)
@@ -122,6 +125,17 @@ def option_logprobs(model: torch.nn.Module, task: ChoiceTask, device: torch.devi
         picked = logp.gather(-1, chunk[:, ctx:, None]).squeeze(-1)
         out[start:start + len(chunk)] = picked.sum(dim=1).double().cpu().numpy()
     return out.reshape(items, k)
+
+
+def _next_token_logprobs(model, task: ChoiceTask, device, batch: int) -> np.ndarray:
+    out = np.empty(task.options.shape[:2])
+    for start in range(0, len(task.contexts), batch):
+        chunk = torch.as_tensor(task.contexts[start:start + batch], device=device)
+        logits, _ = model(chunk)
+        logp = F.log_softmax(logits[:, -1].float(), dim=-1)
+        opts = torch.as_tensor(task.options[start:start + batch, :, 0], device=device)
+        out[start:start + len(chunk)] = logp.gather(-1, opts).double().cpu().numpy()
+    return out
 
 
 def evaluate_suite(model: torch.nn.Module, suite: list[ChoiceTask],
