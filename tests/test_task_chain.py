@@ -146,3 +146,18 @@ def test_cli_bad_task_input(table, args, message):
     run = run_script if message == "percent" else run_inprocess   # one case through the script
     res = run("fit", str(table / name), *args, "--bootstrap", "0")
     assert_one_line_error(res, message)
+
+
+def test_target_where_bootstrap_links_disagree_is_refused(chain_fit, tmp_path):
+    import copy
+
+    wild = copy.deepcopy(chain_fit)
+    draws = np.tile(wild.link.raw(), (40, 1))
+    draws[:, 2] = np.linspace(2.0, 6.0, 40)          # midpoints anywhere: slope unidentified
+    wild.link_draws = draws
+    with pytest.raises(TaskRefusal, match="cannot tell"):
+        wild.predict_interval(N=2.56e8, D=5.12e9)
+    wild.save(tmp_path / "wild.json")
+    res = run_inprocess("predict", "--fit", str(tmp_path / "wild.json"), "--params", "2.56e8",
+                        "--tokens", "5.12e9")
+    assert_one_line_error(res, "unidentified region")

@@ -69,6 +69,10 @@ RECORD_COLUMNS: dict[str, str] = {
     "exact_loss": "exact expected held-out loss (synthetic language), nats/token",
 }
 
+#: Task columns (issue 24): ``acc_<task>`` (fraction in [0, 1]) and ``task_loss_<task>`` (nats
+#: per token of the correct continuation) travel with the record columns.
+TASK_PREFIXES = ("acc_", "task_loss_")
+
 #: Short aliases accepted in column mappings (``N="Model Size"``).
 ALIASES: dict[str, str] = {"N": "n_params", "D": "tokens", "C": "flops", "L": "loss"}
 
@@ -244,7 +248,8 @@ def load_runs(
                 if k != v and k in frame.columns and k not in mapping.values()]
     renamed = frame.drop(columns=replaced).rename(columns={v: k for k, v in mapping.items()})
     if mapping:  # keep only what was mapped plus columns already named canonically
-        keep = [c for c in renamed.columns if c in RECORD_COLUMNS]
+        keep = [c for c in renamed.columns if c in RECORD_COLUMNS
+                or str(c).startswith(TASK_PREFIXES)]   # task columns keep their own names
         renamed = renamed[keep]
     renamed = renamed.loc[:, ~renamed.columns.duplicated()].copy()
     for col in NUMERIC_COLUMNS:

@@ -159,7 +159,8 @@ def fit_command(
 
     if task is not None:
         task_cmds.fit_task_command(runs, task, chance, via, loss_column, bootstrap, level, seed,
-                                   columns, derive_tokens, {"law": law}, out, as_json)
+                                   columns, derive_tokens,
+                                   {} if law == "chinchilla" else {"law": law}, out, as_json)
         return
     bootstrap = 1000 if bootstrap is None else bootstrap
     frame = read_runs(runs, columns, derive_tokens, drop_highest)

@@ -177,7 +177,8 @@ class TaskFit(SavableResult):
                  f"{self.scatter:.3g}; {self.n_rows} rows of {self.n_runs} runs"]
         if self.loss_fit is not None:
             p = ", ".join(f"{k}={v:.4g}" for k, v in self.loss_fit.params.items())
-            lines.append(f"  step 1 ({self.loss_fit.law.name}): {p}")
+            law = self.loss_fit.law
+            lines.append(f"  step 1 ({law.name} law in {', '.join(law.variables)}): {p}")
         scores = self.selection.get("mae_points", {})
         if scores:
             shown = ", ".join(f"{k} {v:.2f}" if np.isfinite(v) else f"{k} failed"
