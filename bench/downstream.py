@@ -208,8 +208,9 @@ def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     print(head)
     for r in results:
         if "mae" not in r:
-            why = "refused: near chance" if r["refused_task"] else \
-                f"refused {r['refused_targets']}/{r['targets']} targets"
+            why = ("refused: near chance" if r["refused_task"] else
+                   f"failed: {r['failed'][0]}" if r["failed"] else
+                   f"refused {r['refused_targets']}/{r['targets']} targets")
             print(f"{r['suite']:18s} {r['task']:15s} {r['via']:10s} {r['targets']:3d}   {why}"
                   f"   (best {r['mae_best']:.1f}, line {r['mae_line']:.1f})")
             continue

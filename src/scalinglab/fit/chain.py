@@ -36,6 +36,7 @@ from scalinglab.fit.tasktable import (
     VIA_CHOICES,
     available_vias,
     check_accuracy,
+    has_scale,
     log10_compute,
     resolve_chance,
     run_groups,
@@ -218,8 +219,8 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     chance = resolve_chance(column, chance, accuracy)
     if not isinstance(bootstrap, int) or bootstrap < 0:
         raise ScalingLabError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
-    has_scale = {"n_params", "tokens"} <= set(frame.columns)
-    routes = route_labels(_routes(frame, column, loss_column, via), loss_options, has_scale)
+    routes = route_labels(_routes(frame, column, loss_column, via), loss_options,
+                          has_scale(frame))
     selection = choose_route(frame, column, chance, routes, link, loss_column, loss_options)
     chosen, loss_options = split_label(selection["chosen"], loss_options)
     fitted = fit_route(frame, column, chance, chosen, link, loss_column, loss_options,

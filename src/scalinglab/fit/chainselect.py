@@ -17,7 +17,7 @@ import pandas as pd
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.linkfit import fit_link_params, free_parameters, link_scatter
-from scalinglab.fit.tasktable import log10_compute, task_loss_column
+from scalinglab.fit.tasktable import has_scale, log10_compute, task_loss_column
 from scalinglab.laws.links import TaskLink
 
 #: nested backtests: cut at these quantiles of the rows' log10 compute, fit below, score above
@@ -128,7 +128,7 @@ def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: s
                               f"{intermediate or 'compute'}; the link needs at least "
                               f"{free_parameters(form) + 1}")
     loss_fit, table = None, None
-    if via != "compute" and {"n_params", "tokens"} <= set(frame.columns):
+    if via != "compute" and has_scale(frame):
         table = step1_table(frame, intermediate)
         loss_fit = fit_loss_law(table, loss_options, calibrate=calibrate, bootstrap=0)
     params = fit_link_params(x, acc, chance, form, decreasing=via != "compute")

@@ -75,15 +75,20 @@ def resolve_chance(column: str, chance: float | None, accuracy: np.ndarray) -> f
 def available_vias(frame: pd.DataFrame, column: str, loss_column: str) -> list[str]:
     """Which intermediates the table supports: ``loss``, ``task_loss`` (and ``compute``)."""
     out = []
-    has_scale = "tokens" in frame.columns and ("n_params" in frame.columns)
+    scale = has_scale(frame)
     if loss_column in frame.columns and _usable(frame[loss_column]):
         out.append("loss")                 # without N and D: the link alone (give a loss)
     if task_loss_column(column) in frame.columns and _usable(frame[task_loss_column(column)]) \
-            and has_scale:
+            and scale:
         out.append("task_loss")
-    if has_scale or "flops" in frame.columns:
+    if scale or ("flops" in frame.columns and _usable(frame["flops"])):
         out.append("compute")
     return out
+
+
+def has_scale(frame: pd.DataFrame) -> bool:
+    """Whether the table gives N and D (``n_params`` and ``tokens``, >= 3 positive rows)."""
+    return all(c in frame.columns and _usable(frame[c]) for c in ("n_params", "tokens"))
 
 
 def task_loss_column(column: str) -> str:
