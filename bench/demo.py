@@ -30,7 +30,7 @@ from pathlib import Path
 
 from scalinglab.corpora.loading import is_synthetic_source
 from scalinglab.jsonutil import to_jsonable
-from scalinglab.study.demo import DemoConfig, run_demo
+from scalinglab.study import DemoConfig, run_demo
 from scalinglab.sweep.plan import default_spec
 
 COLUMNS = ("seed", "wall_s", "predicted", "low", "high", "measured", "rel_error", "inside",
@@ -46,7 +46,7 @@ SAME_NUMBERS = ("predicted", "low", "high", "measured", "rel_error", "fitted_E")
 def one_seed(seed: int, corpus: str, out: Path, workers: int, tag: str = "") -> dict:
     config = DemoConfig(spec=default_spec(corpus, seed=seed),
                         out=str(out / f"seed{seed}{tag}"), workers=workers)
-    summary = run_demo(config, show_progress=False).summary
+    summary = run_demo(config, show_progress=False).summary.to_dict()
     p = summary["prediction"]
     exact = {"fitted_E": summary.get("fitted_E"), "E_T": summary.get("exact_best_loss"),
              "E_error": summary.get("fitted_E_relative_error")}

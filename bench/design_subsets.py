@@ -4,7 +4,7 @@ Trains nothing itself beyond one *superset* sweep per seed: a WSD sweep over the
 candidate designs' levels (``scalinglab sweep run DIR --config FILE``; every level's sizes
 depend on that level alone, so each candidate's points are a subset of the superset's).  For
 each candidate design and ``--min-steps`` threshold it keeps exactly the points that design
-would have planned, fits them as the demo does (:func:`scalinglab.study.demo.fit_sweep`), and
+would have planned, fits them as the demo does (:func:`scalinglab.study.fits.fit_sweep`), and
 prints, per seed, the fitted E against the exact best possible loss E_T (synthetic language
 only), the validation run the fit sizes, and its predicted loss with the 90% run interval.
 It chose the synthetic language's levels (``SYNTHETIC_SWEEP``; table in bench/README.md).
@@ -49,14 +49,14 @@ def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...] | No
              bootstrap: int = 100, centre: str = "point") -> list[str]:
     """One cell per seed: E error (when known), validation size, prediction and interval."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
-    from scalinglab.study.demo import (  # noqa: PLC0415
-        DemoConfig,
+    from scalinglab.study.config import DemoConfig  # noqa: PLC0415
+    from scalinglab.study.fits import (  # noqa: PLC0415
         fit_sweep,
         predict_validation,
         resolve_loss_column,
-        size_validation_run,
         with_loss_column,
     )
+    from scalinglab.study.sizing import size_validation_run  # noqa: PLC0415
     from scalinglab.sweep.plan import default_spec, plan_sweep  # noqa: PLC0415
     from scalinglab.sweep.store import SQLiteRunStore  # noqa: PLC0415
 
@@ -82,8 +82,8 @@ def evaluate(corpus_name: str, stores: list[str], levels: tuple[float, ...] | No
         records = records[~final.to_numpy() | np.array(point, dtype=bool)]
         config = DemoConfig(spec=spec, fit_min_steps=min_steps, bootstrap=bootstrap)
         fits = fit_sweep(with_loss_column(records, column), plan, config)
-        approach3 = fits["approach3"]
-        run = size_validation_run(spec, corpus, plan, fits)
+        approach3 = fits.approach3
+        run = size_validation_run(spec, corpus, plan, approach3, fits.approach2)
         predicted = predict_validation(approach3, run, 0.9)
         if centre != "point":
             predicted = _recentred(approach3, run, predicted, centre)

@@ -34,6 +34,7 @@ Usage:  python bench/extrapolation.py [--families F,..] [--tasks PATTERN,..] [--
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import inspect
 import json
@@ -53,7 +54,7 @@ from scipy.stats import trim_mean
 import scalinglab
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import FitSettings, fit_parametric
-from scalinglab.fit.parametric import make_law
+from scalinglab.fit.optimise import make_law
 from scalinglab.jsonutil import to_jsonable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,9 +323,12 @@ def _interval(result, inputs: dict[str, np.ndarray], kind: str,
 
     Code without the ``kind`` argument gives the law (parameter-only) interval: marked "law".
     """
-    takes_kind = "kind" in inspect.signature(result.predict_interval).parameters
+    parameters = inspect.signature(result.predict_interval).parameters
+    takes_kind = "kind" in parameters
+    # a benchmark scores every target, however far from the data (guards warn, not refuse)
+    far = {"allow_far": True} if "allow_far" in parameters else {}
     if takes_kind:
-        band, used = result.predict_interval(level=LEVEL, kind=kind, **inputs), kind
+        band, used = result.predict_interval(level=LEVEL, kind=kind, **far, **inputs), kind
     else:
         band, used = result.predict_interval(level=LEVEL, **inputs), "law"
     extra = {k: v for k, v in band.items() if k not in ("loss", "low", "high", "level")}
@@ -343,8 +347,10 @@ def method_naive(task: Task, fit_rows: pd.DataFrame, targets: pd.DataFrame,
 
 
 def _supported(options: dict[str, Any]) -> dict[str, Any]:
-    """The options ``fit_parametric`` accepts in this version of scalinglab."""
-    accepted = inspect.signature(fit_parametric).parameters
+    """The options ``fit_parametric`` accepts in this version of scalinglab (its settings'
+    fields, or its keyword parameters in versions before FitSettings held them all)."""
+    accepted = set(inspect.signature(fit_parametric).parameters)
+    accepted |= {f.name for f in dataclasses.fields(FitSettings)}
     return {k: v for k, v in options.items() if k in accepted}
 
 

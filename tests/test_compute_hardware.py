@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scalinglab.compute.hardware import GPUS, get_gpu
+from scalinglab.compute.hardware import GPUS, get_gpu, gpu_for_device_name
 from scalinglab.errors import ScalingLabError
 
 
@@ -56,3 +56,13 @@ def test_a_gpu_without_price_asks_for_one():
 def test_nonpositive_override_is_rejected():
     with pytest.raises(ScalingLabError, match="price must be"):
         get_gpu("h100").with_overrides(price_usd_per_hour=-1.0)
+
+
+@pytest.mark.parametrize("device_name, key", [
+    ("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA A100-SXM4-80GB", "a100"),
+    ("NVIDIA H200", "h200"), ("NVIDIA L4", "l4"), ("NVIDIA L40S", None),
+    ("NVIDIA GeForce RTX 4090", None),
+])
+def test_cuda_device_names_map_to_presets_by_whole_word(device_name, key):
+    gpu = gpu_for_device_name(device_name)
+    assert (None if gpu is None else gpu.key) == key

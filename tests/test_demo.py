@@ -18,15 +18,15 @@ from scalinglab.corpora import load_corpus
 from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.forms import Chinchilla
-from scalinglab.study.demo import (
-    DemoConfig,
-    _backtest_line,
+from scalinglab.study.config import DemoConfig, load_config_toml
+from scalinglab.study.fits import (
     level_cuts,
-    load_config_toml,
     resolve_loss_column,
     with_loss_column,
     within_sweep_backtest,
 )
+from scalinglab.study.render import backtest_line
+from scalinglab.study.sizing import validation_size_source
 from scalinglab.sweep.plan import SweepPlan, SweepSpec
 from scalinglab.sweep.store import SQLiteRunStore
 
@@ -208,7 +208,7 @@ def test_within_sweep_backtest_reports_too_few_points():
     levels = (2e11, 2e12)
     check = within_sweep_backtest(_chinchilla_points(levels), _plan_with_levels(levels))
     assert "error" in check and "5 fitted run" in check["error"]
-    assert "not possible" in _backtest_line(check, 0.9)
+    assert "not possible" in backtest_line(check, 0.9)
 
 
 def test_loss_column_choice(tmp_path):
@@ -256,23 +256,18 @@ def test_demo_writes_its_report(kjv_demo):
 
 
 def test_validation_run_is_sized_by_the_first_credible_exponent():
-    from scalinglab.study.demo import validation_size_source
-
     corpus = load_corpus("kjv")
     spec = SweepSpec()
     approach3 = SimpleNamespace(law=Chinchilla(E=1.0, A=10.0, alpha=0.35, B=100.0, beta=0.37),
                                 frontier=lambda C: {"N_opt": {"value": 1.23e5}})
     credible = SimpleNamespace(a=0.5, predict_n_opt=lambda C: 4.56e5)
-    n, source = validation_size_source(spec, corpus, {"approach2": credible,
-                                                      "approach3": approach3}, 2e13)
+    n, source = validation_size_source(spec, corpus, approach3, credible, 2e13)
     assert n == 4.56e5 and source.startswith("Approach 2")
     steep = SimpleNamespace(a=1.06, predict_n_opt=lambda C: 1e6)
-    n, source = validation_size_source(spec, corpus, {"approach2": steep,
-                                                      "approach3": approach3}, 2e13)
+    n, source = validation_size_source(spec, corpus, approach3, steep, 2e13)
     assert n == 1.23e5 and source.startswith("Approach 3")
     approach3.law = Chinchilla(E=1.0, A=10.0, alpha=0.39, B=100.0, beta=1.59)  # a = 0.80...
-    n, source = validation_size_source(spec, corpus, {"approach2": None,
-                                                      "approach3": approach3}, 2e13)
+    n, source = validation_size_source(spec, corpus, approach3, None, 2e13)
     assert "prior 20 tokens/parameter" in source and "Approach 3's a = 0.80" in source
     assert 1e5 < n < 1e6
 

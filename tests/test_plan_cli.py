@@ -69,7 +69,7 @@ def test_plan_table_shows_intervals_and_currency(app, fit_path):
     result = invoke(app, "plan", "--budget", "7e9", "--currency", "KRW", "--rate", "1400",
                     "--fit", str(fit_path), "--inference-tokens", "2e12")
     out = result.stdout
-    assert "90% interval" in out and "cost (KRW)" in out and "cost (USD)" in out
+    assert "90% parameter interval" in out and "cost (KRW)" in out and "cost (USD)" in out
     assert "Sardana et al. 2024" in out and "inference-aware" in out
     assert "[" in out  # intervals printed as value [low, high], not eaten as markup
 

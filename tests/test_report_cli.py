@@ -213,7 +213,7 @@ def test_bad_sources_are_one_line_errors(tmp_path):
     future = tmp_path / "future.json"
     future.write_text(json.dumps(data))
     assert_one_line_error(run_script("report", str(future), "-o", str(tmp_path / "x.html")),
-                          "format version 99", "reads version 1")
+                          "format version 99", "reads version 2")
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"format": "something.else"}))
     assert_one_line_error(run_script("report", str(other), "-o", str(tmp_path / "x.html")),
@@ -229,3 +229,11 @@ def test_load_source_reads_a_sweep_store(tmp_path):
         assert store.records().empty
     with pytest.raises(Exception, match="no finished runs"):
         load_source(tmp_path)
+
+
+def test_a_textbook_sweep_without_flops_gets_its_isoflop_profiles(tmp_path):
+    # compute is C = 6ND, as the fits count it (row_compute), so the profiles are drawn
+    inputs = inputs_from_table(_runs().drop(columns=["flops"]), "runs.csv", bootstrap=20)
+    assert inputs.isoflop is not None and inputs.isoflop_error is None
+    written = report_html.write_report(tmp_path / "r.html", inputs)
+    assert "isoflop_profiles" in written.figures

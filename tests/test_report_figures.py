@@ -106,8 +106,13 @@ def _colorbar_labels(fig) -> list[str]:
 def test_loss_vs_compute_points_frontier_and_band(epoch_runs, epoch_fit):
     fig = report.loss_vs_compute(epoch_runs, fit=epoch_fit)
     ax = fig.axes[0]
-    (points,) = _scatters(ax)
-    assert len(points.get_offsets()) == len(epoch_runs)
+    points, crosses = sorted(_scatters(ax), key=lambda s: s.get_label().startswith("dropped"))
+    # the rows the fit's frontier filter dropped are crosses, counted apart from the others
+    n_dropped = len(epoch_fit.diagnostics["dropped"])
+    assert n_dropped > 0 and len(crosses.get_offsets()) == n_dropped
+    assert len(points.get_offsets()) == len(epoch_runs) - n_dropped == epoch_fit.n_points
+    assert f"runs ({epoch_fit.n_points} final losses)" in points.get_label()
+    assert f"dropped by the fit ({n_dropped} rows): frontier filter" in crosses.get_label()
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "FLOPs" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
     assert "parameters N" in _colorbar_labels(fig)
@@ -120,7 +125,9 @@ def test_loss_vs_compute_points_frontier_and_band(epoch_runs, epoch_fit):
     assert np.mean(epoch_runs.loss.to_numpy() >= at_runs * 0.99) > 0.97
     # points are coloured by N on a log scale: larger models get a different colour
     assert isinstance(points.norm, LogNorm)
-    assert np.allclose(np.sort(points.get_array()), np.sort(epoch_runs.n_params.to_numpy()))
+    dropped = epoch_runs.run_id.isin([d["run_id"] for d in epoch_fit.diagnostics["dropped"]])
+    assert np.allclose(np.sort(points.get_array()),
+                       np.sort(epoch_runs.n_params[~dropped].to_numpy()))
 
 
 def test_loss_vs_compute_curves_and_envelope(curves):
@@ -162,14 +169,21 @@ def test_isoflop_profiles_refit_the_fitted_minima(epoch_runs, epoch_isoflop):
         if row.n_min <= row.n_opt <= row.n_max:
             assert abs(np.log10(x[np.argmin(y)]) - np.log10(row.n_opt)) < 0.03
             assert abs(y.min() - row.loss_opt) < 1e-3
-    texts = _legend_texts(ax)
-    assert len(texts) == len(budgets) + 1
-    assert texts[0] == "C = 6e18 FLOPs" and "minimum" in texts[-1]
+    # nine budgets: a colour bar of C, not nine legend entries (the legend stays small)
+    assert "compute budget C (FLOPs)" in _colorbar_labels(fig)
+    texts = _legend_texts(fig)
+    assert len(texts) == 2 and "one budget" in texts[0] and "minimum" in texts[-1]
     assert ax.get_xscale() == "log" and "parameters" in ax.get_xlabel()
     assert "nats/token" in ax.get_ylabel()
-    n_points = sum(len(s.get_offsets()) for s in _scatters(ax)
-                   if s.get_label().startswith("C = "))
+    n_points = sum(len(s.get_offsets()) for s in _scatters(ax) if (s.get_gid() or "").startswith("isoflop-runs"))
     assert n_points == epoch_isoflop.n_runs
+
+
+def test_isoflop_profiles_name_a_few_budgets_in_the_legend(sweep):
+    iso = fit_isoflop(sweep, bootstrap=0)
+    ax = report.isoflop_profiles(iso, sweep).axes[0]
+    texts = _legend_texts(ax)
+    assert len(texts) == len(iso.budgets) + 1 and texts[0] == "C = 1e17 FLOPs"
 
 
 def test_isoflop_profiles_without_runs_draws_only_minima(sweep):
@@ -239,10 +253,14 @@ def test_loss_contours_runs_frontier_and_colourbar(epoch_runs, epoch_fit):
     assert any("nats/token" in label for label in _colorbar_labels(fig))
     (runs,) = _scatters(ax)
     assert len(runs.get_offsets()) == epoch_fit.n_points
+    # filled with the loss colour map on the contours' scale, not hollow rings
+    assert np.allclose(runs.get_array(), report.fitted_rows(epoch_fit, epoch_runs)["loss"])
+    assert runs.norm.vmin == pytest.approx(fig.axes[1].get_ylim()[0])
     (front,) = [ln for ln in ax.get_lines() if "frontier" in ln.get_label()]
     n, d = np.asarray(front.get_xdata()), np.asarray(front.get_ydata())
     assert np.allclose(n, epoch_fit.frontier(6 * n * d)["N_opt"]["value"], rtol=1e-6)
-    assert any("iso-FLOP" in t for t in _legend_texts(ax))
+    assert any("iso-FLOP" in t for t in _legend_texts(fig))  # below the axes, off the data
+    assert ax.get_legend() is None
     nc = report.loss_contours(epoch_fit, epoch_runs, plane="NC").axes[0]
     assert "FLOPs" in nc.get_xlabel() and "parameters" in nc.get_ylabel()
     with pytest.raises(ScalingLabError, match="plane"):
@@ -304,7 +322,8 @@ def test_backtest_figure(epoch_runs):
 
 def test_budget_curve_from_plan_and_from_fit(sweep_fit):
     costs = CostModel.create("h100")
-    plan = plan_for_budget(UncertainLaw.from_fit(sweep_fit), costs, budget_usd=1e5)
+    plan = plan_for_budget(UncertainLaw.from_fit(sweep_fit), costs, budget_usd=1e5,
+                           allow_far=True)  # 4.3 decades of compute beyond this sweep
     ax = report.budget_curve(plan).axes[0]
     (line,) = [ln for ln in ax.get_lines() if "predicted" in ln.get_label()]
     assert np.allclose(line.get_xdata(), [r.budget for r in plan.ladder])
@@ -342,7 +361,7 @@ def test_lower_layers_do_not_import_report_or_matplotlib():
 # ------------------------------------------------------------------------------------------------
 def test_plan_displays_itself(sweep_fit):
     plan = plan_for_budget(UncertainLaw.from_fit(sweep_fit), CostModel.create("h100"),
-                           budget_usd=1e5)
+                           budget_usd=1e4)  # 3.3 decades of compute beyond the sweep: warned
     html_plan = plan._repr_html_()
     assert html_plan.count("<table") == 2
     assert "what each 10x more money buys" in html_plan and "parameters N" in html_plan

@@ -125,6 +125,8 @@ def test_validation_run_is_at_the_extrapolation_factor(corpus):
     run = plan_validation(spec, corpus, 20_000, plan.largest_point_flops)
     assert run.role == "validation"
     assert run.planned_flops / plan.largest_point_flops == pytest.approx(12.0, rel=0.01)
+    # one definition of the validation compute: the run's level is the plan's figure
+    assert plan.validation_flops == 12.0 * plan.largest_point_flops == run.points[0]["level"]
     assert run.config.schedule == "wsd" and not run.config.cooldown_at
 
 
@@ -134,6 +136,14 @@ def test_validation_run_repeats_data_with_a_warning(corpus):
     run = plan_validation(spec, corpus, 20_000, plan.largest_point_flops)
     assert run.config.allow_repeat
     assert any("repeated" in w for w in run.warnings)
+
+
+def test_tokens_available_counts_whole_contexts_with_their_last_target(corpus):
+    seq_len = 32
+    assert corpus.tokens_available(seq_len) == (corpus.train_tokens - 1) // seq_len * seq_len
+    tiny = TokenizedCorpus("tiny", "byte", 256, np.zeros(65, np.uint16), np.zeros(8, np.uint16))
+    assert tiny.tokens_available(32) == 64 and tiny.tokens_available(64) == 64
+    assert tiny.tokens_available(65) == 0
 
 
 @pytest.mark.parametrize("bad", [{"levels": ()}, {"levels": (-1.0,)}, {"design": "grid"},

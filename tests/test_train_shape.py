@@ -8,7 +8,7 @@ import torch
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.train.model import GPT
-from scalinglab.train.shape import ModelShape
+from scalinglab.train.shape import ModelShape, ladder_depth
 
 
 def test_ladder_hits_targets_from_1e4_to_1e9():
@@ -77,3 +77,9 @@ def test_min_layers_deepens_tiny_models_and_leaves_large_ones():
     assert ModelShape.for_params(1e7, min_layers=2) == big  # already deeper than 2
     with pytest.raises(ScalingLabError, match="min_layers"):
         ModelShape.for_params(2e4, min_layers=0)
+
+
+@pytest.mark.parametrize("target", [5e3, 2e5, 3e6, 8e7])
+def test_ladder_depth_is_the_depth_of_the_ladder_shape(target):
+    assert ModelShape.for_params(target).n_layer == ladder_depth(target)
+    assert ModelShape.for_params(target, min_layers=3).n_layer == ladder_depth(target, 3)

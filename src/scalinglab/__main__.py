@@ -2,4 +2,5 @@
 
 from scalinglab.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned worker re-imports this module as __mp_main__
+    main()

@@ -11,6 +11,8 @@ import numpy as np
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays and non-finite floats to plain JSON values."""
+    if callable(getattr(obj, "to_dict", None)) and not isinstance(obj, Mapping | np.ndarray):
+        return to_jsonable(obj.to_dict())  # records such as fit.guards.Guard
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

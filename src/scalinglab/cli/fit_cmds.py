@@ -10,7 +10,14 @@ import typer
 from rich.markup import escape
 
 from scalinglab.cli import task_cmds
-from scalinglab.cli.common import console, fmt, parse_float, print_json, print_table
+from scalinglab.cli.common import (
+    console,
+    fit_settings,
+    fmt,
+    parse_float,
+    print_json,
+    print_table,
+)
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
@@ -42,6 +49,17 @@ def _check_positive(value: float) -> float:
 
 LevelOpt = Annotated[float, typer.Option("--level", help="Confidence level of intervals.",
                                          callback=_check_level)]
+AllowFarOpt = Annotated[bool, typer.Option(
+    "--allow-far", help="Answer even past the refusal distance from the fitted data (10^2x in "
+    "N, D or D/N, 10^4x in C; see scalinglab.fit.guards); the answer still warns.")]
+
+
+def print_guards(guards: list[Any]) -> None:
+    """One line per guard that warns (``warning:``) or notes (``note:``), on stdout."""
+    for g in guards:
+        if g.action in ("warn", "note"):
+            tag = "[yellow]warning:[/yellow]" if g.action == "warn" else "note:"
+            console.print(f"{tag} {escape(g.message)}", highlight=False)
 
 
 def read_runs(path: Path, columns: str | None, derive_tokens: bool, drop_highest: int = 0):
@@ -134,6 +152,10 @@ def fit_command(
         help="Drop runs whose final loss is more than this fraction above the best final "
              "loss at the same or less compute (0.1), or none.")] = "0.1",
     weights: Annotated[str | None, typer.Option(help="Column of per-row weights.")] = None,
+    hparams: Annotated[str, typer.Option(
+        help="Hyperparameter columns of a sweep with several runs per (N, D), comma-separated "
+             "(the fit uses the best run of each N, D): auto (lr, batch_tokens, warmup, ... "
+             "when they vary at a fixed N, D), none, or names such as lr,batch.")] = "auto",
     columns: ColumnsOpt = None,
     derive_tokens: DeriveOpt = False,
     drop_highest: DropOpt = 0,
@@ -147,6 +169,7 @@ def fit_command(
     out: Annotated[Path | None, typer.Option(help="Write the fit as JSON here.")] = None,
     report: Annotated[Path | None, typer.Option(
         help="Also write the self-contained HTML report of the fit here.")] = None,
+    allow_far: AllowFarOpt = False,
     as_json: JsonOpt = False,
     task: task_cmds.TaskOpt = None,
     chance: task_cmds.ChanceOpt = None,
@@ -166,20 +189,23 @@ def fit_command(
     frame = read_runs(runs, columns, derive_tokens, drop_highest)
     options: dict[str, Any] = {}
     if approach == 3:
-        options = {"variable": variable, "irreducible": not no_irreducible,
-                   "n_column": n_column, "huber_delta": huber_delta, "method": method,
-                   "E_fixed": e_fixed, "E_bounds": _pair(e_bounds, "--E-bounds"),
-                   "E_prior": _prior(e_prior), "bound_E_below_min_loss": bound_e,
-                   "checkpoints_after": _rows_option(checkpoints_after),
-                   "frontier_filter": _optional_fraction(frontier_filter, "--frontier-filter"),
-                   "weights": weights}
+        settings = fit_settings(
+            law=law, variable=variable, irreducible=not no_irreducible, n_column=n_column,
+            huber_delta=huber_delta, method=method, E_fixed=e_fixed,
+            E_bounds=_pair(e_bounds, "--E-bounds"), E_prior=_prior(e_prior),
+            bound_E_below_min_loss=bound_e, checkpoints_after=_rows_option(checkpoints_after),
+            frontier_filter=_optional_fraction(frontier_filter, "--frontier-filter"),
+            weights=weights, hparams=hparams, bootstrap=bootstrap, level=level, seed=seed)
     elif approach == 2:
         options = {"profile": profile, "budgets": None if budgets is None else
                    [parse_float(b, "--budgets") for b in budgets.split(",")]}
     if approach != 3 and compute is not None:
         options["target_flops"] = parse_float(compute.split(",")[0], "--compute")
-    result = fit(frame, law, approach=approach, bootstrap=bootstrap, level=level, seed=seed,
-                 **options)
+    if approach == 3:
+        result = fit(frame, settings)
+    else:
+        result = fit(frame, approach=approach, bootstrap=bootstrap, level=level, seed=seed,
+                     **options)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(result.to_json())
@@ -192,7 +218,8 @@ def fit_command(
                      command=command_line())
     frontier = None
     if compute is not None and approach == 3:
-        frontier = [result.frontier(parse_float(c, "--compute"), level) for c in compute.split(",")]
+        frontier = [result.frontier(parse_float(c, "--compute"), level, allow_far=allow_far)
+                    for c in compute.split(",")]
     if as_json:
         payload = result.to_dict()
         payload.pop("bootstrap_params", None)
@@ -222,11 +249,11 @@ def show_fit(result: Any, level: float) -> None:
                 ["parameter", "value", f"{pct} low", f"{pct} high", "unit"],
                 summary[["parameter", "value", "low", "high", "unit"]].to_numpy().tolist())
     res = result.residuals
-    console.print(f"objective (sum Huber, delta={result.settings['huber_delta']:g}) = "
+    console.print(f"objective (sum Huber, delta={result.settings.huber_delta:g}) = "
                   f"{result.objective:.6g}; RMSE of log loss = {res['rmse_log']:.4g}; "
                   f"largest |residual| = {res['max_abs_log']:.4g} (run "
                   f"{res['largest'][0]['run_id']})", highlight=False)
-    console.print(f"rows: {result.settings.get('rows', 'final rows of each run')}",
+    console.print(f"rows: {result.procedure.rows}",
                   highlight=False, markup=False)
     model = result.run_interval
     if model is not None:
@@ -244,9 +271,25 @@ def show_frontier(frontiers: list[dict[str, Any]], level: float) -> None:
     for f in frontiers:
         rows.append([f["C"]] + [_with_interval(f[k]) for k in
                                 ("N_opt", "D_opt", "tokens_per_param", "loss")])
-    print_table(f"compute-optimal frontier (C = 6ND; {level:.0%} intervals)",
+    print_table(f"compute-optimal frontier (C = 6ND; {_frontier_kinds(frontiers[0])})",
                 ["C (FLOPs)", "N_opt (params)", "D_opt (tokens)", "D/N", "loss (nats/token)"],
                 rows)
+    for f in frontiers:
+        print_guards(f.get("guards", []))
+
+
+def _frontier_kinds(frontier: dict[str, Any]) -> str:
+    """Which kind of interval each column carries, e.g. 'N_opt, D_opt, D/N: 90% parameter
+    intervals; loss: 90% run interval'."""
+    n_label, loss_label = frontier["N_opt"].get("label"), frontier["loss"].get("label")
+    if n_label is None and loss_label is None:
+        return "no intervals"
+    parts = []
+    if n_label is not None:
+        parts.append(f"N_opt, D_opt, D/N: {n_label}s")
+    if loss_label is not None:
+        parts.append(f"loss: {loss_label}")
+    return "; ".join(parts)
 
 
 def _with_interval(entry: dict[str, Any]) -> str:
@@ -266,6 +309,7 @@ def predict_command(
         help="run: interval for a new run's measured loss (parameters + run scatter + "
              "extrapolation, calibrated inside the fit's data); law: the mean law's "
              "parameter-only interval.")] = "run",
+    allow_far: AllowFarOpt = False,
     as_json: JsonOpt = False,
     loss: task_cmds.AtLossOpt = None,
 ) -> None:
@@ -279,28 +323,34 @@ def predict_command(
     check_kind(kind)
     law, result, source = load_law(fit, preset)
     given = {"N": params, "D": tokens, "C": compute}
+    flags = {"N": "--params", "D": "--tokens", "C": "--compute"}
     inputs = {}
     for var in law.variables:
         if given.get(var) is None:
-            flag = {"N": "--params", "D": "--tokens", "C": "--compute"}.get(var, var)
-            raise ScalingLabError(f"the {law.name} law needs {flag}")
+            raise ScalingLabError(f"the {law.name} law needs {flags.get(var, var)}")
         inputs[var] = parse_float(given[var], f"--{var}")
+    # inputs the law does not use are not dropped silently: the guards say so
+    question = {k: parse_float(v, flags[k]) for k, v in given.items() if v is not None}
+    question.update(inputs)
     usable = result is not None and (
         (kind == "run" and result.run_interval is not None)
         or (kind == "law" and result.bootstrap_params is not None))
     if usable:
-        out = result.predict_interval(level, kind=kind, **inputs)
+        out = result.predict_interval(level, kind=kind, allow_far=allow_far, **question)
     else:
-        out = {"loss": law.predict(**inputs), "level": None, "kind": None}
-    payload = {"source": source, "law": law.name, "inputs": inputs, **out}
+        from scalinglab.fit.guards import preset_range, question_guards  # noqa: PLC0415
+
+        ranges = result.data_ranges() if result is not None else preset_range(source)
+        out = {"loss": law.predict(**inputs), "level": None, "kind": None,
+               "guards": question_guards(law, question, ranges, allow_far)}
+    payload = {"source": source, "law": law.name, "inputs": question, **out}
     if as_json:
         print_json(payload)
         return
     text = ", ".join(f"{k}={fmt(v)}" for k, v in inputs.items())
     line = f"predicted loss at {text}: {out['loss']:.4f} nats/token"
     if "low" in out:
-        what = "run interval" if kind == "run" else "law interval, parameters only"
-        line += f" ({level:.0%} {what} {out['low']:.4f}-{out['high']:.4f})"
+        line += f" ({out['label']} {out['low']:.4f}-{out['high']:.4f})"
     elif result is None:
         line += " (no interval: a published preset carries no uncertainty)"
     else:
@@ -311,6 +361,7 @@ def predict_command(
         from scalinglab.fit.intervals import describe_sources  # noqa: PLC0415
 
         console.print(describe_sources(out["components"]), highlight=False, markup=False)
+    print_guards(out.get("guards", []))
 
 
 def frontier_command(
@@ -318,6 +369,7 @@ def frontier_command(
     preset: PresetOpt = None,
     compute: Annotated[str, typer.Option(help="FLOPs, comma-separated (e.g. 5.76e23).")] = "",
     level: LevelOpt = 0.9,
+    allow_far: AllowFarOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Compute-optimal N, D, tokens per parameter and loss at given training FLOPs."""
@@ -326,12 +378,20 @@ def frontier_command(
         raise ScalingLabError("give --compute FLOPS (comma-separated for several)")
     budgets = [parse_float(c, "--compute") for c in compute.split(",")]
     if result is not None:
-        frontiers = [result.frontier(c, level) for c in budgets]
+        frontiers = [result.frontier(c, level, allow_far=allow_far) for c in budgets]
     else:
         if not hasattr(law, "frontier"):
             raise ScalingLabError(f"the {law.name} law has no N-D frontier; use a Chinchilla law")
-        frontiers = [{k: ({"value": v} if k not in ("C",) else v)
-                      for k, v in law.frontier(c).items()} for c in budgets]
+        from scalinglab.fit.guards import preset_range, question_guards  # noqa: PLC0415
+
+        frontiers = []
+        for c in budgets:
+            point = law.frontier(c)
+            frontiers.append({**{k: ({"value": v} if k not in ("C",) else v)
+                                 for k, v in point.items()},
+                              "guards": question_guards(law, {"N": point["N_opt"],
+                                                              "D": point["D_opt"]},
+                                                        preset_range(source), allow_far)})
     if as_json:
         print_json({"source": source, "frontier": frontiers})
         return

@@ -106,6 +106,10 @@ def plan(
     grid: GridOpt = DEFAULT_GRID_KG_CO2_PER_KWH,
     watts: WattsOpt = None,
     peak_flops: PeakOpt = None,
+    allow_far: Annotated[bool, typer.Option(
+        "--allow-far", help="Plan even past the refusal distance from the law's data (10^2x "
+        "in N, D or D/N, 10^4x in C; see scalinglab.fit.guards); the plan still warns.")]
+    = False,
     as_json: JsonOpt = False,
 ) -> None:
     """What a budget buys (compute-optimal N, D, loss, time, energy, cost), or what a target
@@ -118,10 +122,12 @@ def plan(
         raise ScalingLabError("give exactly one of --budget-usd, --budget, --budget-flops, "
                               "--target-loss")
     if target_loss is not None:
-        result = plan_for_loss(law, costs, target_loss, inference_tokens=inference_tokens)
+        result = plan_for_loss(law, costs, target_loss, inference_tokens=inference_tokens,
+                               allow_far=allow_far)
     else:
         result = plan_for_budget(law, costs, budget=budget, budget_usd=budget_usd,
-                                 budget_flops=budget_flops, inference_tokens=inference_tokens)
+                                 budget_flops=budget_flops, inference_tokens=inference_tokens,
+                                 allow_far=allow_far)
     if as_json:
         print_json(result.to_dict())
         return
@@ -146,7 +152,9 @@ def _print_plan(result: Plan) -> None:
         title = f"The cheapest model reaching loss {fmt(result.loss.value)} nats/token"
     title += (f" -- {a['gpu']} x {a['n_gpus']}, MFU {a['mfu']:g}, "
               f"{fmt(a['price_per_gpu_hour'])} {result.currency}/GPU-hour; {result.source}")
-    interval = "no draws" if result.n_draws == 0 else f"{result.level:.0%} interval"
+    interval = "no draws" if result.n_draws == 0 else f"{result.level:.0%} parameter interval"
+    if result.loss.kind == "run" or any(row.loss.kind == "run" for row in result.ladder):
+        interval += f"; losses: {result.level:.0%} run interval"
     print_table(escape(title), ["quantity", escape(f"value [{interval}]"), "unit"],
                 [(label, _cell(e), e.unit) for label, e in result.rows()])
     if result.inference is not None:
@@ -160,6 +168,11 @@ def _print_plan(result: Plan) -> None:
                      "loss (nats/token)", "loss drop vs previous"], rows)
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    for guard in result.guards:
+        if guard.action in ("warn", "note"):
+            tag = "warning" if guard.action == "warn" else "note"
+            console.print(f"{tag}: {guard.message}", markup=False, highlight=False,
+                          soft_wrap=True)
 
 
 def _print_inference(result: Plan) -> None:

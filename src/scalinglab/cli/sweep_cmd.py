@@ -12,7 +12,7 @@ import typer
 
 from scalinglab.cli.common import console, err_console, print_json, print_table
 from scalinglab.errors import ScalingLabError
-from scalinglab.study.demo import DEFAULT_OUT, DemoConfig, load_config_toml, run_demo
+from scalinglab.study import DEFAULT_OUT, DemoConfig, DemoSummary, load_config_toml, run_demo
 from scalinglab.sweep.plan import (
     SweepSpec,
     default_spec,
@@ -108,7 +108,7 @@ def plan_command(
     spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
     source = load_corpus(spec.corpus, tokenizer=spec.tokenizer)
     plan = plan_sweep(spec, source)
-    validation_flops = spec.extrapolation * plan.largest_point_flops
+    validation_flops = plan.validation_flops
     validation_n = prior_optimal_size(validation_flops, source.vocab_size, spec.seq_len,
                                       spec.tokens_per_param)
     estimate = (estimate_wall(plan, source, workers, validation_n, threads=threads)
@@ -149,24 +149,16 @@ def run_sweep_command(
 ) -> None:
     """Train the sweep's runs that are not done (re-running never retrains what is done)."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
-    from scalinglab.sweep.executors import make_executor, run_pending  # noqa: PLC0415
-    from scalinglab.sweep.progress import SweepProgress  # noqa: PLC0415
+    from scalinglab.sweep.runner import SweepSettings, run_sweep  # noqa: PLC0415
 
     spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
     plan = plan_sweep(spec, load_corpus(spec.corpus, tokenizer=spec.tokenizer))
+    settings = SweepSettings(executor=executor, workers=workers, ray_address=ray_address,
+                             threads=threads, retries=retries)
     with SQLiteRunStore(directory) as store:
         store.set_meta("spec", spec.to_dict())
-        store.add_runs(r.stored() for r in plan.runs)
-        runs = [store.get(r.key) for r in plan.runs]
-        pool = make_executor(executor, workers, ray_address, threads)
-        try:
-            todo = [r for r in runs if r.status != "done"]
-            with SweepProgress(err_console if as_json else console, todo, "sweep",
-                               enabled=not as_json) as bars:
-                run_pending(store, pool, directory, spec.corpus, spec.tokenizer, runs=todo,
-                            retries=retries, progress=bars.event, on_outcome=bars.finished)
-        finally:
-            pool.close()
+        run_sweep(store, directory, plan.runs, spec.corpus, spec.tokenizer, settings,
+                  console=err_console if as_json else console, show_progress=not as_json)
         _print_status(store.runs(), store.counts(), as_json)
 
 
@@ -244,11 +236,11 @@ def run_config_command(
     _finish(run_demo(settings, json_mode=as_json).summary, as_json)
 
 
-def _finish(summary: dict, as_json: bool) -> None:
+def _finish(summary: DemoSummary, as_json: bool) -> None:
     if as_json:
-        print_json(summary)
+        print_json(summary.to_dict())
     else:
-        console.print(f"results in {summary['out']}", markup=False)
+        console.print(f"results in {summary.out}", markup=False)
 
 
 __all__ = ["DemoConfig", "register"]

@@ -9,6 +9,7 @@ they move by 2-3x between providers and by tens of percent within a year.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from scalinglab.compute.units import check_positive
@@ -109,10 +110,28 @@ V100 = _register(GPU(
     "the GPU GPT-3 was trained on (Brown et al. 2020, Sec. 2.3)",
     "no default price (legacy part); give --price",
     aliases=("v100-sxm2", "v100-32gb", "v100-16gb")))
+L4 = _register(GPU(
+    "l4", "L4", 121e12, 72.0, None, "",
+    "NVIDIA L4 Tensor Core GPU datasheet: BF16 tensor 242 TFLOP/s with sparsity = 121 dense, "
+    "max power 72 W",
+    "no default price; give --price",
+    aliases=("l4-24gb",)))
 
 
 def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def gpu_for_device_name(device_name: str) -> GPU | None:
+    """The preset whose model appears as a word in a CUDA device name, else None.
+
+    ``"NVIDIA H100 80GB HBM3"`` -> H100, ``"NVIDIA A100-SXM4-80GB"`` -> A100; ``"NVIDIA L40S"`` is
+    not an L4.  A PCIe board gets its SXM sibling's peak (the H100 PCIe's is 756e12 FLOP/s).
+    """
+    for gpu in GPUS.values():
+        if re.search(rf"\b{re.escape(gpu.key)}\b", device_name, flags=re.IGNORECASE):
+            return gpu
+    return None
 
 
 def get_gpu(name: str) -> GPU:

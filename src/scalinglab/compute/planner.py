@@ -42,6 +42,7 @@ from scalinglab.compute.units import (
 )
 from scalinglab.display import NotebookDisplay
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.guards import Guard, preset_range, question_guards
 from scalinglab.fit.result import FitResult
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.laws.presets import get_preset
@@ -69,6 +70,7 @@ class UncertainLaw:
     data: str = ""
     reference: str = ""
     fit: FitResult | None = field(default=None, repr=False, compare=False)
+    data_range: dict | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.law, Chinchilla):
@@ -93,7 +95,23 @@ class UncertainLaw:
         convention = {"n_params": "non-embedding parameters",
                       "n_params_total": "all parameters"}.get(column, column)
         return cls(fit.law, draws, source, level or fit.level,  # type: ignore[arg-type]
-                   convention, fit=fit)
+                   convention, fit=fit, data_range=fit.data_ranges())
+
+    def guards(self, n_params: float, tokens: float, allow_far: bool = False) -> list[Guard]:
+        """The guards of a run of N parameters on D tokens (distance from the law's data,
+        a degenerate law); raises :class:`~scalinglab.fit.guards.GuardRefused` past the
+        refusal distance unless ``allow_far``."""
+        return question_guards(self.law, {"N": n_params, "D": tokens}, self.data_range,
+                               allow_far)
+
+    def frontier_loss(self, flops: float) -> Estimate | None:
+        """The fit's compute-optimal loss at ``flops`` with its run interval (nats/token):
+        a run at the predicted optimum, widened by where the optimum may lie."""
+        if self.fit is None or self.fit.run_interval is None or not np.isfinite(flops):
+            return None
+        entry = self.fit.frontier(flops, self.level, allow_far=True)["loss"]
+        return Estimate(float(entry["value"]), float(entry["low"]), float(entry["high"]),
+                        "nats/token", entry.get("kind"))
 
     def run_loss(self, n_params: float, tokens: float) -> Estimate | None:
         """The fit's run interval (nats/token) for a new run of N parameters on D tokens."""
@@ -101,9 +119,10 @@ class UncertainLaw:
             return None
         if not (np.isfinite(n_params) and np.isfinite(tokens)):
             return None
-        band = self.fit.predict_interval(self.level, kind="run", N=n_params, D=tokens)
+        band = self.fit.predict_interval(self.level, kind="run", allow_far=True, N=n_params,
+                                         D=tokens)
         return Estimate(float(band["loss"]), float(band["low"]), float(band["high"]),
-                        "nats/token")
+                        "nats/token", "run")
 
     @classmethod
     def from_preset(cls, name: str, level: float | None = None) -> UncertainLaw:
@@ -111,7 +130,7 @@ class UncertainLaw:
         preset = get_preset(name)
         return cls(preset.law, None, f"preset {preset.name}",  # type: ignore[arg-type]
                    level or DEFAULT_LEVEL, preset.n_convention, preset.data,
-                   f"{preset.paper}, {preset.where}")
+                   f"{preset.paper}, {preset.where}", data_range=preset_range(preset.name))
 
     @property
     def n_draws(self) -> int:
@@ -138,12 +157,17 @@ class UncertainLaw:
 # -- estimates ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Estimate:
-    """A point value and its interval (None when there are no draws), with its unit."""
+    """A point value and its interval (None when there are no draws), with its unit.
+
+    ``kind`` says what the interval is: ``"parameter"`` (percentiles of the bootstrap draws),
+    ``"run"`` (a new run's measured loss), or None (no interval, or exact).
+    """
 
     value: float
     low: float | None
     high: float | None
     unit: str
+    kind: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,7 +190,7 @@ def _estimate(samples: Any, unit: str, level: float, n_draws: int) -> Estimate:
     # interpolation is undefined, so take order statistics instead.
     method = "linear" if np.all(np.isfinite(draws)) else "inverted_cdf"
     low, high = np.quantile(draws, [lo, hi], method=method)
-    return Estimate(value, float(low), float(high), unit)
+    return Estimate(value, float(low), float(high), unit, "parameter")
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -259,6 +283,7 @@ class Plan(NotebookDisplay):
     inference: InferencePlan | None = None
     ladder: list[LadderRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    guards: list[Guard] = field(default_factory=list)
 
     def rows(self) -> list[tuple[str, Estimate]]:
         """The main quantities in reading order, labelled for a table."""
@@ -277,7 +302,7 @@ class Plan(NotebookDisplay):
         for key, value in self.__dict__.items():
             if isinstance(value, Estimate | InferencePlan):
                 out[key] = value.to_dict()
-            elif key == "ladder":
+            elif key in ("ladder", "guards"):
                 out[key] = [row.to_dict() for row in value]
             else:
                 out[key] = value
@@ -288,27 +313,38 @@ class Plan(NotebookDisplay):
 def plan_for_budget(law: UncertainLaw, costs: CostModel, *, budget: float | None = None,
                     budget_usd: float | None = None, budget_flops: float | None = None,
                     inference_tokens: float = 0.0,
-                    ladder: Sequence[int] = DEFAULT_LADDER) -> Plan:
+                    ladder: Sequence[int] = DEFAULT_LADDER, allow_far: bool = False) -> Plan:
     """Spend a budget compute-optimally: give exactly one of ``budget`` (in the cost model's
-    currency), ``budget_usd`` or ``budget_flops`` (FLOPs)."""
+    currency), ``budget_usd`` or ``budget_flops`` (FLOPs).  A run past the refusal distance
+    from the law's data is refused unless ``allow_far`` (:mod:`scalinglab.fit.guards`)."""
     flops = _budget_flops(costs, budget, budget_usd, budget_flops)
     params = law.stacked_params()
     alloc = compute_optimal(params, flops)
-    return _assemble(law, costs, "budget", params, alloc, np.asarray(flops),
+    guards = law.guards(_first(alloc.n_params), _first(alloc.tokens), allow_far)
+    plan = _assemble(law, costs, "budget", params, alloc, np.asarray(flops),
                      inference_tokens, ladder, unreachable=0)
+    return replace(plan, guards=guards)
 
 
 def plan_for_loss(law: UncertainLaw, costs: CostModel, target_loss: float, *,
                   inference_tokens: float = 0.0,
-                  ladder: Sequence[int] = DEFAULT_LADDER) -> Plan:
-    """The cheapest (N, D) reaching ``target_loss`` nats/token, and its cost, with intervals."""
+                  ladder: Sequence[int] = DEFAULT_LADDER, allow_far: bool = False) -> Plan:
+    """The cheapest (N, D) reaching ``target_loss`` nats/token, and its cost, with intervals.
+    A run past the refusal distance from the law's data is refused unless ``allow_far``."""
     check_positive(target_loss, "target loss", "nats/token")
-    cheapest_for_loss(law.law, target_loss)  # one-line error if the point law cannot reach it
+    point = cheapest_for_loss(law.law, target_loss)  # one-line error if the law cannot reach it
+    guards = law.guards(float(point.n_params), float(point.tokens), allow_far)
     params = law.stacked_params()
     alloc = cheapest_for_loss(params, target_loss, strict=False)
     unreachable = int(np.sum(~np.isfinite(np.asarray(alloc.n_params)[1:])))
-    return _assemble(law, costs, "target-loss", params, alloc,
+    plan = _assemble(law, costs, "target-loss", params, alloc,
                      np.asarray(alloc.train_flops), inference_tokens, ladder, unreachable)
+    return replace(plan, guards=guards)
+
+
+def _first(samples: Any) -> float:
+    """The point value (entry 0) of stacked samples."""
+    return float(np.asarray(samples, dtype=float).flat[0])
 
 
 def _budget_flops(costs: CostModel, budget: float | None, budget_usd: float | None,
@@ -354,27 +390,29 @@ def _assemble(law: UncertainLaw, costs: CostModel, direction: str,
                    if d_inf > 0 else None),
         ladder=_ladder(law, costs, params, point_flops, ladder),
     )
-    if direction == "budget":
-        plan = _with_run_intervals(law, plan)
+    plan = _with_run_intervals(law, plan, direction)
     plan.notes.extend(_notes(law, costs, plan))
     return plan
 
 
-def _with_run_intervals(law: UncertainLaw, plan: Plan) -> Plan:
-    """Predicted losses of the plan and its ladder as the fit's run intervals, where it has them.
+def _with_run_intervals(law: UncertainLaw, plan: Plan, direction: str) -> Plan:
+    """Compute-optimal losses of the plan and its ladder as the fit's run intervals, where it
+    has them (:mod:`scalinglab.fit.frontier_interval`).
 
     A budget buys one run, whose measured loss scatters around the law and errs more the further
-    the run lies beyond the fitted data: the law's bootstrap percentiles understate that.
+    the run lies beyond the fitted data: the law's bootstrap percentiles understate that.  (A
+    target-loss plan keeps its loss: it is the question, not an answer.)
     """
-    run_loss = law.run_loss(plan.n_params.value, plan.tokens.value)
+    run_loss = law.frontier_loss(plan.flops.value)
     if run_loss is None:
         return plan
-    ladder = [replace(row, loss=law.run_loss(row.n_params.value, row.tokens.value) or row.loss)
+    ladder = [replace(row, loss=law.frontier_loss(row.flops) or row.loss)
               for row in plan.ladder]
     note = (f"{plan.interval_note}; predicted losses carry the fit's {plan.level:.0%} run "
-            f"interval instead (a new run's measured loss: parameters, run scatter and "
-            f"extrapolation beyond the fitted data)")
-    return replace(plan, loss=run_loss, ladder=ladder, interval_note=note)
+            f"interval instead (a new run's measured loss at the predicted optimum: parameters, "
+            f"run scatter, extrapolation beyond the fitted data and where the optimum lies)")
+    loss = run_loss if direction == "budget" else plan.loss
+    return replace(plan, loss=loss, ladder=ladder, interval_note=note)
 
 
 def _bill(costs: CostModel, flops: Any, *, inference: bool = False) -> dict[str, Any]:
@@ -456,6 +494,18 @@ def _ladder(law: UncertainLaw, costs: CostModel, params: dict[str, np.ndarray],
     return rows
 
 
+def _far_ladder_rows(law: UncertainLaw, plan: Plan) -> list[str]:
+    """Labels (x100, ...) of ladder rows past a warning distance from the law's data."""
+    far = []
+    for row in plan.ladder:
+        if row.multiple == 1 or not np.isfinite(row.n_params.value):
+            continue
+        guards = law.guards(row.n_params.value, row.tokens.value, allow_far=True)
+        if any(g.name == "distance" and g.action == "warn" for g in guards):
+            far.append(f"x{row.multiple:g}")
+    return far
+
+
 def _notes(law: UncertainLaw, costs: CostModel, plan: Plan) -> list[str]:
     notes = [plan.interval_note]
     if law.reference:
@@ -467,6 +517,11 @@ def _notes(law: UncertainLaw, costs: CostModel, plan: Plan) -> list[str]:
     lo, hi = MFU_TYPICAL_RANGE
     if not lo <= costs.mfu <= hi:
         notes.append(f"MFU {costs.mfu:g} is outside the typical {lo:g}-{hi:g} of large runs")
+    far = _far_ladder_rows(law, plan)
+    if far:
+        notes.append(f"ladder rows {', '.join(far)} lie past the warning distance from the "
+                     f"law's data (see scalinglab.fit.guards): read them as the law's trend, "
+                     f"not as predictions")
     if plan.unreachable_draws:
         notes.append(f"{plan.unreachable_draws} of {plan.n_draws} bootstrap draws have E at or "
                      f"above the target loss: for them no model reaches it (infinite cost)")

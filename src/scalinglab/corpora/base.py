@@ -46,6 +46,11 @@ class TokenizedCorpus:
     def val_tokens(self) -> int:
         return int(len(self.val))
 
+    def tokens_available(self, seq_len: int) -> int:
+        """Training tokens one pass over the training split gives at context ``seq_len``:
+        whole contexts only, each needing one more token as the last target (tokens)."""
+        return max(0, (self.train_tokens - 1) // seq_len) * seq_len
+
     @property
     def language(self) -> SyntheticLanguage | None:
         """The source language when it is known exactly (the synthetic language), else None:

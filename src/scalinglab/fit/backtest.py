@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, select_rows
+from scalinglab.fit.optimise import make_law
+from scalinglab.fit.parametric import fit_parametric
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.rows import select_rows, with_compute
+from scalinglab.fit.settings import FitSettings
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.base import VARIABLE_COLUMNS
 from scalinglab.records import load_runs
@@ -91,11 +94,9 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     """
     fit_kwargs = dict(fit_kwargs or {})
     _check_cuts(cut_flops, cut_params)
-    frame = load_runs(runs, require=("loss",))
-    derived_flops = "flops" not in frame.columns and {"tokens", "n_params"} <= set(frame.columns)
-    if derived_flops:  # Kaplan's C = 6 N D, only to rank runs and measure extrapolation
-        frame["flops"] = 6.0 * frame["n_params"] * frame["tokens"]
     n_column = fit_kwargs.get("n_column", "n_params")
+    # each row's compute by the fit's one rule (row_compute): to rank runs and measure extrapolation
+    frame, compute_note = with_compute(load_runs(runs, require=("loss",)), n_column)
     needed = (["flops"] if cut_flops is not None else []) + \
         ([n_column] if cut_params is not None else [])
     missing = [c for c in needed if c not in frame.columns]
@@ -117,14 +118,22 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     targets = select_rows(held.reset_index(drop=True))
     fitted_rows = select_rows(train.reset_index(drop=True))
     table = _score(fit, targets, fitted_rows)
+    far = _far_guards(fit, targets)
     summary = _summarise(table, n_fitted, fitted_rows)
     settings = {"cut_flops": cut_flops, "cut_params": cut_params, "law": law,
                 "fit_kwargs": fit_kwargs, "held_out_rows": "final rows of each held-out run",
                 "naive": "lowest loss among the fitted runs' final rows",
-                "flops": "6 N D (no flops column)" if derived_flops else "flops column"}
+                "flops": compute_note or "flops column"}
     result = BacktestResult(per_run=table, summary=summary, fit=fit, settings=settings)
-    result.warnings = _warnings(summary, fit)
+    result.warnings = _warnings(summary, fit) + [f"held-out runs: {g.message}" for g in far]
     return result
+
+
+def _far_guards(fit: FitResult, targets: pd.DataFrame) -> list:
+    """Distance guards of the held-out runs (warnings: a backtest scores every run)."""
+    inputs = {v: targets[fit.columns.get(v, VARIABLE_COLUMNS[v])].to_numpy(dtype=float)
+              for v in fit.law.variables}
+    return [g for g in fit.question_guards(inputs, allow_far=True) if g.action == "warn"]
 
 
 def _check_cuts(cut_flops: float | None, cut_params: float | None) -> None:
@@ -187,7 +196,8 @@ def _score(fit: FitResult, targets: pd.DataFrame, fitted_rows: pd.DataFrame) -> 
     kind = "run" if fit.run_interval is not None else (
         "law" if fit.bootstrap_params is not None and len(fit.bootstrap_params) else None)
     if kind is not None:
-        band = fit.predict_interval(kind=kind, **inputs)
+        # a backtest scores every held-out run, however far: the guards are reported, not obeyed
+        band = fit.predict_interval(kind=kind, allow_far=True, **inputs)
         table["interval_kind"] = kind
         table["low"] = np.asarray(band["low"], dtype=float).reshape(observed.shape)
         table["high"] = np.asarray(band["high"], dtype=float).reshape(observed.shape)

@@ -43,8 +43,8 @@ from scalinglab.fit.tasktable import (
     task_column,
     task_loss_column,
 )
-from scalinglab.laws.forms import law_from_dict
 from scalinglab.laws.links import TaskLink, link_values
+from scalinglab.laws.registry import law_from_dict
 from scalinglab.records import load_runs
 from scalinglab.results import SavableResult, read_result_json
 

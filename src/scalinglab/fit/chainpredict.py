@@ -141,11 +141,11 @@ def _loss_draws(fit, law_in, point, level, z, n, rng):
     """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval."""
     from scalinglab.fit.chain import SCATTER_DRAWS  # noqa: PLC0415
 
-    try:
+    if fit.loss_fit.run_interval is None:       # no calibration: step-1 draws and scatter only
+        lo = hi = point
+    else:                                       # a guard's refusal of the loss passes through
         band = fit.loss_fit.predict_interval(level=level, **law_in)
         lo, hi = float(band["low"]), float(band["high"])
-    except ScalingLabError:                      # no calibration: parameters and scatter only
-        lo = hi = point
     sd_total = max(np.log(hi / point), np.log(point / lo), 0.0) / z
     if fit.step1_draws and len(fit.step1_draws) == n:
         centre = np.array([float(law.predict(**_vars(law, law_in))) for law in fit.step1_draws])

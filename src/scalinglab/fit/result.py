@@ -12,18 +12,40 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit import guards as _guards
+from scalinglab.fit.frontier_interval import frontier_answer, interval_label
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
+from scalinglab.fit.settings import FitSettings
 from scalinglab.laws.base import Law
-from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
+from scalinglab.laws.registry import law_from_dict
 from scalinglab.results import SavableResult, read_result_json
 from scalinglab.results import quantile_bounds as _quantile_bounds
 from scalinglab.results import squeeze as _squeeze
 
-__all__ = ["FORMAT_VERSION", "FitResult", "SavableResult", "read_result_json"]
+__all__ = ["FORMAT_VERSION", "FitProcedure", "FitResult", "SavableResult", "read_result_json"]
 
-FORMAT_VERSION = 1
+#: 2: ``settings`` holds exactly the :class:`FitSettings` fields (bootstrap, seed and level
+#: included), ``procedure`` what the fit did with them, ``rows`` every row used or dropped.
+#: Version 1 files (settings with extra keys, no rows) are converted on reading.
+FORMAT_VERSION = 2
+ROW_COLUMNS = ("run_id", "N", "D", "C", "loss", "used", "reason")
+
+
+@dataclass
+class FitProcedure:
+    """What the fit did with its settings, in words: the objective, the rows taken, and the
+    unit the bootstrap resampled (runs, or rows when there are too few runs)."""
+
+    objective: str = "sum of Huber on log-loss residuals"
+    rows: str = "final rows of each run"
+    bootstrap_unit: str = "runs"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"objective": self.objective, "rows": self.rows,
+                "bootstrap_unit": self.bootstrap_unit}
 
 
 @dataclass
@@ -42,7 +64,8 @@ class FitResult(SavableResult):
     objective:
         the minimised sum of Huber(delta) over residuals in log loss.
     settings:
-        every choice that moves the result (Huber delta, optimiser, bounds, fixed E, rows).
+        the :class:`~scalinglab.fit.FitSettings` of the fit: every choice that moves the
+        result (Huber delta, optimiser, bounds, fixed E, rows, bootstrap, seed, level).
     residuals:
         RMSE of log loss, and the largest residuals with their run ids.
     bootstrap_params:
@@ -56,6 +79,17 @@ class FitResult(SavableResult):
     run_interval:
         the calibrated pieces of run-level prediction intervals (run-to-run scatter, the
         extrapolation slope from nested backtests, conformal scores), or None.
+    procedure:
+        what the fit did with its settings (:class:`FitProcedure`: objective, rows taken,
+        bootstrap unit).
+    rows:
+        every row of the input table: run_id, N, D (tokens), C (FLOPs, the flops column where
+        finite, else 6ND), loss (nats/token), used, and the reason (``used``, ``frontier
+        filter``, ``not selected (...)``); None for a fit read from a version-1 file.
+    guards:
+        the fit's guards (:mod:`scalinglab.fit.guards`): implausible units, a degenerate law;
+        ``diagnostics["data_range"]`` holds the fitted range of N, D, C and D/N that every
+        answer is measured against.
     """
 
     law: Law
@@ -63,13 +97,16 @@ class FitResult(SavableResult):
     n_points: int
     n_runs: int
     objective: float
-    settings: dict[str, Any]
+    settings: FitSettings
     residuals: dict[str, Any]
     bootstrap_params: pd.DataFrame | None = None
     level: float = 0.9
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     run_interval: RunIntervalModel | None = None
+    procedure: FitProcedure = field(default_factory=FitProcedure)
+    rows: pd.DataFrame | None = None
+    guards: list[_guards.Guard] = field(default_factory=list)
 
     # -- parameters ------------------------------------------------------------------------------
     @property
@@ -95,6 +132,7 @@ class FitResult(SavableResult):
         return self.law.predict(**inputs)
 
     def predict_interval(self, level: float | None = None, kind: str = "run",
+                         allow_far: bool = False,
                          **inputs: float | np.ndarray) -> dict[str, Any]:
         """Point prediction and interval of the loss (nats/token) at ``level``.
 
@@ -103,13 +141,18 @@ class FitResult(SavableResult):
         grows with the decades beyond the fitted data, calibrated by nested backtests inside
         the data (:mod:`scalinglab.fit.intervals`); ``components`` says how much each source
         contributes.  ``kind="law"``: the percentile bootstrap interval of the mean law
-        (parameter uncertainty only; needs a bootstrap).
+        (parameter uncertainty only; needs a bootstrap).  ``guards`` lists the guards of the
+        question (:mod:`scalinglab.fit.guards`); one past its refusal distance raises
+        :class:`~scalinglab.fit.guards.GuardRefused` unless ``allow_far``.  The run interval
+        never falls below E's lower bound at ``level`` (:meth:`loss_floor`).
         """
         check_kind(kind)
         level = level or self.level
         _check_level(level)
+        guards = self.question_guards(inputs, allow_far)
         point = self.law.predict(**inputs)
-        out: dict[str, Any] = {"loss": point, "level": level, "kind": kind}
+        out: dict[str, Any] = {"loss": point, "level": level, "kind": kind,
+                               "label": interval_label(kind, level), "guards": guards}
         if kind == "law":
             out["meaning"] = ("the law's expected loss (parameter uncertainty only); a single "
                               "run's loss scatters more: use kind='run'")
@@ -132,14 +175,17 @@ class FitResult(SavableResult):
             param_sd = np.std(log_draws, axis=0, ddof=1)
         flat_sd = np.broadcast_to(self.run_interval.profile_sd(self.law, flat, level),
                                   param_sd.shape)
-        parts = self.run_interval.components(scale_inputs(self.law.variables, flat),
-                                             np.maximum(param_sd, flat_sd), level)
+        scaled = _guards.two_sided(scale_inputs(self.law.variables, flat), self.data_ranges())
+        parts = self.run_interval.components(scaled, np.maximum(param_sd, flat_sd), level)
 
         def shaped(values: Any) -> Any:
             return _squeeze(np.reshape(values, shape))
 
         half = np.reshape(parts["half_width_log"], shape)
-        out["low"] = _squeeze(np.asarray(point) * np.exp(-half))
+        out["low"], raised = _guards.floor_interval(
+            _squeeze(np.asarray(point) * np.exp(-half)), self.loss_floor(level))
+        if raised:
+            guards.append(_guards.floor_guard(self.loss_floor(level), level))
         out["high"] = _squeeze(np.asarray(point) * np.exp(half))
         out["meaning"] = "a new run's measured loss (parameters + run scatter + extrapolation)"
         out["components"] = {
@@ -169,30 +215,41 @@ class FitResult(SavableResult):
         return preds.reshape((len(raw),) + arrays[0].shape)
 
     # -- the compute-optimal frontier ---------------------------------------------------------
-    def frontier(self, C: float | np.ndarray, level: float | None = None) -> dict[str, Any]:
+    def frontier(self, C: float | np.ndarray, level: float | None = None,
+                 allow_far: bool = False) -> dict[str, Any]:
         """Compute-optimal N, D, tokens/parameter and loss at C FLOPs (C = 6ND), with intervals.
 
-        Only for the Chinchilla form.  Each quantity maps to ``{"value", "low", "high"}``.
+        Only for the Chinchilla form.  Each quantity maps to ``{"value", "low", "high", "kind",
+        "label"}``: N_opt, D_opt, D/N and the exponents carry parameter intervals, the loss a run
+        interval at the predicted optimum (:mod:`scalinglab.fit.frontier_interval`).
         """
-        if not isinstance(self.law, Chinchilla):
-            raise ScalingLabError(f"the frontier needs a Chinchilla L(N, D) law, "
-                                  f"not {self.law.name}")
-        point = chinchilla_frontier(self.law.params, C)
-        out: dict[str, Any] = {"C": point.pop("C"), "level": level or self.level}
-        spread = None
-        if self.bootstrap_params is not None:
-            p = {k: self.bootstrap_params[k].to_numpy()[:, None] for k in self.law.param_names}
-            spread = chinchilla_frontier(p, np.atleast_1d(np.asarray(C, dtype=float))[None, :])
-        lo, hi = _quantile_bounds(level or self.level)
-        for key, value in point.items():
-            entry: dict[str, Any] = {"value": value}
-            if spread is not None:
-                draws = np.broadcast_to(spread[key], (len(self.bootstrap_params),
-                                                      np.size(C)))
-                entry["low"] = _squeeze(np.quantile(draws, lo, axis=0), np.ndim(C))
-                entry["high"] = _squeeze(np.quantile(draws, hi, axis=0), np.ndim(C))
-            out[key] = entry
-        return out
+        return frontier_answer(self, C, level, allow_far)
+
+    # -- guards ---------------------------------------------------------------------------------
+    def data_ranges(self) -> dict[str, Any]:
+        """Fitted range ``{quantity: [low, high]}`` of N, D, C and D/N (answers are measured
+        against it); a fit saved before ranges were recorded gives the largest values only."""
+        ranges = self.diagnostics.get("data_range")
+        if ranges:
+            return ranges
+        if self.run_interval is not None:
+            return {k: [1e-300, v] for k, v in self.run_interval.reference.items()}
+        return {}
+
+    def question_guards(self, inputs: dict[str, Any], allow_far: bool = False
+                        ) -> list[_guards.Guard]:
+        """The guards of a question (law inputs N, D or C); raises when one refuses."""
+        return _guards.question_guards(self.law, inputs, self.data_ranges(), allow_far)
+
+    def loss_floor(self, level: float | None = None) -> float:
+        """E's lower bound at ``level`` (nats/token): no run interval reaches below it."""
+        boot = self.bootstrap_params
+        draws = None if boot is None or "E" not in boot.columns else boot["E"].to_numpy()
+        profile = self.run_interval.profile if self.run_interval is not None else []
+        accepted = [p["E"] for p in profile
+                    if "E" in p and p["lr"] <= chi2.ppf(level or self.level, 1)]
+        return _guards.loss_floor(self.law.params, draws, level or self.level,
+                                  self.settings.E_fixed, accepted)
 
     # -- presentation ---------------------------------------------------------------------------
     def summary(self, level: float | None = None) -> pd.DataFrame:
@@ -215,15 +272,19 @@ class FitResult(SavableResult):
         return {
             "format": "scalinglab.fit", "version": FORMAT_VERSION,
             "law": self.law.to_dict(), "columns": self.columns, "n_points": self.n_points,
-            "n_runs": self.n_runs, "objective": self.objective, "settings": self.settings,
+            "n_runs": self.n_runs, "objective": self.objective,
+            "settings": self.settings.to_dict(), "procedure": self.procedure.to_dict(),
             "residuals": self.residuals, "level": self.level, "warnings": self.warnings,
             "diagnostics": self.diagnostics,
             "run_interval": None if self.run_interval is None else self.run_interval.to_dict(),
+            "guards": [g.to_dict() for g in self.guards],
             "intervals": ({k: list(v) for k, v in self.intervals().items()}
                           if self.bootstrap_params is not None else None),
             "bootstrap_params": (None if self.bootstrap_params is None else
                                  {k: self.bootstrap_params[k].tolist()
                                   for k in self.bootstrap_params.columns}),
+            "rows": (None if self.rows is None else
+                     {k: self.rows[k].tolist() for k in ROW_COLUMNS}),
         }
 
     @classmethod
@@ -231,15 +292,19 @@ class FitResult(SavableResult):
         if data.get("format") != "scalinglab.fit":
             raise ScalingLabError("not a scalinglab fit file (missing format: scalinglab.fit)")
         boot = data.get("bootstrap_params")
+        settings, procedure = _settings_of(data)
+        rows = data.get("rows")
         return cls(law=law_from_dict(data["law"]), columns=data["columns"],
                    n_points=data["n_points"], n_runs=data["n_runs"],
-                   objective=data["objective"], settings=data["settings"],
+                   objective=data["objective"], settings=settings, procedure=procedure,
+                   rows=None if rows is None else _rows_frame(rows),
                    residuals=data["residuals"],
                    bootstrap_params=None if boot is None else pd.DataFrame(boot),
                    level=data.get("level", 0.9), warnings=list(data.get("warnings", [])),
                    diagnostics=data.get("diagnostics", {}),
                    run_interval=(None if data.get("run_interval") is None else
-                                 RunIntervalModel.from_dict(data["run_interval"])))
+                                 RunIntervalModel.from_dict(data["run_interval"])),
+                   guards=[_guards.Guard.from_dict(g) for g in data.get("guards", [])])
 
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
@@ -255,6 +320,33 @@ class FitResult(SavableResult):
             raise FitError("this fit has no bootstrap draws; refit with bootstrap > 0")
         return self.bootstrap_params
 
+
+def _rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """``result.rows`` from its JSON columns (null -> NaN in the numeric columns)."""
+    frame = pd.DataFrame(columns, columns=list(ROW_COLUMNS))
+    for name in ("N", "D", "C", "loss"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    frame["used"] = frame["used"].astype(bool)
+    frame["run_id"] = frame["run_id"].astype(str)
+    return frame
+
+
+def _settings_of(data: dict[str, Any]) -> tuple[FitSettings, FitProcedure]:
+    """The settings and procedure of a saved fit (version 1: one dict with extra keys)."""
+    version = data.get("version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ScalingLabError(f"fit file version {version!r} is newer than this scalinglab "
+                              f"reads ({FORMAT_VERSION}); upgrade scalinglab")
+    stored = dict(data["settings"])
+    if version == 1:
+        stored.setdefault("level", data.get("level", 0.9))
+    try:
+        settings = FitSettings.from_dict(stored)
+    except ScalingLabError as exc:
+        raise ScalingLabError(f"fit file settings are unusable: {exc}") from None
+    words = data.get("procedure") or {k: stored[k] for k in ("objective", "rows",
+                                                             "bootstrap_unit") if k in stored}
+    return settings, FitProcedure(**words)
 
 
 def _check_level(level: float) -> None:

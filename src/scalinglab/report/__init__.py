@@ -9,6 +9,9 @@ when called.
 from scalinglab.report.figures import (
     backtest,
     budget_curve,
+    dropped_rows,
+    fit_rows,
+    fitted_rows,
     isoflop_profiles,
     law_frontier,
     loss_contours,
@@ -23,6 +26,8 @@ from scalinglab.report.task_figures import accuracy_vs_compute, accuracy_vs_loss
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")
 
-__all__ = ["FIGURES", "accuracy_vs_compute", "accuracy_vs_loss", "backtest", "budget_curve", "isoflop_profiles", "law_frontier",
+__all__ = ["FIGURES", "accuracy_vs_compute", "accuracy_vs_loss", "backtest", "budget_curve",
+           "dropped_rows", "fit_rows", "fitted_rows",
+           "isoflop_profiles", "law_frontier",
            "loss_contours", "loss_vs_compute", "manifold_dimension", "optimal_allocation",
            "prediction_vs_measurement", "residuals"]

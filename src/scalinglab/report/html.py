@@ -12,6 +12,7 @@ the source lacks what it needs) is left out with a sentence saying why.  The fil
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import io
 import math
@@ -29,10 +30,13 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
+from scalinglab.report.figures import dropped_rows
 from scalinglab.report.sources import ReportInputs
 
 #: packages whose versions the environment section lists
 PACKAGES = ("scalinglab", "numpy", "scipy", "pandas", "matplotlib", "torch", "jinja2")
+#: the reproduce command is wrapped (between arguments) at this many characters a line
+COMMAND_WIDTH = 88
 #: the run table shows at most this many rows (the rest are counted)
 MAX_TABLE_ROWS = 400
 TABLE_COLUMNS = ("run_id", "n_params", "n_params_total", "tokens", "flops", "loss",
@@ -100,7 +104,8 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     specs: list[tuple[str, str, str, str | None, Callable[[Any], Any]]] = [
         ("loss_vs_compute", "Loss against compute",
          "Each run's loss against its training compute, coloured by model size; the fitted "
-         "compute-optimal frontier should be the lower envelope that no run crosses.",
+         "compute-optimal frontier should be the lower envelope that no run crosses."
+         + _dropped_caption(inputs),
          None if runs is not None or fit is not None else "the source has no runs and no fit",
          lambda f: f(runs=runs, fit=fit, envelope=inputs.envelope)),
         ("isoflop_profiles", "IsoFLOP profiles",
@@ -161,6 +166,14 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     return out
 
 
+def _dropped_caption(inputs: ReportInputs) -> str:
+    dropped = _dropped(inputs)
+    if dropped is None:
+        return ""
+    return (f" The fit used {dropped['used']} of {dropped['total']} rows; the "
+            f"{dropped['count']} it dropped ({'; '.join(dropped['reasons'])}) are crosses.")
+
+
 def figure_svg(fig: Any, prefix: str) -> str:
     """A matplotlib Figure as an inline ``<svg>`` element with ids prefixed by ``prefix``.
 
@@ -210,14 +223,15 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
         "notes": inputs.notes,
         "table": _run_table(inputs.runs),
         "environment": _environment(inputs),
-        "command": command,
+        "command": None if command is None else format_command(command),
+        "dropped": _dropped(inputs),
     }
 
 
 def _default_title(inputs: ReportInputs) -> str:
     name = Path(inputs.source).name or inputs.source
     if inputs.kind == "demo":
-        corpus = (inputs.summary or {}).get("corpus")
+        corpus = inputs.summary.corpus if inputs.summary is not None else None
         return f"Scaling-law study: {corpus}" if corpus else f"Scaling-law study: {name}"
     return f"Scaling-law fit: {name}"
 
@@ -229,12 +243,11 @@ def _fit_section(fit: Any, level: float) -> dict[str, Any] | None:
     rows = [{"name": r["parameter"], "value": r["value"], "low": r["low"], "high": r["high"],
              "unit": r["unit"]} for r in table.to_dict("records")]
     res = fit.residuals or {}
-    settings = fit.settings or {}
     return {"law": fit.law.name, "n_points": fit.n_points, "n_runs": fit.n_runs,
             "n_column": fit.columns.get("N", "-"), "rows": rows,
             "formula": _formula(fit.law.name),
             "rmse": res.get("rmse_log"), "max_abs": res.get("max_abs_log"),
-            "objective": fit.objective, "huber_delta": settings.get("huber_delta"),
+            "objective": fit.objective, "huber_delta": fit.settings.huber_delta,
             "bootstrap": 0 if fit.bootstrap_params is None else len(fit.bootstrap_params)}
 
 
@@ -285,26 +298,41 @@ def _verdict(inputs: ReportInputs) -> dict[str, Any] | None:
     summary, prediction = inputs.summary, inputs.prediction
     if prediction is None and summary is None:
         return None
-    pred = (summary or {}).get("prediction") or prediction or {}
+    frozen = prediction or {}
+    pred = (dataclasses.asdict(summary.prediction)
+            if summary is not None and summary.prediction is not None else frozen)
     out: dict[str, Any] = {"loss": pred.get("loss"), "low": pred.get("low"),
                            "high": pred.get("high"), "level": pred.get("level"),
-                           "kind": pred.get("kind", "law"),
-                           "measured": inputs.measured,
-                           "relative_error": (summary or {}).get("relative_error"),
-                           "inside": (summary or {}).get("inside_interval"),
-                           "factor": (summary or {}).get("extrapolation_factor"),
-                           "flops": (prediction or {}).get("flops")
-                           or (summary or {}).get("validation_flops"),
-                           "n_params": (prediction or {}).get("n_params"),
-                           "tokens": (prediction or {}).get("tokens"),
-                           "loss_column": (summary or {}).get("loss_column", "loss")}
-    if summary is not None and "exact_best_loss" in summary:
-        out["exact_best_loss"] = summary["exact_best_loss"]
-        out["fitted_E"] = summary.get("fitted_E")
-        out["fitted_E_interval"] = summary.get("fitted_E_interval")
-    backtest = (summary or {}).get("within_sweep_backtest") or {}
-    out["backtest"] = backtest if isinstance(backtest, dict) else {}
+                           "kind": pred.get("kind", "law"), "measured": inputs.measured,
+                           "flops": frozen.get("flops"), "n_params": frozen.get("n_params"),
+                           "tokens": frozen.get("tokens"), "relative_error": None,
+                           "inside": None, "factor": None, "loss_column": "loss",
+                           "backtest": {}}
+    if summary is None:
+        return out
+    out.update({"relative_error": summary.relative_error, "inside": summary.inside_interval,
+                "factor": summary.extrapolation_factor,
+                "flops": out["flops"] or summary.validation_flops,
+                "loss_column": summary.loss_column,
+                "backtest": summary.within_sweep_backtest or {}})
+    if summary.exact is not None:
+        out.update({"exact_best_loss": summary.exact.exact_best_loss,
+                    "fitted_E": summary.exact.fitted_E,
+                    "fitted_E_interval": summary.exact.fitted_E_interval})
     return out
+
+
+def _dropped(inputs: ReportInputs) -> dict[str, Any] | None:
+    """The rows the parametric fit dropped and why (run ids in natural order), or None."""
+    if inputs.fit is None:
+        return None
+    rows = dropped_rows(inputs.fit)
+    if rows.empty:
+        return None
+    return {"count": len(rows), "used": inputs.fit.n_points, "marked": inputs.runs is not None,
+            "total": inputs.fit.n_points + len(rows),
+            "reasons": list(dict.fromkeys(rows["reason"])),
+            "rows": rows.to_dict("records")}
 
 
 def _warnings(inputs: ReportInputs) -> list[str]:
@@ -313,7 +341,8 @@ def _warnings(inputs: ReportInputs) -> list[str]:
         out += [f"Approach 3: {w}" for w in inputs.fit.warnings]
     if inputs.isoflop is not None:
         out += [f"Approach 2: {w}" for w in inputs.isoflop.warnings]
-    validation = ((inputs.summary or {}).get("validation") or {}).get("warnings") or []
+    summary = inputs.summary
+    validation = (summary.validation.warnings or []) if summary and summary.validation else []
     out += [f"validation run: {w}" for w in validation]
     return list(dict.fromkeys(out))
 
@@ -404,6 +433,32 @@ def fmt_percent(value: Any, digits: int = 2) -> str:
     except (TypeError, ValueError):
         return "–"
     return f"{x * 100:+.{digits}f}%" if np.isfinite(x) else "–"
+
+
+def format_command(command: str, width: int = COMMAND_WIDTH) -> str:
+    """``command`` as shell lines of at most ``width`` characters, broken only between
+    arguments (a flag stays with its value) and continued with a backslash, so it still
+    pastes into a shell; a command that does not parse as shell words is returned as it is."""
+    import shlex  # noqa: PLC0415
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    units: list[str] = []
+    for word in words:
+        quoted = shlex.quote(word)
+        if units and not word.startswith("-") and units[-1].startswith("-") \
+                and " " not in units[-1]:
+            units[-1] += " " + quoted  # a flag and its value
+        else:
+            units.append(quoted)
+    lines = [""]
+    for unit in units:
+        if lines[-1] and len(lines[-1]) + 1 + len(unit) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {unit}" if lines[-1] else unit
+    return " \\\n    ".join(lines)
 
 
 def command_line(argv: list[str] | None = None) -> str:

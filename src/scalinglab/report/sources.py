@@ -24,7 +24,9 @@ from scalinglab.fit.isoflop import IsoFlopResult
 from scalinglab.fit.result import FORMAT_VERSION as FIT_FORMAT_VERSION
 from scalinglab.fit.result import FitResult
 from scalinglab.records import drop_highest_losses, load_runs
+from scalinglab.report.figures._common import used_by_fit
 from scalinglab.results import FRONTIER_FORMAT_VERSION, read_result_json
+from scalinglab.study.summary import DemoSummary
 
 #: files that make a folder a demo results folder (written by ``scalinglab demo``)
 DEMO_FILES = ("summary.json", "fit_approach3.json", "runs.csv")
@@ -56,7 +58,7 @@ class ReportInputs:
     backtest: Any = None
     prediction: dict[str, Any] | None = None
     measured: float | None = None
-    summary: dict[str, Any] | None = None
+    summary: DemoSummary | None = None
     target_compute: float | None = None
     target_note: str = ""
     seeds: dict[str, Any] = field(default_factory=dict)
@@ -121,14 +123,11 @@ def inputs_from_table(table: pd.DataFrame, source: str, bootstrap: int = 1000,
     fit = fit_parametric(table, "chinchilla", bootstrap=bootstrap, level=level, seed=seed,
                          **(fit_options or {}))
     isoflop, isoflop_error = None, None
-    if {"n_params", "flops"} <= set(table.columns):
-        try:
-            isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
-                                  seed=seed)
-        except ScalingLabError as exc:
-            isoflop_error = str(exc)
-    else:
-        isoflop_error = "the table has no flops column (IsoFLOP profiles group runs by compute)"
+    try:  # a table without flops is grouped by C = 6ND (the fit says so in a warning)
+        isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
+                              seed=seed)
+    except ScalingLabError as exc:
+        isoflop_error = str(exc)
     return ReportInputs(source=source, kind=kind, runs=table, fit=fit, isoflop=isoflop,
                         isoflop_error=isoflop_error, seeds={"bootstrap seed": seed},
                         wall_seconds=time.perf_counter() - began)
@@ -168,9 +167,9 @@ def _fit_from_dict(data: dict[str, Any], path: Path) -> FitResult:
 
 
 def _fit_seed(fit: FitResult | None) -> dict[str, Any]:
-    if fit is None or "seed" not in fit.settings:
+    if fit is None:
         return {}
-    return {"bootstrap seed": fit.settings["seed"]}
+    return {"bootstrap seed": fit.settings.seed}
 
 
 def _from_directory(path: Path, bootstrap: int, level: float, seed: int,
@@ -203,18 +202,19 @@ def _from_demo(path: Path) -> ReportInputs:
     if iso_path.is_file():
         inputs.isoflop = IsoFlopResult.from_dict(read_result_json(
             iso_path, "scalinglab.isoflop", versions=(FRONTIER_FORMAT_VERSION,)))
-    summary = _json_or_none(path / "summary.json")
+    data = _json_or_none(path / "summary.json")
+    summary = None if data is None else DemoSummary.from_dict(data)
     inputs.summary = summary
     prediction = _json_or_none(path / "prediction.json")
     inputs.prediction = prediction
     if summary is not None:
-        inputs.isoflop_error = summary.get("approach2_error")
-        inputs.measured = _finite(summary.get("measured_loss"))
-        inputs.wall_seconds = _finite(summary.get("wall_seconds"))
-        if "seed" in summary:
-            inputs.seeds = {"sweep seed": summary["seed"], **inputs.seeds}
-        if summary.get("validation_flops"):
-            inputs.target_compute = float(summary["validation_flops"])
+        inputs.isoflop_error = summary.approach2_error
+        inputs.measured = _finite(summary.measured_loss)
+        inputs.wall_seconds = _finite(summary.wall_seconds)
+        if summary.seed is not None:
+            inputs.seeds = {"sweep seed": summary.seed, **inputs.seeds}
+        if summary.validation_flops:
+            inputs.target_compute = float(summary.validation_flops)
             inputs.target_note = "the validation run's compute"
     elif prediction is not None and prediction.get("flops"):
         inputs.target_compute = float(prediction["flops"])
@@ -226,24 +226,28 @@ def _from_demo(path: Path) -> ReportInputs:
     return inputs
 
 
-def _demo_runs(inputs: ReportInputs, records: pd.DataFrame, summary: dict[str, Any] | None,
+def _demo_runs(inputs: ReportInputs, records: pd.DataFrame, summary: DemoSummary | None,
                fit: FitResult) -> None:
     """Split the demo's records into sweep rows and the validation run; the fitted subset."""
-    loss_column = (summary or {}).get("loss_column", "loss")
+    loss_column = summary.loss_column if summary is not None else "loss"
     if loss_column != "loss" and loss_column in records.columns:
         values = pd.to_numeric(records[loss_column], errors="coerce")
         if values.notna().all():
             records = records.assign(sampled_loss=records["loss"], loss=values)
             inputs.notes.append(f"losses are the {loss_column} column, as the demo's fits used")
-    validation = ((summary or {}).get("validation") or {}).get("name")
+    validation = (summary.validation.name if summary is not None and summary.validation
+                  else None)
     run_ids = records["run_id"].astype(str)
     sweep = records[run_ids != str(validation)].reset_index(drop=True)
     inputs.runs = sweep
     finals = sweep[sweep["final"].astype(bool)] if "final" in sweep else sweep
-    min_steps = ((summary or {}).get("approach3") or {}).get("fit_min_steps")
-    if min_steps is not None and {"tokens", "batch_tokens"} <= set(finals.columns):
-        steps = finals["tokens"] / finals["batch_tokens"]
-        finals = finals[steps >= min_steps]
+    if fit.rows is not None:  # the rows the fit itself says it used
+        finals = finals[used_by_fit(fit, finals)]
+    else:  # a version-1 fit file: the demo's selection again, from its summary
+        min_steps = (summary.approach3.fit_min_steps
+                     if summary is not None and summary.approach3 is not None else None)
+        if min_steps is not None and {"tokens", "batch_tokens"} <= set(finals.columns):
+            finals = finals[finals["tokens"] / finals["batch_tokens"] >= min_steps]
     inputs.fit_runs = finals.reset_index(drop=True)
 
 

@@ -2,11 +2,10 @@
 
 Typical use::
 
-    from scalinglab.sweep import SweepSpec, plan_sweep, SQLiteRunStore, LocalExecutor
+    from scalinglab.sweep import SweepSpec, SweepSettings, plan_sweep, run_sweep, SQLiteRunStore
     plan = plan_sweep(SweepSpec(levels=(2e11, 6e11, 2e12)), corpus)
     with SQLiteRunStore("my-sweep") as store:
-        store.add_runs(r.stored() for r in plan.runs)
-        run_pending(store, LocalExecutor(workers=2), "my-sweep", "kjv", "byte")
+        run_sweep(store, "my-sweep", plan.runs, "kjv", "byte", SweepSettings(workers=2))
         runs = store.records()   # RunRecord rows, ready for scalinglab.fit
 """
 
@@ -29,9 +28,11 @@ from scalinglab.sweep.plan import (
     plan_validation,
     prior_optimal_size,
 )
+from scalinglab.sweep.runner import SweepRunResult, SweepSettings, SweepStart, run_sweep
 from scalinglab.sweep.store import RunStore, SQLiteRunStore, StoredRun, config_hash, open_store
 
 __all__ = ["Executor", "LocalExecutor", "PlannedRun", "RayExecutor", "RunOutcome", "RunStore",
-           "RunTask", "SQLiteRunStore", "StoredRun", "SweepPlan", "SweepSpec", "config_hash",
-           "default_spec", "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
-           "prior_optimal_size", "run_pending"]
+           "RunTask", "SQLiteRunStore", "StoredRun", "SweepPlan", "SweepRunResult",
+           "SweepSettings", "SweepSpec", "SweepStart", "config_hash", "default_spec",
+           "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
+           "prior_optimal_size", "run_pending", "run_sweep"]

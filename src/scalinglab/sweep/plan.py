@@ -34,7 +34,7 @@ from scalinglab.corpora.loading import is_synthetic_source
 from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.store import StoredRun, config_hash
 from scalinglab.train.config import TrainConfig, default_warmup_steps, resolve_plan
-from scalinglab.train.shape import ModelShape, check_min_layers
+from scalinglab.train.shape import ModelShape, check_min_layers, ladder_depth
 
 #: Hoffmann et al. 2022 (Table 3 / Approach 1): compute-optimal training uses ~20 tokens/param.
 PRIOR_TOKENS_PER_PARAM = 20.0
@@ -125,9 +125,10 @@ class SweepSpec:
             kwargs["levels"] = tuple(kwargs["levels"])
         return cls(**kwargs)
 
-    @property
-    def validation_flops(self) -> float:
-        return self.extrapolation * max(self.levels)
+    def validation_flops_for(self, largest_point_flops: float) -> float:
+        """The validation run's compute (FLOPs): ``extrapolation`` times the largest sweep
+        point's spent FLOPs (the one definition; :attr:`SweepPlan.validation_flops`)."""
+        return self.extrapolation * largest_point_flops
 
 
 @dataclass
@@ -171,6 +172,11 @@ class SweepPlan:
     @property
     def largest_point_flops(self) -> float:
         return float(max(p["flops"] for r in self.runs for p in r.points if r.role == "sweep"))
+
+    @property
+    def validation_flops(self) -> float:
+        """The validation run's compute (FLOPs): ``extrapolation`` x the largest point's."""
+        return self.spec.validation_flops_for(self.largest_point_flops)
 
     def table(self) -> pd.DataFrame:
         """One row per run: name, role, N, tokens, steps, branches, planned FLOPs."""
@@ -236,7 +242,7 @@ def prior_optimal_size(C: float, vocab_size: int, seq_len: int,
 def _flops_per_token_smooth(n_params: float, vocab_size: int, seq_len: int,
                             min_layers: int = 1) -> float:
     """Training FLOPs/token of a ladder-like model of N parameters, without snapping widths."""
-    n_layer = max(min_layers, round((n_params / (12.0 * 64**2)) ** (1.0 / 3.0)))
+    n_layer = ladder_depth(n_params, min_layers)
     d_model = max(8.0, math.sqrt(n_params / (12.0 * n_layer)))
     forward = (2.0 * n_params + 2.0 * n_layer * seq_len * d_model  # matmuls, attention scores
                + 2.0 * vocab_size * d_model)                         # output layer
@@ -370,7 +376,7 @@ def plan_validation(spec: SweepSpec, corpus: TokenizedCorpus, n_params: float,
     Same schedule, batch rule and evaluation windows as the sweep; the corpus may be repeated
     (the run is told so) when it holds fewer tokens than the run needs.
     """
-    target = spec.extrapolation * largest_point_flops
+    target = spec.validation_flops_for(largest_point_flops)
     shape = ModelShape.for_params(n_params, corpus.vocab_size, spec.seq_len,
                                   min_layers=spec.min_layers)
     batch = _batch_for(spec, shape)
@@ -394,7 +400,7 @@ def _allow_repeats(config: TrainConfig, corpus: TokenizedCorpus) -> list[str]:
     Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models") find up to ~4 epochs
     nearly as good as fresh data, so the small repeats of a laptop sweep are tolerated.
     """
-    available = max(0, corpus.train_tokens - 1) // config.seq_len * config.seq_len
+    available = corpus.tokens_available(config.seq_len)
     if config.tokens <= available:
         return []
     config.allow_repeat = True
@@ -484,7 +490,6 @@ def estimate_wall(plan: SweepPlan, corpus: TokenizedCorpus, workers: int,
                                       min_layers=plan.spec.min_layers)
         all_threads = threads or os.cpu_count() or 1
         val_rate = probe_throughput(corpus, plan.spec, [shape.n_params], steps, all_threads)
-        flops = plan.spec.extrapolation * plan.largest_point_flops
-        validation_seconds = flops / val_rate[shape.n_params]
+        validation_seconds = plan.validation_flops / val_rate[shape.n_params]
         rates.update(val_rate)
     return WallEstimate(max(loads), validation_seconds, rates, workers)

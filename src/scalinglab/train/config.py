@@ -288,7 +288,7 @@ def _check_corpus_size(config: TrainConfig, corpus: TokenizedCorpus, tokens: int
                        seq_len: int) -> None:
     if corpus.vocab_size < 2:
         raise ScalingLabError(f"corpus {corpus.name!r} has vocab_size {corpus.vocab_size}")
-    available = max(0, (corpus.train_tokens - 1) // seq_len) * seq_len
+    available = corpus.tokens_available(seq_len)
     if available < seq_len:
         raise ScalingLabError(f"corpus {corpus.name!r}: the training split ({corpus.train_tokens} "
                               f"tokens) is shorter than one context of {seq_len + 1} tokens")

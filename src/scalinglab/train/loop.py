@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalinglab.compute.flops import mfu
+from scalinglab.compute.hardware import gpu_for_device_name
 from scalinglab.corpora.base import TokenizedCorpus
 from scalinglab.errors import ScalingLabError
 from scalinglab.records import RunRecord, records_to_frame
@@ -51,13 +52,6 @@ from scalinglab.train.distributed import (
 )
 from scalinglab.train.model import GPT
 
-#: Dense bf16 peak FLOP/s of known accelerators (vendor data sheets), for MFU.
-PEAK_FLOPS_BY_DEVICE_NAME = {
-    "H200": 989e12,   # NVIDIA H200 SXM, BF16 dense
-    "H100": 989e12,   # NVIDIA H100 SXM, BF16 dense (PCIe: 756e12)
-    "A100": 312e12,   # NVIDIA A100, BF16 dense
-    "L4": 121e12,     # NVIDIA L4, BF16 dense
-}
 CUDA_VOCAB_MULTIPLE = 64
 
 
@@ -146,14 +140,12 @@ def pick_device(name: str) -> torch.device:
 
 
 def detect_peak_flops(device: torch.device) -> float:
-    """Peak bf16 FLOP/s of a known GPU, NaN otherwise (CPUs: pass ``peak_flops`` yourself)."""
+    """Peak dense bf16 FLOP/s of a known GPU (the presets of :mod:`scalinglab.compute.hardware`),
+    NaN otherwise (CPUs: pass ``peak_flops`` yourself)."""
     if device.type != "cuda":
         return float("nan")
-    name = torch.cuda.get_device_name(device)
-    for key, peak in PEAK_FLOPS_BY_DEVICE_NAME.items():
-        if key in name:
-            return peak
-    return float("nan")
+    gpu = gpu_for_device_name(torch.cuda.get_device_name(device))
+    return float("nan") if gpu is None else gpu.peak_flops
 
 
 def build_optimizer(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.AdamW:

@@ -84,7 +84,7 @@ class ModelShape:
                 f"cannot build a model of {target_params!r} non-embedding parameters: the ladder "
                 f"covers {MIN_TARGET_PARAMS:.0f} to {MAX_TARGET_PARAMS:.0e}")
         check_min_layers(min_layers)
-        n_layer = max(min_layers, round((target / (12.0 * aspect_ratio**2)) ** (1.0 / 3.0)))
+        n_layer = ladder_depth(target, min_layers, aspect_ratio)
         d_model = _nearest_width(target, n_layer)
         shape = cls(n_layer, d_model, d_model // _head_dim_for(d_model), int(vocab_size),
                     int(seq_len))
@@ -153,6 +153,13 @@ class ModelShape:
     def from_dict(cls, data: dict) -> ModelShape:
         return cls(**{k: int(data[k]) for k in
                       ("n_layer", "d_model", "n_heads", "vocab_size", "seq_len")})
+
+
+def ladder_depth(n_params: float, min_layers: int = 1, aspect_ratio: int = ASPECT_RATIO) -> int:
+    """The ladder's depth for N non-embedding parameters: with N ≈ 12 n_layer d_model² and
+    d_model = aspect_ratio · n_layer, n_layer = round((N / (12 aspect_ratio²))^(1/3)), at least
+    ``min_layers``."""
+    return max(min_layers, round((n_params / (12.0 * aspect_ratio**2)) ** (1.0 / 3.0)))
 
 
 def _non_embedding(n_layer: int, d_model: int) -> int:

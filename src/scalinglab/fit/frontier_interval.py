@@ -1,0 +1,139 @@
+"""The compute-optimal answer with labelled intervals: where to spend C FLOPs, and what it buys.
+
+One kind of answer for one kind of question:
+
+* N_opt, D_opt, tokens per parameter and the exponents a, b are properties of the *law*: they
+  carry **parameter intervals** (percentiles of the bootstrap draws; ``kind: "parameter"``).
+* The compute-optimal loss is a question about a *run*: "train at the predicted optimum, what
+  loss will I measure?"  It carries a **run interval** (``kind: "run"``): the run interval that
+  ``predict`` gives at (N_opt, D_opt) -- parameters, run-to-run scatter and extrapolation,
+  calibrated by nested backtests -- widened on its low side by the uncertainty of where the
+  optimum is.  For each bootstrap draw i, the optimum it implies lies lower than its own loss
+  at our (N_opt, D_opt) by the gap g_i = log L_i(N_opt, D_opt) - log L_i*(C) >= 0; the
+  ``level`` quantile of g joins the run half-width in quadrature on the low side (the true
+  optimum can only lie *below* the loss at a point that misses it, so the high side stays).
+  The low end never crosses E's lower bound (:func:`scalinglab.fit.guards.loss_floor`), and
+  beyond the data's largest compute C_max the high end never exceeds the high end at C_max: the
+  compute-optimal loss can only fall as compute grows (the optimum at C_max is one of the runs
+  C can buy), so an interval that covers it at C_max bounds it from above at any larger C.
+
+A fit without run-interval calibration gives the loss the parameter interval, and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.guards import question_guards
+from scalinglab.laws.forms import Chinchilla, chinchilla_frontier
+from scalinglab.results import quantile_bounds, squeeze
+
+PARAMETER_KEYS = ("N_opt", "D_opt", "tokens_per_param", "a", "b")
+
+
+def interval_label(kind: str | None, level: float) -> str:
+    """``"90% run interval"`` or ``"90% parameter interval"`` (``kind="law"`` is the latter)."""
+    if kind is None:
+        return "no interval"
+    name = "run interval" if kind == "run" else "parameter interval"
+    return f"{level:.0%} {name}"
+
+
+def frontier_answer(fit, C: float | np.ndarray, level: float | None = None,
+                    allow_far: bool = False) -> dict[str, Any]:
+    """Compute-optimal N, D, D/N, exponents and loss at C FLOPs (C = 6ND), with labelled intervals.
+
+    Each quantity maps to ``{"value", "low", "high", "kind", "label"}``; ``guards`` lists the
+    guards of the question (distance of (N_opt, D_opt, C, D/N) from the fitted data; refused
+    past the refusal distance unless ``allow_far``).
+    """
+    if not isinstance(fit.law, Chinchilla):
+        raise ScalingLabError(f"the frontier needs a Chinchilla L(N, D) law, not {fit.law.name}")
+    level = level or fit.level
+    point = chinchilla_frontier(fit.law.params, C)
+    guards = question_guards(fit.law, {"N": point["N_opt"], "D": point["D_opt"]},
+                             fit.data_ranges(), allow_far)
+    out: dict[str, Any] = {"C": point.pop("C"), "level": level, "guards": guards}
+    spread = _draw_frontiers(fit, C)
+    lo, hi = quantile_bounds(level)
+    for key in PARAMETER_KEYS:
+        entry: dict[str, Any] = {"value": point[key]}
+        if spread is not None:
+            draws = np.broadcast_to(spread[key], (len(fit.bootstrap_params), np.size(C)))
+            entry["low"] = squeeze(np.quantile(draws, lo, axis=0), np.ndim(C))
+            entry["high"] = squeeze(np.quantile(draws, hi, axis=0), np.ndim(C))
+            entry.update(kind="parameter", label=interval_label("parameter", level))
+        out[key] = entry
+    out["loss"] = _loss_entry(fit, point, spread, C, level)
+    return out
+
+
+def _draw_frontiers(fit, C: float | np.ndarray) -> dict[str, np.ndarray] | None:
+    if fit.bootstrap_params is None or len(fit.bootstrap_params) == 0:
+        return None
+    p = {k: fit.bootstrap_params[k].to_numpy()[:, None] for k in fit.law.param_names}
+    return chinchilla_frontier(p, np.atleast_1d(np.asarray(C, dtype=float))[None, :])
+
+
+def optimum_gap(fit, point: dict[str, Any], spread: dict[str, np.ndarray] | None,
+                level: float) -> np.ndarray:
+    """The ``level`` quantile over draws of log L_i(N_opt, D_opt) - log L_i*(C) (>= 0), per C."""
+    if spread is None:
+        return np.zeros(np.size(point["N_opt"]))
+    N = np.atleast_1d(np.asarray(point["N_opt"], dtype=float))
+    D = np.atleast_1d(np.asarray(point["D_opt"], dtype=float))
+    at_ours = fit._draw_predictions({"N": N, "D": D})          # (draws, budgets)
+    own = np.asarray(spread["loss"], dtype=float)                # (draws, budgets)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.maximum(np.log(at_ours) - np.log(own), 0.0)
+    gap = np.where(np.isfinite(gap), gap, 0.0)
+    return np.quantile(gap, level, axis=0)
+
+
+def _loss_entry(fit, point: dict[str, Any], spread: dict[str, np.ndarray] | None,
+                C: float | np.ndarray, level: float) -> dict[str, Any]:
+    value = point["loss"]
+    entry: dict[str, Any] = {"value": value}
+    if fit.run_interval is None:
+        if spread is not None:
+            lo, hi = quantile_bounds(level)
+            draws = spread["loss"]
+            entry["low"] = squeeze(np.quantile(draws, lo, axis=0), np.ndim(C))
+            entry["high"] = squeeze(np.quantile(draws, hi, axis=0), np.ndim(C))
+            entry.update(kind="parameter", label=interval_label("parameter", level),
+                         meaning=("the mean law's optimal loss (parameter uncertainty only): "
+                                  "this fit has no run-interval calibration"))
+        return entry
+    band = fit.predict_interval(level, kind="run", allow_far=True, N=point["N_opt"],
+                                D=point["D_opt"])
+    half = np.atleast_1d(np.asarray(band["components"]["half_width_log"], dtype=float))
+    gap = optimum_gap(fit, point, spread, level)
+    low_half = np.sqrt(half**2 + gap**2)
+    values = np.atleast_1d(np.asarray(value, dtype=float))
+    low = np.maximum(values * np.exp(-low_half), fit.loss_floor(level))
+    high = np.minimum(values * np.exp(half), _high_at_largest_compute(fit, C, level))
+    entry.update(low=squeeze(low, np.ndim(C)), high=squeeze(high, np.ndim(C)),
+                 kind="run", label=interval_label("run", level),
+                 meaning=("the measured loss of a run at the predicted optimum (N_opt, D_opt): "
+                          "parameters, run scatter and extrapolation, widened below by the "
+                          "uncertainty of where the optimum is"),
+                 components={**band["components"],
+                             "optimum_gap_log": squeeze(gap, np.ndim(C)),
+                             "low_half_width_log": squeeze(low_half, np.ndim(C))})
+    return entry
+
+
+def _high_at_largest_compute(fit, C: float | np.ndarray, level: float) -> np.ndarray:
+    """Upper end of the run interval at the frontier of the data's largest compute, for every
+    C above it (infinite elsewhere, and when the fit records no compute range)."""
+    C = np.atleast_1d(np.asarray(C, dtype=float))
+    c_range = fit.data_ranges().get("C")
+    if c_range is None or not np.any(C > float(c_range[1])):
+        return np.full(C.shape, np.inf)
+    c_max = float(c_range[1])
+    at = chinchilla_frontier(fit.law.params, c_max)
+    band = fit.predict_interval(level, kind="run", allow_far=True, N=at["N_opt"], D=at["D_opt"])
+    return np.where(C > c_max, float(band["high"]), np.inf)

@@ -1,0 +1,117 @@
+"""Guards through the console script: one-line warnings, one-line refusals (exit 2) naming the
+quantity, the limit and --allow-far, labelled intervals, and each guard named in the JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scalinglab.fit import FitResult
+from tests.clihelp import assert_one_line_error, run_inprocess, run_script
+from tests.test_guards import sweep
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("guards")
+    table = sweep()
+    paths = {"iso": d / "iso.csv", "flat": d / "flat.csv", "millions": d / "millions.csv",
+             "fit": d / "fit.json", "power": d / "power.json"}
+    table.to_csv(paths["iso"], index=False)
+    table.assign(loss=3.0).to_csv(paths["flat"], index=False)
+    table.assign(n_params=table["n_params"] / 1e6).to_csv(paths["millions"], index=False)
+    result = run_inprocess("fit", str(paths["iso"]), "--bootstrap", "30", "--out",
+                           str(paths["fit"]))
+    assert result.code == 0, result.stderr
+    result = run_inprocess("fit", str(paths["iso"]), "--law", "power", "--variable", "N",
+                           "--bootstrap", "0", "--out", str(paths["power"]))
+    assert result.code == 0, result.stderr
+    return paths
+
+
+def test_predict_far_is_refused_in_one_line(files):
+    result = run_script("predict", "--fit", str(files["fit"]), "--params", "1e15",
+                        "--tokens", "1e18")
+    line = assert_one_line_error(result, "decades above the largest fitted", "refused past",
+                                 "--allow-far")
+    assert "D = 1e+18 tokens lies 7.61 decades" in line and "(also N, C past" in line
+
+
+def test_predict_below_the_data_is_refused(files):
+    result = run_inprocess("predict", "--fit", str(files["fit"]), "--params", "1e6",
+                           "--tokens", "1e3")
+    assert_one_line_error(result, "below the smallest fitted", "--allow-far")
+
+
+def test_allow_far_answers_with_warnings_and_an_interval_above_the_floor(files):
+    fit = FitResult.load(files["fit"])
+    result = run_script("predict", "--fit", str(files["fit"]), "--params", "1e15", "--tokens",
+                        "1e18", "--allow-far", "--json")
+    assert result.code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["kind"] == "run" and payload["label"] == "90% run interval"
+    names = {(g["name"], g["quantity"]) for g in payload["guards"]}
+    assert {("distance", "N"), ("distance", "D"), ("distance", "C"), ("floor", "loss")} <= names
+    distance = next(g for g in payload["guards"] if g["quantity"] == "N")
+    assert distance["decades"] > 2 and distance["limit"] == 1.0 and distance["action"] == "warn"
+    assert payload["low"] >= fit.loss_floor(0.9) - 1e-9
+    text = run_inprocess("predict", "--fit", str(files["fit"]), "--params", "1e15",
+                         "--tokens", "1e18", "--allow-far")
+    assert text.code == 0
+    warnings = [ln for ln in text.stdout.splitlines() if ln.startswith("warning: ")]
+    assert any("N = 1e+15 parameters" in ln for ln in warnings)
+
+
+def test_frontier_labels_each_kind_and_refuses_far_compute(files):
+    near = run_inprocess("frontier", "--fit", str(files["fit"]), "--compute", "1e19")
+    assert near.code == 0, near.stderr
+    flat = " ".join(near.stdout.split())
+    assert "90% parameter intervals" in flat and "loss: 90% run interval" in flat
+    payload = json.loads(run_inprocess("frontier", "--fit", str(files["fit"]), "--compute",
+                                       "1e19", "--json").stdout)
+    front = payload["frontier"][0]
+    assert front["loss"]["kind"] == "run" and front["N_opt"]["kind"] == "parameter"
+    far = run_inprocess("frontier", "--fit", str(files["fit"]), "--compute", "1e35")
+    assert_one_line_error(far, "decades above", "--allow-far")
+    far_fit = run_inprocess("fit", str(files["iso"]), "--bootstrap", "0", "--compute", "1e35")
+    assert_one_line_error(far_fit, "decades above", "--allow-far")
+
+
+def test_plan_refuses_1e300_flops_and_never_prints_an_absurd_interval(files):
+    refused = run_script("plan", "--budget-flops", "1e300", "--fit", str(files["fit"]))
+    assert_one_line_error(refused, "decades above", "--allow-far")
+    preset = run_inprocess("plan", "--budget-flops", "1e300")
+    assert_one_line_error(preset, "decades above", "--allow-far")
+    allowed = run_inprocess("plan", "--budget-flops", "1e300", "--fit", str(files["fit"]),
+                            "--allow-far", "--json")
+    assert allowed.code == 0, allowed.stderr
+    loss = json.loads(allowed.stdout)["loss"]
+    assert loss["kind"] == "run"
+    assert FitResult.load(files["fit"]).loss_floor(0.9) - 1e-9 <= loss["low"] < loss["value"]
+    assert loss["high"] < 2 * loss["value"]
+
+
+def test_nonsense_fits_stop_in_one_line(files):
+    assert_one_line_error(run_inprocess("fit", str(files["flat"]), "--bootstrap", "0"),
+                          "losses are flat")
+    assert_one_line_error(run_inprocess("fit", str(files["iso"]), "--E-fixed", "5",
+                                        "--bootstrap", "0"),
+                          "fixed E = 5", "above the lowest loss")
+
+
+def test_units_warning_is_printed_and_named_in_the_json(files):
+    text = run_inprocess("fit", str(files["millions"]), "--bootstrap", "0")
+    assert text.code == 0
+    assert "tokens per parameter" in " ".join(text.stdout.split())
+    payload = json.loads(run_inprocess("fit", str(files["millions"]), "--bootstrap", "0",
+                                       "--json").stdout)
+    assert any(g["name"] == "units" and g["quantity"] == "D/N" for g in payload["guards"])
+
+
+def test_a_power_law_in_n_says_it_ignores_tokens(files):
+    result = run_inprocess("predict", "--fit", str(files["power"]), "--params", "1e8",
+                           "--tokens", "2e9")
+    assert result.code == 0, result.stderr
+    assert "does not use D" in " ".join(result.stdout.split())
