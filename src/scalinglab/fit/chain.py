@@ -51,7 +51,7 @@ from scalinglab.results import SavableResult, read_result_json
 FORMAT = "scalinglab.taskfit"
 FORMAT_VERSION = 1
 #: link form used unless told (chosen on the development library: bench/downstream.py)
-DEFAULT_LINK = "sigmoid1"
+DEFAULT_LINK = "sigmoid"
 #: joint bootstrap resamples (each refits the loss law and the link)
 DEFAULT_BOOTSTRAP = 64
 #: Monte Carlo draws of loss and accuracy scatter per bootstrap resample
