@@ -100,7 +100,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("fit-compute-text", "fit {d}/good.csv --compute abc --bootstrap 0", ("--compute",)),
     ("fit-weights-missing", "fit {d}/good.csv --weights nosuch --bootstrap 0", ("nosuch",)),
     ("fit-checkpoints-after-2", "fit {d}/good.csv --checkpoints-after 2 --bootstrap 0",
-     ("checkpoints_after",)),
+     ("--checkpoints-after",)),
     ("fit-drop-all", "fit {d}/good.csv --drop-highest 100", ("--drop-highest",)),
     ("fit-bad-n-column", "fit {d}/good.csv --n-column bogus --bootstrap 0", ("bogus",)),
     ("fit-bad-profile", "fit {d}/good.csv --approach 2 --profile bogus --bootstrap 0",

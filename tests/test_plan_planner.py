@@ -12,6 +12,7 @@ from scalinglab.compute.cost import CostModel
 from scalinglab.compute.planner import UncertainLaw, plan_for_budget, plan_for_loss
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.settings import FitSettings
 from scalinglab.laws import KaplanND, get_preset
 
 
@@ -23,7 +24,7 @@ def make_fit(n_draws: int = 200, spread: float = 1.0, seed: int = 0) -> FitResul
     sd = spread * np.array([0.01, 0.05, 0.01, 0.05, 0.01])
     draws = [law.from_raw(raw + sd * rng.standard_normal(5)) for _ in range(n_draws)]
     return FitResult(law=law, columns={"N": "n_params_total", "D": "tokens"}, n_points=240,
-                     n_runs=240, objective=0.0, settings={}, residuals={"rmse_log": 0.01},
+                     n_runs=240, objective=0.0, settings=FitSettings(), residuals={"rmse_log": 0.01},
                      bootstrap_params=pd.DataFrame(draws) if n_draws else None, level=0.9)
 
 

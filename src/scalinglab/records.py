@@ -36,6 +36,7 @@ missing D is derived as ``C / (6 N)`` only when the caller asks for it.
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -220,28 +221,46 @@ def write_runs(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+#: Columns taken as the run identifier, in order, when ``run_id`` is neither present nor
+#: mapped: the names trainers and trackers use (a W&B export's runs table has ``Name``).
+RUN_ID_CANDIDATES = ("run_id", "run_name", "run", "name", "Name")
+
+#: What each record column means to a user who maps it (for messages about missing columns).
+_MEANING = {"n_params": "N, parameters", "n_params_total": "N, all parameters",
+            "tokens": "D, training tokens", "flops": "C, training FLOPs",
+            "loss": "held-out loss, nats/token"}
+
+
 def load_runs(
     source: str | Path | pd.DataFrame,
     columns: Mapping[str, str] | str | None = None,
     derive_tokens: bool = False,
     derive_flops: bool = False,
     require: tuple[str, ...] = ("n_params", "tokens", "loss"),
+    n_column: str | None = None,
 ) -> pd.DataFrame:
     """Load and validate a run table.
 
     ``source`` is a CSV/Parquet path or a DataFrame.  ``columns`` maps record columns (or the
     aliases N, D, C) to the source's column names.  With ``derive_tokens`` a missing ``tokens``
-    column is computed as ``flops / (6 n_params)`` (Kaplan's C = 6ND); with ``derive_flops`` a
-    missing ``flops`` as ``6 n_params tokens``.  Returns a copy with canonical column names and
-    float dtypes, validated by :func:`validate_runs`.
+    column is computed as ``flops / (6 N)`` (Kaplan's C = 6ND); with ``derive_flops`` a
+    missing ``flops`` as ``6 N tokens``.  N there is ``n_column`` when given, else
+    ``n_params`` when the table has it, else ``n_params_total``.  Without a ``run_id`` column
+    (present or mapped) the first of :data:`RUN_ID_CANDIDATES` that the table has identifies
+    the runs (rows of one loss curve share it), and ``frame.attrs["notes"]`` says so; without
+    any, every row is its own run.  Returns a copy with canonical column names and float
+    dtypes, validated by :func:`validate_runs`; messages name the table's own columns.
     """
     frame = read_table(source) if not isinstance(source, pd.DataFrame) else source.copy()
     mapping = parse_column_mapping(columns) if isinstance(columns, str) else dict(columns or {})
     mapping = {ALIASES.get(k, k): v for k, v in mapping.items()}
-    missing_sources = [v for v in mapping.values() if v not in frame.columns]
-    if missing_sources:
-        raise RunsError(f"column(s) {', '.join(map(repr, missing_sources))} not found in the table; "
-                        f"it has {', '.join(map(repr, frame.columns))}")
+    _check_sources(frame, mapping)
+    view = _user_view(frame, mapping)
+    notes: list[str] = []
+    run_column = _detect_run_column(frame, mapping)
+    if run_column is not None:
+        mapping["run_id"] = run_column
+        notes.append(f"runs identified by column {run_column!r}")
     # a mapped column replaces a column already bearing the canonical name (loss=exact_loss
     # must fit exact_loss, not the table's own loss), unless that column is itself mapped
     replaced = [k for k, v in mapping.items()
@@ -254,13 +273,9 @@ def load_runs(
     renamed = renamed.loc[:, ~renamed.columns.duplicated()].copy()
     for col in NUMERIC_COLUMNS:
         if col in renamed.columns:
-            renamed[col] = _to_numeric(renamed[col], col)
-    if derive_tokens and "tokens" not in renamed.columns:
-        _need(renamed, ("flops", "n_params"), "derive tokens as C/(6N)")
-        renamed["tokens"] = renamed["flops"] / (6.0 * renamed["n_params"])
-    if derive_flops and "flops" not in renamed.columns:
-        _need(renamed, ("tokens", "n_params"), "derive flops as 6ND")
-        renamed["flops"] = 6.0 * renamed["n_params"] * renamed["tokens"]
+            renamed[col] = _to_numeric(renamed[col], view.mapping.get(col, col))
+    _derive(renamed, view, derive_tokens, derive_flops, n_column)
+    _check_required(renamed, view, require)
     validate_runs(renamed, require=require)
     if "run_id" not in renamed.columns:
         renamed.insert(0, "run_id", [f"run{i}" for i in range(len(renamed))])
@@ -268,13 +283,114 @@ def load_runs(
         renamed["run_id"] = renamed["run_id"].astype(str)
     if "final" not in renamed.columns:
         renamed["final"] = True
-    return renamed.reset_index(drop=True)
+    out = renamed.reset_index(drop=True)
+    out.attrs["notes"] = notes
+    out.attrs["user_view"] = {"columns": view.columns, "mapping": view.mapping}
+    return out
 
 
-def _need(frame: pd.DataFrame, cols: tuple[str, ...], why: str) -> None:
-    absent = [c for c in cols if c not in frame.columns]
+@dataclass
+class _UserView:
+    """The table as its user knows it: its own column names, and which record column each
+    mapped one became (so that messages about a loaded table still speak the user's names)."""
+
+    columns: list[str]
+    mapping: dict[str, str]
+
+
+def _user_view(frame: pd.DataFrame, mapping: Mapping[str, str]) -> _UserView:
+    """The user's names; a frame that :func:`load_runs` returned keeps those of its source."""
+    earlier = frame.attrs.get("user_view")
+    if earlier:
+        inner = dict(earlier["mapping"])
+        composed = {k: inner.get(v, v) for k, v in mapping.items()}
+        return _UserView(list(earlier["columns"]), {**inner, **composed})
+    return _UserView([str(c) for c in frame.columns], {k: str(v) for k, v in mapping.items()})
+
+
+def _check_sources(frame: pd.DataFrame, mapping: Mapping[str, str]) -> None:
+    """Every mapped source column exists; else name it, the closest match and what there is."""
+    for source in mapping.values():
+        if source not in frame.columns:
+            close = difflib.get_close_matches(str(source), [str(c) for c in frame.columns], n=1)
+            hint = f" (closest: {close[0]!r})" if close else ""
+            raise RunsError(f"column {source!r} named in the column mapping is not in the "
+                            f"table{hint}; the table has {_listing(frame.columns)}")
+
+
+def _detect_run_column(frame: pd.DataFrame, mapping: Mapping[str, str]) -> str | None:
+    """The table's run-identifier column when ``run_id`` is neither mapped nor present."""
+    if "run_id" in mapping or "run_id" in frame.columns:
+        return None
+    taken = set(mapping.values())
+    for name in RUN_ID_CANDIDATES:
+        if name in frame.columns and name not in taken:
+            return name
+    return None
+
+
+def _listing(names) -> str:
+    return ", ".join(repr(str(n)) for n in names) or "no columns"
+
+
+def _n_for_flops(frame: pd.DataFrame, n_column: str | None) -> str:
+    """The parameter column that C = 6ND uses (``n_column``, else n_params, else total)."""
+    if n_column is not None:
+        return n_column
+    return "n_params" if "n_params" in frame.columns or "n_params_total" not in frame.columns \
+        else "n_params_total"
+
+
+def _derive(renamed: pd.DataFrame, view: _UserView, derive_tokens: bool, derive_flops: bool,
+            n_column: str | None) -> None:
+    """D = C/(6N) or C = 6ND in place, when asked and the column is absent."""
+    n_col = _n_for_flops(renamed, n_column)
+    if derive_tokens and "tokens" not in renamed.columns:
+        _need(renamed, view, ("flops", n_col), "derive tokens as D = C/(6N)")
+        renamed["tokens"] = renamed["flops"] / (6.0 * renamed[n_col])
+    if derive_flops and "flops" not in renamed.columns:
+        _need(renamed, view, ("tokens", n_col), "derive flops as C = 6ND")
+        renamed["flops"] = 6.0 * renamed[n_col] * renamed["tokens"]
+
+
+def _need(renamed: pd.DataFrame, view: _UserView, cols: tuple[str, ...], why: str) -> None:
+    absent = [c for c in cols if c not in renamed.columns]
     if absent:
-        raise RunsError(f"cannot {why}: missing column(s) {', '.join(absent)}")
+        raise RunsError(f"cannot {why}: {_missing_message(absent, view)}")
+
+
+def _check_required(renamed: pd.DataFrame, view: _UserView, require: tuple[str, ...]) -> None:
+    absent = [c for c in require if c not in renamed.columns]
+    if not absent:
+        return
+    hint = ""
+    if absent == ["tokens"] and "flops" in renamed.columns:
+        hint = "; or pass derive_tokens=True to compute D = C/(6N)"
+    elif absent == ["flops"] and "tokens" in renamed.columns:
+        hint = "; or pass derive_flops=True to compute C = 6ND"
+    raise RunsError(_missing_message(absent, view) + hint)
+
+
+def _missing_message(absent: list[str], view: _UserView) -> str:
+    """``missing column(s) ...; the table has ...; map one with columns={...}`` in the user's
+    names, suggesting the closest unmapped column of the table for the first missing one."""
+    what = ", ".join(f"{c} ({_MEANING[c]})" if c in _MEANING else c for c in absent)
+    free = [c for c in view.columns if c not in view.mapping.values()]
+    key = {"n_params": "N", "tokens": "D", "flops": "C"}.get(absent[0], absent[0])
+    close = _closest(absent[0], free)
+    example = close if close is not None else "COLUMN"
+    return (f"missing column(s) {what}; the table has {_listing(view.columns)}; map one with "
+            f"columns={{{key!r}: {example!r}}}" + (" (the closest name)" if close else ""))
+
+
+def _closest(column: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``column`` (difflib, case-insensitive), or None."""
+    lowered = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.5)
+    if match:
+        return lowered[match[0]]
+    words = [w for w in column.lower().split("_") if len(w) >= 4]
+    return next((c for c in candidates if any(w in c.lower() for w in words)), None)
 
 
 def _plain(value: object) -> object:
@@ -301,7 +417,7 @@ def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "
     """
     absent = [c for c in require if c not in frame.columns]
     if absent:
-        hint = " (pass derive_tokens / --derive-tokens to compute D = C/(6N))" \
+        hint = " (pass derive_tokens=True to compute D = C/(6N))" \
             if absent == ["tokens"] and "flops" in frame.columns else ""
         raise RunsError(f"missing column(s) {', '.join(absent)}; the table has "
                         f"{', '.join(map(str, frame.columns)) or 'no columns'}{hint}")

@@ -13,6 +13,8 @@ import os
 # program takes a core (issue 13; bench/busy_threads.py).  A value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from typing import Annotated  # noqa: E402
+
 import typer  # noqa: E402
 
 from scalinglab.cli import (  # noqa: E402
@@ -33,6 +35,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from scalinglab import __version__  # noqa: PLC0415
+
+        typer.echo(f"scalinglab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True,
+        callback=_show_version)] = False,
+) -> None:
+    """scalinglab: fit, predict and price neural scaling laws."""
+
 
 for module in (fit_cmds, plan_cmd, corpus_cmd, train_cmd, sweep_cmd, manifold_cmd,
                report_cmd):

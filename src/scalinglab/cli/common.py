@@ -7,31 +7,30 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from scalinglab.cli.terms import FLAGS, cli_terms
 from scalinglab.errors import ScalingLabError, SettingError
+from scalinglab.fit.rows import AUTO_CHECKPOINT_FRACTION
+from scalinglab.fit.settings import DEFAULT_FRONTIER_FILTER
 from scalinglab.jsonutil import to_jsonable
+from scalinglab.records import drop_highest_losses, load_runs
 
 console = Console()
 err_console = Console(stderr=True)
 
 BAD_INPUT_EXIT = 2
 #: The flag of each :class:`~scalinglab.fit.FitSettings` field, so a bad setting is named as the
-#: user typed it (``--checkpoints-after must be ...``; the API says ``checkpoints_after``).
-SETTING_FLAGS = {
-    "law": "--law", "variable": "--variable", "irreducible": "--no-irreducible",
-    "n_column": "--n-column", "huber_delta": "--huber-delta", "method": "--method",
-    "E_fixed": "--E-fixed", "E_bounds": "--E-bounds", "E_prior": "--E-prior",
-    "bound_E_below_min_loss": "--bound-E", "checkpoints_after": "--checkpoints-after",
-    "frontier_filter": "--frontier-filter", "weights": "--weights",
-    "hparams": "--hparams",
-    "bootstrap": "--bootstrap", "seed": "--seed", "level": "--level",
-}  # calibrate and calibration_cuts have no flag: they keep their API names
+#: user typed it (``--checkpoints-after must be ...``; the API says ``checkpoints_after``): the
+#: one table of :mod:`scalinglab.cli.terms`.
+SETTING_FLAGS = FLAGS
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
@@ -78,9 +77,9 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _print_error(message: str) -> None:
-    err_console.print(f"error: {_one_line(message)}", markup=False, highlight=False,
-                      soft_wrap=True)
+def _print_error(message: str, field: str | None = None) -> None:
+    err_console.print(f"error: {_one_line(cli_terms(message, field))}", markup=False,
+                      highlight=False, soft_wrap=True)
 
 
 def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
@@ -93,11 +92,8 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
     """
     try:
         rv = app(args=list(args) if args is not None else None, standalone_mode=False)
-    except SettingError as exc:   # a setting refused late (e.g. by the data): name its flag
-        _print_error(exc.spelled(SETTING_FLAGS.get(exc.field, exc.field)))
-        sys.exit(BAD_INPUT_EXIT)
     except ScalingLabError as exc:
-        _print_error(str(exc))
+        _print_error(str(exc), getattr(exc, "field", None))
         sys.exit(BAD_INPUT_EXIT)
     except OSError as exc:  # a missing, unreadable or unwritable path (also EIO, ENOSPC, ...)
         if exc.errno == errno.EPIPE:  # output piped into `head` and closed: not an error
@@ -171,3 +167,100 @@ def parse_float(text: str, name: str, positive: bool = True) -> float:
     if not math.isfinite(value) or (positive and value <= 0):
         raise ScalingLabError(f"{name} must be a finite number > 0, got {text!r}")
     return value
+
+
+def print_warnings(warnings: Sequence[str], label: str = "warning:") -> None:
+    """Each warning (or note) of a result on its own line, in the command line's terms."""
+    colour = "yellow" if label == "warning:" else "dim"
+    for text in warnings:
+        console.print(f"[{colour}]{escape(label)}[/{colour}] {escape(cli_terms(str(text)))}",
+                      highlight=False)
+
+
+# -- options shared by the commands that read and fit a run table (fit, backtest, report) -----
+# One definition each, so that help texts and defaults cannot drift between the commands; the
+# defaults are the fit package's constants.
+
+def _check_level(value: float) -> float:
+    if not 0 < value < 1:  # also refuses NaN
+        raise typer.BadParameter(f"a confidence level must be in (0, 1), got {value:g}")
+    return value
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+LevelOpt = Annotated[float, typer.Option("--level", help="Confidence level of intervals.",
+                                         callback=_check_level)]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", help='Column mapping for foreign tables, e.g. N="Model Size",C="Training FLOP",'
+    'loss=loss (names: N, D, C, loss or record columns such as run_id, n_params_total).')]
+DeriveTokensOpt = Annotated[bool, typer.Option(
+    "--derive-tokens", help="Compute missing tokens as D = C / (6 N).")]
+DeriveFlopsOpt = Annotated[bool, typer.Option(
+    "--derive-flops", help="Compute missing training FLOPs as C = 6 N D.")]
+DropOpt = Annotated[int, typer.Option(
+    "--drop-highest", help="Drop the K rows with the highest loss first (Epoch's protocol "
+    "drops 5 from the Chinchilla data).", min=0)]
+NColumnOpt = Annotated[str, typer.Option(
+    "--n-column", help="Parameter count to use as N (also in C = 6ND when deriving): n_params "
+    "(non-embedding) or n_params_total (all parameters).")]
+LawOpt = Annotated[str, typer.Option(
+    "--law", help="chinchilla | kaplan | power | data_constrained (needs unique_tokens).")]
+VariableOpt = Annotated[str | None, typer.Option(
+    "--variable", help="The power law's variable: N, D or C (default C).")]
+CheckpointsOpt = Annotated[str, typer.Option(
+    "--checkpoints-after", help=f"Rows of loss curves: auto (rows past "
+    f"{AUTO_CHECKPOINT_FRACTION:g} of each run when curves are present, final rows otherwise), "
+    f"final, or a fraction such as 0.1.")]
+FrontierFilterOpt = Annotated[str, typer.Option(
+    "--frontier-filter", help=f"Drop runs whose final loss is more than this fraction above "
+    f"the best final loss at the same or less compute ({DEFAULT_FRONTIER_FILTER:g}), or none.")]
+
+DEFAULT_CHECKPOINTS = "auto"
+DEFAULT_FRONTIER = f"{DEFAULT_FRONTIER_FILTER:g}"
+
+
+def read_runs(path: Path, columns: str | None, derive_tokens: bool = False,
+              drop_highest: int = 0, derive_flops: bool = False,
+              n_column: str | None = None, as_json: bool = False):
+    """Load a run table (CSV/Parquet) through the mapping; drop the K highest losses.
+
+    Prints the table's notes (e.g. which column identifies the runs): on stdout with the
+    human output, on stderr when stdout carries JSON.
+    """
+    frame = load_runs(path, columns=columns, derive_tokens=derive_tokens,
+                      derive_flops=derive_flops, require=("loss",), n_column=n_column)
+    notes = list(frame.attrs.get("notes", []))
+    for note in notes:
+        (err_console if as_json else console).print(f"note: {note}", markup=False,
+                                                    highlight=False, soft_wrap=True)
+    frame = drop_highest_losses(frame, drop_highest)
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def checkpoints_option(text: str) -> float | str | None:
+    """--checkpoints-after: auto | final | a fraction (the fit checks it is in [0, 1), so that
+    the API and the command line refuse the same values with the same message)."""
+    value = text.strip().lower()
+    if value in ("auto", "final"):
+        return None if value == "final" else "auto"
+    return parse_float(value, "--checkpoints-after", positive=False)  # range: the fit's check
+
+
+def frontier_filter_option(text: str) -> float | None:
+    """--frontier-filter: a fraction > 0, or none/off/0."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    return parse_float(text, "--frontier-filter")
+
+
+def row_options(checkpoints_after: str, frontier_filter: str, n_column: str,
+                variable: str | None = None) -> dict[str, Any]:
+    """The settings shared by fit, backtest and report, in the API's names (``variable``, the
+    power law's, only when given: the API defaults it to C)."""
+    out: dict[str, Any] = {"checkpoints_after": checkpoints_option(checkpoints_after),
+                           "frontier_filter": frontier_filter_option(frontier_filter),
+                           "n_column": n_column}
+    if variable is not None:
+        out["variable"] = variable
+    return out

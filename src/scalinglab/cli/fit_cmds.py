@@ -7,38 +7,41 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from scalinglab.cli import task_cmds
 from scalinglab.cli.common import (
+    DEFAULT_CHECKPOINTS,
+    DEFAULT_FRONTIER,
+    CheckpointsOpt,
+    ColumnsOpt,
+    DeriveFlopsOpt,
+    DeriveTokensOpt,
+    DropOpt,
+    FrontierFilterOpt,
+    JsonOpt,
+    LawOpt,
+    LevelOpt,
+    NColumnOpt,
+    VariableOpt,
     console,
     fit_settings,
     fmt,
     parse_float,
     print_json,
     print_table,
+    print_warnings,
+    read_runs,
+    row_options,
 )
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
-from scalinglab.records import drop_highest_losses, load_runs
 
-ColumnsOpt = Annotated[str | None, typer.Option(
-    "--columns", help='Column mapping for foreign tables, e.g. N="Model Size",C="Training FLOP",'
-    'loss=loss (names: N, D, C, loss or record columns).')]
-DeriveOpt = Annotated[bool, typer.Option(
-    "--derive-tokens", help="Compute missing tokens as D = C / (6 N).")]
-DropOpt = Annotated[int, typer.Option(
-    "--drop-highest", help="Drop the K rows with the highest loss first (Epoch's protocol "
-    "drops 5 from the Chinchilla data).", min=0)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 FitOpt = Annotated[Path | None, typer.Option("--fit", help="A fit.json written by `fit --out`.")]
 PresetOpt = Annotated[str | None, typer.Option(
     "--preset", help="A published law (see `scalinglab laws`).")]
-def _check_level(value: float) -> float:
-    if not 0 < value < 1:  # also refuses NaN
-        raise typer.BadParameter(f"a confidence level must be in (0, 1), got {value:g}")
-    return value
+#: predict's flag for each variable of a law
+VARIABLE_FLAGS = {"N": "--params", "D": "--tokens", "C": "--compute"}
 
 
 def _check_positive(value: float) -> float:
@@ -47,8 +50,6 @@ def _check_positive(value: float) -> float:
     return value
 
 
-LevelOpt = Annotated[float, typer.Option("--level", help="Confidence level of intervals.",
-                                         callback=_check_level)]
 AllowFarOpt = Annotated[bool, typer.Option(
     "--allow-far", help="Answer even past the refusal distance from the fitted data (10^2x in "
     "N, D or D/N, 10^4x in C; see scalinglab.fit.guards); the answer still warns.")]
@@ -58,14 +59,7 @@ def print_guards(guards: list[Any]) -> None:
     """One line per guard that warns (``warning:``) or notes (``note:``), on stdout."""
     for g in guards:
         if g.action in ("warn", "note"):
-            tag = "[yellow]warning:[/yellow]" if g.action == "warn" else "note:"
-            console.print(f"{tag} {escape(g.message)}", highlight=False)
-
-
-def read_runs(path: Path, columns: str | None, derive_tokens: bool, drop_highest: int = 0):
-    """Load a run table (CSV/Parquet) with an optional mapping; drop the K highest losses."""
-    frame = load_runs(path, columns=columns, derive_tokens=derive_tokens, require=("loss",))
-    return drop_highest_losses(frame, drop_highest)
+            print_warnings([g.message], "warning:" if g.action == "warn" else "note:")
 
 
 def _pair(text: str | None, name: str) -> tuple[float, float] | None:
@@ -95,21 +89,6 @@ def load_law(fit: Path | None, preset: str | None) -> tuple[Law, FitResult | Non
     return chosen.law, None, chosen.name
 
 
-def _rows_option(text: str) -> float | str | None:
-    """--checkpoints-after: auto | final | a fraction in [0, 1)."""
-    value = text.strip().lower()
-    if value in ("auto", "final"):
-        return None if value == "final" else "auto"
-    return parse_float(value, "--checkpoints-after", positive=False)
-
-
-def _optional_fraction(text: str, option: str) -> float | None:
-    """A number > 0, or none/off."""
-    if text.strip().lower() in ("none", "off", "0"):
-        return None
-    return parse_float(text, option)
-
-
 def register(app: typer.Typer) -> None:
     app.command("fit")(fit_command)
     app.command("predict")(predict_command)
@@ -120,16 +99,12 @@ def register(app: typer.Typer) -> None:
 
 def fit_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
-    law: Annotated[str, typer.Option(
-        help="chinchilla | kaplan | power | data_constrained (needs unique_tokens)")]
-    = "chinchilla",
+    law: LawOpt = "chinchilla",
     approach: Annotated[int, typer.Option(help="3 parametric, 2 IsoFLOP, 1 envelope.")] = 3,
-    variable: Annotated[str, typer.Option(help="Power law variable: N, D or C.")] = "C",
+    variable: VariableOpt = None,
     no_irreducible: Annotated[bool, typer.Option(
         "--no-irreducible", help="Power law without E.")] = False,
-    n_column: Annotated[str, typer.Option(
-        help="Parameter count to use as N: n_params (non-embedding) or n_params_total.")]
-    = "n_params",
+    n_column: NColumnOpt = "n_params",
     bootstrap: Annotated[int | None, typer.Option(
         help="Bootstrap resamples (over runs); default 1000 (64 joint ones with --task).",
         min=0)] = None,
@@ -145,19 +120,16 @@ def fit_command(
         "--E-prior", help="MEAN,SD of a Gaussian prior on E.")] = None,
     bound_e: Annotated[bool, typer.Option(
         "--bound-E", help="Constrain E <= the lowest observed loss.")] = False,
-    checkpoints_after: Annotated[str, typer.Option(
-        help="Rows of loss curves: auto (rows past 0.1 of each run when curves are present, "
-             "final rows otherwise), final, or a fraction such as 0.1.")] = "auto",
-    frontier_filter: Annotated[str, typer.Option(
-        help="Drop runs whose final loss is more than this fraction above the best final "
-             "loss at the same or less compute (0.1), or none.")] = "0.1",
+    checkpoints_after: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    frontier_filter: FrontierFilterOpt = DEFAULT_FRONTIER,
     weights: Annotated[str | None, typer.Option(help="Column of per-row weights.")] = None,
     hparams: Annotated[str, typer.Option(
         help="Hyperparameter columns of a sweep with several runs per (N, D), comma-separated "
              "(the fit uses the best run of each N, D): auto (lr, batch_tokens, warmup, ... "
              "when they vary at a fixed N, D), none, or names such as lr,batch.")] = "auto",
     columns: ColumnsOpt = None,
-    derive_tokens: DeriveOpt = False,
+    derive_tokens: DeriveTokensOpt = False,
+    derive_flops: DeriveFlopsOpt = False,
     drop_highest: DropOpt = 0,
     compute: Annotated[str | None, typer.Option(
         help="Also report the compute-optimal frontier at these FLOPs (comma-separated).")]
@@ -186,15 +158,16 @@ def fit_command(
                                    {} if law == "chinchilla" else {"law": law}, out, as_json)
         return
     bootstrap = 1000 if bootstrap is None else bootstrap
-    frame = read_runs(runs, columns, derive_tokens, drop_highest)
+    frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
+                      as_json)
     options: dict[str, Any] = {}
     if approach == 3:
         settings = fit_settings(
-            law=law, variable=variable, irreducible=not no_irreducible, n_column=n_column,
+            law=law, variable=variable, irreducible=not no_irreducible,
             huber_delta=huber_delta, method=method, E_fixed=e_fixed,
             E_bounds=_pair(e_bounds, "--E-bounds"), E_prior=_prior(e_prior),
-            bound_E_below_min_loss=bound_e, checkpoints_after=_rows_option(checkpoints_after),
-            frontier_filter=_optional_fraction(frontier_filter, "--frontier-filter"),
+            bound_E_below_min_loss=bound_e,
+            **row_options(checkpoints_after, frontier_filter, n_column),
             weights=weights, hparams=hparams, bootstrap=bootstrap, level=level, seed=seed)
     elif approach == 2:
         options = {"profile": profile, "budgets": None if budgets is None else
@@ -228,7 +201,7 @@ def fit_command(
             payload["frontier"] = frontier
         print_json(payload)
         return
-    show_fit(result, level)
+    show_fit(result, level, compute)
     if frontier is not None:
         show_frontier(frontier, level)
     if out is not None:
@@ -237,10 +210,10 @@ def fit_command(
         console.print(f"wrote {report}")
 
 
-def show_fit(result: Any, level: float) -> None:
+def show_fit(result: Any, level: float, compute: str | None = None) -> None:
     """Print a fit result: the parameter table, residuals and warnings."""
-    if not isinstance(result, FitResult):  # Approaches 1 and 2 render themselves
-        console.print(result.summary().to_string(index=False))
+    if not isinstance(result, FitResult):  # Approaches 1 and 2
+        show_power_frontier(result, level)
         return
     summary = result.summary(level)
     pct = f"{level:.0%}"
@@ -252,7 +225,7 @@ def show_fit(result: Any, level: float) -> None:
     console.print(f"objective (sum Huber, delta={result.settings.huber_delta:g}) = "
                   f"{result.objective:.6g}; RMSE of log loss = {res['rmse_log']:.4g}; "
                   f"largest |residual| = {res['max_abs_log']:.4g} (run "
-                  f"{res['largest'][0]['run_id']})", highlight=False)
+                  f"{res['largest'][0]['run_id']})", highlight=False, markup=False)
     console.print(f"rows: {result.procedure.rows}",
                   highlight=False, markup=False)
     model = result.run_interval
@@ -262,8 +235,30 @@ def show_fit(result: Any, level: float) -> None:
         console.print(f"run intervals: run-to-run scatter {model.scatter:.4f} (log loss, "
                       f"{model.scatter_source}); extrapolation term {describe_method(model)}",
                       highlight=False, markup=False)
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    print_warnings(result.warnings)
+
+
+#: What Approaches 1 and 2 are called in their table's title.
+_APPROACH_TITLES = {"IsoFlopResult": "Approach 2, IsoFLOP profiles",
+                    "EnvelopeResult": "Approach 1, envelope of loss curves"}
+
+
+def show_power_frontier(result: Any, level: float) -> None:
+    """Approach 1 or 2: the exponents of N_opt ~ C^a and D_opt ~ C^b in a table, and warnings."""
+    summary = result.summary(level)
+    pct = f"{level:.0%}"
+    what = _APPROACH_TITLES.get(type(result).__name__, type(result).__name__)
+    if hasattr(result, "budgets"):
+        used = result.budgets["used"].astype(bool) if "used" in result.budgets else None
+        count = f"{len(result.budgets) if used is None else int(used.sum())} budgets, "
+    else:
+        count = f"{int(result.envelope['used'].astype(bool).sum())} envelope points, "
+    draws = 0 if result.bootstrap is None else len(result.bootstrap)
+    print_table(f"compute-optimal allocation, {what} ({count}{result.n_runs} runs; "
+                f"{draws} bootstrap draws)",
+                ["quantity", "value", f"{pct} low", f"{pct} high", "unit"],
+                summary[["quantity", "value", "low", "high", "unit"]].to_numpy().tolist())
+    print_warnings(result.warnings)
 
 
 def show_frontier(frontiers: list[dict[str, Any]], level: float) -> None:
@@ -323,14 +318,13 @@ def predict_command(
     check_kind(kind)
     law, result, source = load_law(fit, preset)
     given = {"N": params, "D": tokens, "C": compute}
-    flags = {"N": "--params", "D": "--tokens", "C": "--compute"}
     inputs = {}
     for var in law.variables:
         if given.get(var) is None:
-            raise ScalingLabError(f"the {law.name} law needs {flags.get(var, var)}")
-        inputs[var] = parse_float(given[var], f"--{var}")
+            raise ScalingLabError(f"the {law.name} law needs {VARIABLE_FLAGS.get(var, var)}")
+        inputs[var] = parse_float(given[var], VARIABLE_FLAGS.get(var, f"--{var}"))
     # inputs the law does not use are not dropped silently: the guards say so
-    question = {k: parse_float(v, flags[k]) for k, v in given.items() if v is not None}
+    question = {k: parse_float(v, VARIABLE_FLAGS[k]) for k, v in given.items() if v is not None}
     question.update(inputs)
     usable = result is not None and (
         (kind == "run" and result.run_interval is not None)
@@ -405,31 +399,42 @@ def backtest_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
     cut_flops: Annotated[str | None, typer.Option(help="Fit on runs below these FLOPs.")] = None,
     cut_params: Annotated[str | None, typer.Option(help="Fit on runs below this N.")] = None,
-    law: Annotated[str, typer.Option(help="chinchilla | kaplan | power")] = "chinchilla",
+    law: LawOpt = "chinchilla",
+    variable: VariableOpt = None,
+    checkpoints_after: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    frontier_filter: FrontierFilterOpt = DEFAULT_FRONTIER,
+    n_column: NColumnOpt = "n_params",
     columns: ColumnsOpt = None,
-    derive_tokens: DeriveOpt = False,
+    derive_tokens: DeriveTokensOpt = False,
+    derive_flops: DeriveFlopsOpt = False,
     drop_highest: DropOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on small runs, predict the large ones, and report the error (vs a naive baseline)."""
     from scalinglab.fit.backtest import backtest  # noqa: PLC0415
 
-    frame = read_runs(runs, columns, derive_tokens, drop_highest)
+    frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
+                      as_json)
     result = backtest(frame, cut_flops=None if cut_flops is None else
                       parse_float(cut_flops, "--cut-flops"),
                       cut_params=None if cut_params is None else
-                      parse_float(cut_params, "--cut-params"), law=law)
+                      parse_float(cut_params, "--cut-params"), law=law,
+                      fit_kwargs=row_options(checkpoints_after, frontier_filter, n_column,
+                                             variable))
     payload = result.to_dict()
     if as_json:
         print_json(payload)
         return
     table = result.per_run
-    cols = [c for c in ("run_id", "n_params", "flops", "loss", "predicted", "covered", "are",
+    cols = [c for c in ("run_id", n_column, "flops", "loss", "predicted", "covered", "are",
                         "naive_are", "extrapolation")
             if c in table.columns]
-    print_table("backtest: held-out runs", cols, table[cols].to_numpy().tolist())
-    console.print(" ".join(f"{k}={fmt(v)}" for k, v in payload.get("summary", {}).items()),
-                  highlight=False)
+    print_table(f"backtest: held-out runs ({result.fit.law.name} law fitted below the cut)",
+                cols, table[cols].to_numpy().tolist())
+    print_table("backtest summary (ARE: absolute relative error of the loss)",
+                ["quantity", "value"],
+                [(key.replace("_", " "), value) for key, value in payload["summary"].items()])
+    print_warnings([*result.warnings, *result.fit.warnings])
 
 
 def laws_command(as_json: JsonOpt = False) -> None:

@@ -28,6 +28,7 @@ from scalinglab.compute.planner import (
     UncertainLaw,
     plan_for_budget,
     plan_for_loss,
+    price_note,
 )
 from scalinglab.compute.units import gpu_hours_to_flops, implied_mfu, training_flops
 from scalinglab.errors import ScalingLabError
@@ -252,6 +253,7 @@ def price(
             (f"cost ({costs.currency.code})", bill["cost"]), ("energy (kWh)", bill["energy_kwh"]),
             ("emissions (kg CO2e)", bill["co2_kg"])]
     print_table(f"Compute on {costs.gpu.name}", ["quantity", "value"], rows)
+    console.print(f"note: {price_note(costs)}", markup=False, highlight=False, soft_wrap=True)
 
 
 # -- hardware ----------------------------------------------------------------------------------
@@ -270,8 +272,10 @@ def hardware(as_json: JsonOpt = False) -> None:
     print_table("GPU presets (dense BF16; prices indicative, override with --price)",
                 ["key", "name", "peak TFLOP/s", "W", "USD/GPU-hour", "price as of"], rows)
     for g in GPUS.values():
-        console.print(f"{g.key}: {g.spec_source}. Price: {g.price_source}.", markup=False,
-                      highlight=False, soft_wrap=True)
+        price = ("price: " if g.price_usd_per_hour is None else
+                 f"price {g.price_usd_per_hour:g} USD/GPU-hour as of {g.price_as_of}: ")
+        console.print(f"{g.key}: peak and power from the {g.spec_source}; {price}"
+                      f"{g.price_source}.", markup=False, highlight=False, soft_wrap=True)
     console.print(f"defaults: MFU {DEFAULT_MFU:g}, PUE {DEFAULT_PUE:g}, grid "
                   f"{DEFAULT_GRID_KG_CO2_PER_KWH:g} kg CO2e/kWh, {DEFAULT_N_GPUS} GPUs "
                   f"({defaults['sources']})", markup=False, highlight=False, soft_wrap=True)

@@ -7,8 +7,26 @@ from typing import Annotated
 
 import typer
 
-from scalinglab.cli.common import console, parse_float, print_json
-from scalinglab.cli.fit_cmds import ColumnsOpt, DeriveOpt, DropOpt, JsonOpt, LevelOpt
+from scalinglab.cli.common import (
+    DEFAULT_CHECKPOINTS,
+    DEFAULT_FRONTIER,
+    CheckpointsOpt,
+    ColumnsOpt,
+    DeriveFlopsOpt,
+    DeriveTokensOpt,
+    DropOpt,
+    FrontierFilterOpt,
+    JsonOpt,
+    LawOpt,
+    LevelOpt,
+    NColumnOpt,
+    VariableOpt,
+    console,
+    parse_float,
+    print_json,
+    print_warnings,
+    row_options,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +39,15 @@ def report_command(
              "directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")]
     = Path("report.html"),
+    law: LawOpt = "chinchilla",
+    variable: VariableOpt = None,
+    checkpoints_after: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    frontier_filter: FrontierFilterOpt = DEFAULT_FRONTIER,
+    n_column: NColumnOpt = "n_params",
     columns: ColumnsOpt = None,
-    derive_tokens: DeriveOpt = False,
+    derive_tokens: DeriveTokensOpt = False,
+    derive_flops: DeriveFlopsOpt = False,
     drop_highest: DropOpt = 0,
-    n_column: Annotated[str, typer.Option(
-        help="Parameter count to use as N when fitting a table: n_params or n_params_total.")]
-    = "n_params",
     runs: Annotated[Path | None, typer.Option(
         help="With a fit JSON: the run table it was fitted on (for the figures of runs).")]
     = None,
@@ -43,21 +64,29 @@ def report_command(
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write one self-contained HTML report (figures inline, nothing fetched) of a fit or study."""
+    """Write one self-contained HTML report (figures inline, nothing fetched) of a fit or study.
+
+    The fitting options (--law, --checkpoints-after, --frontier-filter, --n-column, ...) apply
+    when SOURCE is a run table; the reading options (--columns, the derive flags,
+    --drop-highest) to a run table given as SOURCE or as --runs."""
     from scalinglab.report.html import command_line, write_report  # noqa: PLC0415
     from scalinglab.report.sources import load_source  # noqa: PLC0415
 
     inputs = load_source(
-        source, columns=columns, derive_tokens=derive_tokens, drop_highest=drop_highest,
-        runs=runs, fit_options={"n_column": n_column}, bootstrap=bootstrap, level=level,
+        source, columns=columns, derive_tokens=derive_tokens, derive_flops=derive_flops,
+        drop_highest=drop_highest, runs=runs, bootstrap=bootstrap, level=level,
+        fit_options={"law": law, **row_options(checkpoints_after, frontier_filter, n_column,
+                                               variable)},
         seed=seed, budgets=None if budgets is None else
         [parse_float(b, "--budgets") for b in budgets.split(",")],
         target_compute=None if compute is None else parse_float(compute, "--compute"))
+    notes = [] if inputs.runs is None else list(inputs.runs.attrs.get("notes", []))
     written = write_report(out, inputs, command=command_line(), title=title)
     if as_json:
         print_json({"path": str(written.path), "figures": written.figures,
                     "omitted": written.omitted})
         return
-    for key, reason in written.omitted.items():
-        console.print(f"[dim]left out {key}: {reason}[/dim]", highlight=False)
+    print_warnings(notes, label="note:")
+    print_warnings([f"{key}: {reason}" for key, reason in written.omitted.items()],
+                   label="left out")
     console.print(f"wrote {written.path} ({len(written.figures)} figures)", highlight=False)

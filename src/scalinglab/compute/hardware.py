@@ -84,19 +84,19 @@ A100 = _register(GPU(
     "a100", "A100 SXM", 312e12, 400.0, 1.2, "2026-05",
     "NVIDIA A100 Tensor Core GPU datasheet: BF16 tensor 312 TFLOP/s dense (624 with sparsity), "
     "max TDP 400 W (SXM)",
-    f"issue 6 default ~$1.2; consistent with {PRICE_SURVEY_2026}",
+    f"within the A100 range of {PRICE_SURVEY_2026}",
     aliases=("a100-sxm", "a100-sxm4", "a100-80gb", "a100-40gb")))
 H100 = _register(GPU(
     "h100", "H100 SXM", 989e12, 700.0, 2.5, "2026-05",
     "NVIDIA H100 Tensor Core GPU datasheet: BF16 tensor 1,979 TFLOP/s with sparsity = 989 dense, "
     "max TDP up to 700 W (SXM)",
-    f"issue 6 default ~$2.5; low end of {PRICE_SURVEY_2026}",
+    f"the low end of the H100 range of {PRICE_SURVEY_2026}",
     aliases=("h100-sxm", "h100-sxm5", "h100-80gb")))
 H200 = _register(GPU(
     "h200", "H200 SXM", 989e12, 700.0, 3.5, "2026-05",
     "NVIDIA H200 Tensor Core GPU datasheet: BF16 tensor 1,979 TFLOP/s with sparsity = 989 dense "
     "(same GH100 compute as H100, more HBM3e), max TDP up to 700 W (SXM)",
-    f"low end of {PRICE_SURVEY_2026}",
+    f"the low end of the H200 range of {PRICE_SURVEY_2026}",
     aliases=("h200-sxm", "h200-141gb")))
 B200 = _register(GPU(
     "b200", "B200", 2250e12, 1000.0, 6.0, "2026-03",

@@ -530,12 +530,17 @@ def _notes(law: UncertainLaw, costs: CostModel, plan: Plan) -> list[str]:
         saving = plan.inference.cost_saving.value
         notes.append(f"the inference-aware model costs {ratio:.2f}x the Chinchilla model's "
                      f"training but saves {saving:.1%} of training + serving cost")
+    notes.append(price_note(costs))
+    return notes
+
+
+def price_note(costs: CostModel) -> str:
+    """Where the price per GPU-hour comes from, in one sentence."""
     price = costs.gpu.price_usd_per_hour
     if price is None:
-        notes.append(f"no price for {costs.gpu.name}: money not computed; give --price")
-    elif costs.gpu.price_as_of == "user":
-        notes.append(f"price {price:g} USD/GPU-hour, given by the user")
-    else:
-        notes.append(f"price {price:g} USD/GPU-hour: an indicative {costs.gpu.name} rental rate "
-                     f"as of {costs.gpu.price_as_of}, not a quote; override with --price")
-    return notes
+        return f"no price for {costs.gpu.name}: money not computed; give --price"
+    if costs.gpu.price_as_of == "user":
+        return f"price {price:g} USD/GPU-hour, given by the user"
+    return (f"price {price:g} USD/GPU-hour: an indicative {costs.gpu.name} rental rate as of "
+            f"{costs.gpu.price_as_of}, not a quote (`scalinglab hardware` gives its source); "
+            f"override with --price")

@@ -19,9 +19,10 @@ import pandas as pd
 
 from scalinglab.laws.base import Law
 
-REMEDIES = ("remedies: bound or fix E (E_bounds / E_fixed / E_prior; CLI --E-bounds, --E-fixed, "
-            "--E-prior), fit the single-variable envelope L(C) = E + A*C^-alpha instead "
-            "(law='power', variable='C'), or add checkpoint rows (checkpoints_after=0.1)")
+#: In the API's spelling; the command line prints its flags instead (cli/terms.py).
+REMEDIES = ("remedies: bound or fix E (E_bounds, E_fixed or E_prior), fit the single-variable "
+            "envelope L(C) = E + A*C^-alpha instead (law='power', variable='C'), or add "
+            "checkpoint rows (checkpoints_after=0.1)")
 RELATIVE_WIDTH_LIMIT = 0.5      # 90% interval wider than 50% of the value: poorly determined
 CORRELATION_LIMIT = 0.95
 CONDITION_LIMIT = 1e10

@@ -76,15 +76,19 @@ def load_source(source: str | Path, columns: str | None = None, derive_tokens: b
                 drop_highest: int = 0, runs: str | Path | None = None,
                 fit_options: dict[str, Any] | None = None, bootstrap: int = 1000,
                 level: float = 0.9, seed: int = 0, budgets: list[float] | None = None,
-                target_compute: float | None = None) -> ReportInputs:
+                target_compute: float | None = None,
+                derive_flops: bool = False) -> ReportInputs:
     """Build :class:`ReportInputs` from a run table, a result JSON or a results folder.
 
-    ``columns``/``derive_tokens``/``drop_highest`` read a foreign run table as ``scalinglab
-    fit`` does; ``runs`` is the table behind a fit JSON (for the figures that need rows);
-    ``fit_options`` go to :func:`~scalinglab.fit.parametric.fit_parametric`; ``budgets``
+    ``columns``/``derive_tokens``/``derive_flops``/``drop_highest`` read a foreign run table
+    as ``scalinglab fit`` does (C = 6ND with ``fit_options["n_column"]`` as N); ``runs`` is the table behind a fit JSON (for the figures that need rows);
+    ``fit_options`` go to :func:`~scalinglab.fit.parametric.fit_parametric` (its ``law``
+    too, default chinchilla); ``budgets``
     (FLOPs) are Approach 2's compute budgets (default: clustered from the table).
     """
     path = Path(source)
+    reading = {"columns": columns, "derive_tokens": derive_tokens, "derive_flops": derive_flops,
+               "drop_highest": drop_highest, "n_column": (fit_options or {}).get("n_column")}
     if not path.exists():
         raise ScalingLabError(f"{str(path)!r} does not exist")
     if path.is_dir():
@@ -92,9 +96,9 @@ def load_source(source: str | Path, columns: str | None = None, derive_tokens: b
     elif path.suffix.lower() == ".json":
         inputs = _from_json(path)
         if runs is not None:
-            inputs.runs = read_table(runs, columns, derive_tokens, drop_highest)
+            inputs.runs = read_table(runs, **reading)
     else:
-        table = read_table(path, columns, derive_tokens, drop_highest)
+        table = read_table(path, **reading)
         inputs = inputs_from_table(table, str(path), bootstrap=bootstrap, level=level, seed=seed,
                                    fit_options=fit_options, budgets=budgets)
     if target_compute is not None:
@@ -106,9 +110,11 @@ def load_source(source: str | Path, columns: str | None = None, derive_tokens: b
 
 
 def read_table(path: str | Path, columns: str | None = None, derive_tokens: bool = False,
-               drop_highest: int = 0) -> pd.DataFrame:
+               drop_highest: int = 0, derive_flops: bool = False,
+               n_column: str | None = None) -> pd.DataFrame:
     """A run table (CSV/Parquet) through an optional column mapping; drop the K highest losses."""
-    frame = load_runs(path, columns=columns, derive_tokens=derive_tokens, require=("loss",))
+    frame = load_runs(path, columns=columns, derive_tokens=derive_tokens,
+                      derive_flops=derive_flops, n_column=n_column, require=("loss",))
     return drop_highest_losses(frame, drop_highest)
 
 
@@ -120,8 +126,9 @@ def inputs_from_table(table: pd.DataFrame, source: str, bootstrap: int = 1000,
     from scalinglab.fit import fit_isoflop, fit_parametric  # noqa: PLC0415
 
     began = time.perf_counter()
-    fit = fit_parametric(table, "chinchilla", bootstrap=bootstrap, level=level, seed=seed,
-                         **(fit_options or {}))
+    options = dict(fit_options or {})
+    law = options.pop("law", "chinchilla")
+    fit = fit_parametric(table, law, bootstrap=bootstrap, level=level, seed=seed, **options)
     isoflop, isoflop_error = None, None
     try:  # a table without flops is grouped by C = 6ND (the fit says so in a warning)
         isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
