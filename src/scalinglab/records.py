@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import difflib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,10 @@ RECORD_COLUMNS: dict[str, str] = {
     "wall_seconds": "wall-clock seconds",
     "exact_loss": "exact expected held-out loss (synthetic language), nats/token",
 }
+
+#: Task columns (issue 24): ``acc_<task>`` (fraction in [0, 1]) and ``task_loss_<task>`` (nats
+#: per token of the correct continuation) travel with the record columns.
+TASK_PREFIXES = ("acc_", "task_loss_")
 
 #: Short aliases accepted in column mappings (``N="Model Size"``).
 ALIASES: dict[str, str] = {"N": "n_params", "D": "tokens", "C": "flops", "L": "loss"}
@@ -103,6 +107,9 @@ class RunRecord:
     schedule: str = ""
     wall_seconds: float = float("nan")
     exact_loss: float = float("nan")
+    #: task scores of the evaluation (scalinglab.train.tasks): ``acc_<task>`` (fraction) and
+    #: ``task_loss_<task>`` (nats/token); columns of their own in a run table
+    tasks: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,9 +117,15 @@ class RunRecord:
 
 def records_to_frame(records: list[RunRecord]) -> pd.DataFrame:
     """A DataFrame with the record's columns, in the documented order."""
-    order = [f.name for f in fields(RunRecord)]
-    frame = pd.DataFrame([r.to_dict() for r in records], columns=order)
-    return frame[[c for c in RECORD_COLUMNS if c in frame.columns]]
+    order = [f.name for f in fields(RunRecord) if f.name != "tasks"]
+    rows = []
+    for record in records:
+        row = record.to_dict()
+        row.update(row.pop("tasks", None) or {})
+        rows.append(row)
+    scores = sorted({k for row in rows for k in row if k.startswith(("acc_", "task_loss_"))})
+    frame = pd.DataFrame(rows, columns=order + scores)
+    return frame[[c for c in RECORD_COLUMNS if c in frame.columns] + scores]
 
 
 def parse_column_mapping(spec: str | None) -> dict[str, str]:
@@ -254,7 +267,8 @@ def load_runs(
                 if k != v and k in frame.columns and k not in mapping.values()]
     renamed = frame.drop(columns=replaced).rename(columns={v: k for k, v in mapping.items()})
     if mapping:  # keep only what was mapped plus columns already named canonically
-        keep = [c for c in renamed.columns if c in RECORD_COLUMNS]
+        keep = [c for c in renamed.columns if c in RECORD_COLUMNS
+                or str(c).startswith(TASK_PREFIXES)]   # task columns keep their own names
         renamed = renamed[keep]
     renamed = renamed.loc[:, ~renamed.columns.duplicated()].copy()
     for col in NUMERIC_COLUMNS:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scalinglab.cli import task_cmds
 from scalinglab.cli.common import (
     DEFAULT_CHECKPOINTS,
     DEFAULT_FRONTIER,
@@ -110,7 +111,9 @@ def fit_command(
     no_irreducible: Annotated[bool, typer.Option(
         "--no-irreducible", help="Power law without E.")] = False,
     n_column: NColumnOpt = "n_params",
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples (over runs).", min=0)] = 1000,
+    bootstrap: Annotated[int | None, typer.Option(
+        help="Bootstrap resamples (over runs); default 1000 (64 joint ones with --task).",
+        min=0)] = None,
     level: LevelOpt = 0.9,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     huber_delta: Annotated[float, typer.Option(help="Huber delta on log-loss residuals.",
@@ -146,10 +149,21 @@ def fit_command(
         help="Also write the self-contained HTML report of the fit here.")] = None,
     allow_far: AllowFarOpt = False,
     as_json: JsonOpt = False,
+    task: task_cmds.TaskOpt = None,
+    chance: task_cmds.ChanceOpt = None,
+    via: task_cmds.ViaOpt = "auto",
+    loss_column: task_cmds.LossColumnOpt = "loss",
 ) -> None:
-    """Fit a scaling law to a table of training runs (Approach 3, 2 or 1)."""
+    """Fit a scaling law to a table of training runs (Approach 3, 2 or 1), or with --task the
+    chain compute -> loss -> task accuracy."""
     from scalinglab.fit.api import fit  # noqa: PLC0415
 
+    if task is not None:
+        task_cmds.fit_task_command(runs, task, chance, via, loss_column, bootstrap, level, seed,
+                                   columns, derive_tokens,
+                                   {} if law == "chinchilla" else {"law": law}, out, as_json)
+        return
+    bootstrap = 1000 if bootstrap is None else bootstrap
     frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
                       as_json)
     options: dict[str, Any] = {}
@@ -300,10 +314,15 @@ def predict_command(
              "parameter-only interval.")] = "run",
     allow_far: AllowFarOpt = False,
     as_json: JsonOpt = False,
+    loss: task_cmds.AtLossOpt = None,
 ) -> None:
-    """Predict the loss (nats/token) of a run of N parameters on D tokens (or C FLOPs)."""
+    """Predict the loss (nats/token) of a run of N parameters on D tokens (or C FLOPs); with a
+    task fit, the accuracy and its run interval."""
     from scalinglab.fit.intervals import check_kind  # noqa: PLC0415
 
+    if task_cmds.is_task_fit(fit):
+        task_cmds.predict_task_command(fit, params, tokens, compute, loss, level, as_json)
+        return
     check_kind(kind)
     law, result, source = load_law(fit, preset)
     given = {"N": params, "D": tokens, "C": compute}

@@ -44,7 +44,19 @@ def fit(runs: pd.DataFrame | str | Path, settings: FitSettings | str | None = No
     the envelope of loss curves (:func:`~scalinglab.fit.fit_envelope`); their keywords go to
     those functions (bootstrap defaults to 0 here).  ``columns`` maps a foreign table's columns
     (``'N="Model Size",C="Training FLOP",loss=loss'``); ``derive_tokens`` computes D = C/(6N).
+
+    With ``task="acc_<task>"`` (and ``chance=``, ``via=``, ``loss_column=``) it fits the task
+    chain compute -> loss -> accuracy instead and returns a
+    :class:`~scalinglab.fit.chain.TaskFit`; the other keywords go to its step-1 loss fit.
     """
+    if overrides.get("task") is not None:
+        from scalinglab.fit.chain import fit_task  # noqa: PLC0415
+
+        if columns is not None or derive_tokens or not isinstance(runs, pd.DataFrame):
+            runs = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=())
+        if isinstance(settings, str):
+            overrides["law"] = settings
+        return fit_task(runs, overrides.pop("task"), **overrides)
     if columns is not None or derive_tokens or not isinstance(runs, pd.DataFrame):
         require = ("n_params", "loss") if approach != 3 else ("loss",)
         runs = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=require)

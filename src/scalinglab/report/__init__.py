@@ -21,11 +21,13 @@ from scalinglab.report.figures import (
     residuals,
 )
 from scalinglab.report.manifold import manifold_dimension
+from scalinglab.report.task_figures import accuracy_vs_compute, accuracy_vs_loss
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")
 
-__all__ = ["FIGURES", "backtest", "budget_curve", "dropped_rows", "fit_rows", "fitted_rows",
+__all__ = ["FIGURES", "accuracy_vs_compute", "accuracy_vs_loss", "backtest", "budget_curve",
+           "dropped_rows", "fit_rows", "fitted_rows",
            "isoflop_profiles", "law_frontier",
            "loss_contours", "loss_vs_compute", "manifold_dimension", "optimal_allocation",
            "prediction_vs_measurement", "residuals"]

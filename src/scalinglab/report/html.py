@@ -146,6 +146,9 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
          "no backtest result in the source (`scalinglab backtest` makes one)",
          lambda f: f(inputs.backtest)),
     ]
+    from scalinglab.report.task_figures import task_figure_specs  # noqa: PLC0415
+
+    specs.extend(task_figure_specs(inputs))
     out = []
     for key, title, caption, missing, call in specs:
         figure = Figure(key, title, caption)

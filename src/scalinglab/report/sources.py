@@ -64,6 +64,8 @@ class ReportInputs:
     seeds: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
+    task_fit: Any = None                        # a TaskFit (issue 24) and its target (N, D)
+    task_target: dict[str, float] | None = None
 
     @property
     def rows_for_fit(self) -> pd.DataFrame | None:
@@ -149,6 +151,12 @@ def _from_json(path: Path) -> ReportInputs:
         fit = _fit_from_dict(data, path)
         return ReportInputs(source=str(path), kind="fit", fit=fit,
                             seeds=_fit_seed(fit))
+    if fmt == "scalinglab.taskfit":
+        from scalinglab.fit.chain import TaskFit  # noqa: PLC0415
+
+        task_fit = TaskFit.load(path)
+        return ReportInputs(source=str(path), kind="fit", fit=task_fit.loss_fit,
+                            task_fit=task_fit)
     if fmt == "scalinglab.isoflop":
         data = read_result_json(path, "scalinglab.isoflop", versions=(FRONTIER_FORMAT_VERSION,))
         return ReportInputs(source=str(path), kind="fit", isoflop=IsoFlopResult.from_dict(data))

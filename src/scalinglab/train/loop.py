@@ -182,6 +182,7 @@ class _Runner:
         ids = validation_windows(val.n_windows, plan.eval_sequences)
         self.val_windows, self.val_ids = val, ids[context.rank::context.world_size]
         self.flops_per_token = shape.flops_per_token()
+        self.task_suite: list | None = None
 
     # ------------------------------------------------------------------ training
     def train_step(self, step: int, lr_multiplier: float) -> torch.Tensor:
@@ -258,7 +259,8 @@ def train_run(config: TrainConfig, corpus: TokenizedCorpus, *, resume: bool = Fa
               progress: Callable[[ProgressInfo], None] | None = None,
               on_step: Callable[[int], None] | None = None,
               context: DistContext | None = None,
-              should_stop: Callable[[], bool] | None = None) -> TrainResult:
+              should_stop: Callable[[], bool] | None = None,
+              tasks: bool = False) -> TrainResult:
     """Train one GPT as ``config`` says on ``corpus``; every evaluation becomes a record.
 
     ``resume`` continues from ``config.checkpoint_dir`` when a checkpoint is there (and starts
@@ -266,7 +268,9 @@ def train_run(config: TrainConfig, corpus: TokenizedCorpus, *, resume: bool = Fa
     every optimiser step of the main run (tests use it to simulate a crash).  Under torchrun
     the process group is started from the environment unless ``context`` is given.
     ``should_stop()`` is polled after every optimiser step (branches included); when it returns
-    True the run checkpoints and raises :class:`TrainingInterrupted`.
+    True the run checkpoints and raises :class:`TrainingInterrupted`.  With ``tasks`` every
+    evaluation also scores the held-out task suite (:mod:`scalinglab.train.tasks`) into the
+    record's ``acc_<task>`` / ``task_loss_<task>``.
     """
     device = pick_device(config.device)
     if config.threads:
@@ -283,6 +287,10 @@ def train_run(config: TrainConfig, corpus: TokenizedCorpus, *, resume: bool = Fa
     if resume and not config.checkpoint_dir:
         raise ScalingLabError("resuming needs a checkpoint folder (checkpoint_dir)")
     runner = _Runner(config, corpus, plan, context, device)
+    if tasks:
+        from scalinglab.train.tasks import build_suite  # noqa: PLC0415
+
+        runner.task_suite = build_suite(corpus.val, plan.shape.seq_len, seed=0)
     return _Loop(runner, resume, progress, on_step, should_stop).run()
 
 
@@ -388,7 +396,14 @@ class _Loop:
             seq_len=float(shape.seq_len), vocab_size=float(shape.vocab_size),
             corpus=self.runner.corpus.name, tokenizer=self.runner.corpus.tokenizer,
             seed=int(config.seed), schedule=self.plan.schedule.kind,
-            wall_seconds=self._wall(), exact_loss=exact_loss))
+            wall_seconds=self._wall(), exact_loss=exact_loss, tasks=self._task_scores()))
+
+    def _task_scores(self) -> dict[str, float]:
+        if not self.runner.task_suite:
+            return {}
+        from scalinglab.train.tasks import evaluate_suite  # noqa: PLC0415
+
+        return evaluate_suite(self.runner.model, self.runner.task_suite, self.runner.device)
 
     def _report(self, train_loss: float, phase: str) -> None:
         if not math.isfinite(train_loss):

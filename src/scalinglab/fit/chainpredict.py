@@ -1,0 +1,163 @@
+"""The joint bootstrap of the task chain and the composed accuracy interval.
+
+Each resample draws runs with replacement (rows, when the table has fewer than
+``MIN_RUNS_FOR_RUN_BOOTSTRAP`` runs) and refits, on the same draw, step 1 (the loss law, with
+the draw's run multiplicities as row weights) and step 2 (the link).  At a target the interval
+is the spread of ``link_b(L_b(N, D) * exp(e)) + s`` over resamples b, where ``e`` carries the
+part of the loss's calibrated run interval that the step-1 draws do not (run scatter and
+extrapolation) and ``s`` the run-to-run scatter of accuracy around the link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.linkfit import fit_link_params
+from scalinglab.laws.links import link_values
+
+
+def joint_bootstrap(fit, route, form: str, loss_options: dict[str, Any], n_resamples: int,
+                    seed: int) -> None:
+    """Fill ``fit.link_draws`` and ``fit.step1_draws`` with ``n_resamples`` joint refits."""
+    from scalinglab.fit.chainselect import fit_loss_law  # noqa: PLC0415
+
+    table = route.step1_frame
+    link_units = route.units.astype(str)
+    table_units = (np.array([], dtype=str) if table is None else
+                   table["_unit"].astype(str).to_numpy())
+    units = np.unique(np.concatenate([link_units, table_units]))
+    index = {u: i for i, u in enumerate(units)}
+    link_idx = np.array([index[u] for u in link_units])
+    table_idx = np.array([index[u] for u in table_units], dtype=int)
+    rng = np.random.default_rng(seed)
+    links, laws = [], []
+    for _ in range(n_resamples):
+        counts = np.bincount(rng.integers(0, len(units), len(units)), minlength=len(units))
+        w_link = counts[link_idx].astype(float)
+        try:
+            params = fit_link_params(route.x, route.acc, fit.chance, form,
+                                     decreasing=fit.via != "compute", weights=w_link,
+                                     start=fit.link.raw())
+            if table is not None:
+                weighted = table.assign(_boot_weight=counts[table_idx].astype(float))
+                law = fit_loss_law(weighted, loss_options, weights="_boot_weight",
+                                   calibrate=False, bootstrap=0).law
+                laws.append(law)
+        except (ScalingLabError, ValueError):
+            continue
+        links.append(params)
+    if links:
+        fit.link_draws = np.array(links)
+    fit.step1_draws = laws
+    fit.notes.append(f"joint bootstrap: {len(links)} of {n_resamples} resamples refitted "
+                     f"({fit.bootstrap_unit} resampled)")
+
+
+def target_x(fit, inputs: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """The link's x at a target (point) and the law inputs used (empty for a given loss)."""
+    inputs = {k: v for k, v in inputs.items() if v is not None}
+    if "loss" in inputs:
+        if fit.via == "compute":
+            raise ScalingLabError("this task fit goes through compute (via compute): give N and "
+                                  "D, or C, not a loss")
+        loss = _positive(inputs["loss"], "loss")
+        return loss, {}
+    if fit.via == "compute":
+        if "C" in inputs:
+            return float(np.log10(_positive(inputs["C"], "C"))), {}
+        if "N" in inputs and "D" in inputs:
+            c = 6.0 * _positive(inputs["N"], "N") * _positive(inputs["D"], "D")
+            return float(np.log10(c)), {}
+        raise ScalingLabError("this task fit (via compute) needs C, or N and D")
+    if fit.loss_fit is None:
+        raise ScalingLabError("this task fit has no loss law (its table had no n_params and "
+                              "tokens): give the target's loss")
+    variables = fit.loss_fit.law.variables
+    if "C" in variables and "C" not in inputs and "N" in inputs and "D" in inputs:
+        inputs["C"] = 6.0 * _positive(inputs["N"], "N") * _positive(inputs["D"], "D")
+    missing = [v for v in variables if v not in inputs]
+    if missing:
+        raise ScalingLabError(f"this task fit's loss law needs {', '.join(variables)}; "
+                              f"missing {', '.join(missing)}")
+    law_in = {v: _positive(inputs[v], v) for v in variables}
+    return float(fit.loss_fit.predict(**law_in)), law_in
+
+
+def _positive(value: Any, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ScalingLabError(f"{name} must be a number, got {value!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ScalingLabError(f"{name} must be a positive number, got {value!r}")
+    return v
+
+
+def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
+    """See :meth:`TaskFit.predict_interval`."""
+    from scalinglab.fit.chain import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal  # noqa: PLC0415
+
+    if not 0 < level < 1:
+        raise ScalingLabError(f"level must be in (0, 1), got {level}")
+    z = float(norm.ppf(0.5 + level / 2))
+    x0, law_in = target_x(fit, inputs)
+    rng = np.random.default_rng(fit.seed + 1)
+    params = fit.link.raw()[None, :] if fit.link_draws is None else fit.link_draws
+    n = len(params)
+    loss_info = None
+    if law_in:
+        x_draws, loss_info = _loss_draws(fit, law_in, x0, level, z, n, rng)
+    else:
+        x_draws = np.full((n, SCATTER_DRAWS), x0)
+    mean_acc = np.stack([link_values(p, x_draws[i], fit.chance) for i, p in enumerate(params)])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    band_lo, band_hi = np.quantile(mean_acc, q)
+    if band_hi - band_lo > MAX_LINK_SPREAD * (1 - fit.chance):
+        where = (f"loss {loss_info['low']:.4g} .. {loss_info['high']:.4g}" if loss_info else
+                 f"x = {x0:.4g}")
+        raise TaskRefusal(
+            f"{fit.task}: at this target ({where}) the bootstrap links range from "
+            f"{band_lo:.3f} to {band_hi:.3f} before run scatter: the small runs cannot tell "
+            f"the accuracy (unidentified region of the link)")
+    draws = mean_acc + fit.scatter * rng.standard_normal(mean_acc.shape)
+    floor = fit.chance - z * fit.scatter
+    low, high = np.clip(np.quantile(draws, q), floor, 1.0)
+    point = float(fit.link.predict(x0))
+    return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
+            "kind": "run", "via": fit.via, "task": fit.task, "chance": fit.chance,
+            "loss": loss_info, "x": x0,
+            "meaning": "a new run's measured accuracy (loss interval + link parameters + "
+                       "run scatter of accuracy); clipped to [chance - noise, 1]",
+            "components": {"accuracy_scatter_sd": fit.scatter,
+                           "link_band": [float(band_lo), float(band_hi)],
+                           "floor": float(floor), "resamples": n}}
+
+
+def _loss_draws(fit, law_in, point, level, z, n, rng):
+    """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval."""
+    from scalinglab.fit.chain import SCATTER_DRAWS  # noqa: PLC0415
+
+    if fit.loss_fit.run_interval is None:       # no calibration: step-1 draws and scatter only
+        lo = hi = point
+    else:                                       # a guard's refusal of the loss passes through
+        band = fit.loss_fit.predict_interval(level=level, **law_in)
+        lo, hi = float(band["low"]), float(band["high"])
+    sd_total = max(np.log(hi / point), np.log(point / lo), 0.0) / z
+    if fit.step1_draws and len(fit.step1_draws) == n:
+        centre = np.array([float(law.predict(**_vars(law, law_in))) for law in fit.step1_draws])
+    else:
+        centre = np.full(n, point)
+    sd_boot = float(np.std(np.log(centre), ddof=1)) if n > 1 else 0.0
+    sd_rest = float(np.sqrt(max(sd_total ** 2 - sd_boot ** 2, 0.0)))
+    draws = centre[:, None] * np.exp(sd_rest * rng.standard_normal((n, SCATTER_DRAWS)))
+    info = {"loss": point, "low": lo, "high": hi, "column": fit.intermediate,
+            "unit": "nats (per token for a validation loss)"}
+    return draws, info
+
+
+def _vars(law, law_in: dict[str, float]) -> dict[str, float]:
+    return {v: law_in[v] for v in law.variables if v in law_in}

@@ -1,0 +1,213 @@
+"""Fitting one route of the task chain, and choosing the route by nested in-data backtests.
+
+A route is ``loss`` or ``task_loss`` (step 1: the loss law on N, D; step 2: the link in that
+loss) or ``compute`` (the link in log10 compute, no step 1).  :func:`choose_route` fits every
+available route below compute cuts inside the data, predicts the rows above each cut and keeps
+the route with the lowest mean absolute error -- the same kind of in-data backtest that scores
+the loss laws (:mod:`scalinglab.fit.intervals`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.linkfit import fit_link_params, free_parameters, link_scatter
+from scalinglab.fit.tasktable import has_scale, log10_compute, task_loss_column
+from scalinglab.laws.links import TaskLink
+
+#: nested backtests: cut at these quantiles of the rows' log10 compute, fit below, score above
+SELECTION_QUANTILES = (0.6, 0.8)
+#: routes in order of preference when the backtests cannot tell (all fail, or ties)
+ROUTE_ORDER = ("loss", "task_loss", "compute")
+#: step-1 laws tried for a loss route when the caller does not name one: ``via`` alone is the
+#: Chinchilla L(N, D); ``via:C`` the single-variable L(C) = E + A C^-alpha, which a ladder
+#: whose runs share one token count (final models of a family) determines where L(N, D) is
+#: degenerate (scalinglab.fit's own remedy for that warning)
+STEP1_LAWS: dict[str, dict[str, Any]] = {"": {}, "C": {"law": "power", "variable": "C"}}
+
+
+def split_label(label: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``"loss:C"`` -> ("loss", the loss options with the power law in C)."""
+    via, _, law = label.partition(":")
+    return via, {**loss_options, **STEP1_LAWS[law]}
+
+
+def route_labels(routes: list[str], loss_options: dict[str, Any], has_scale: bool) -> list[str]:
+    """Every (route, step-1 law) candidate: both laws for loss routes unless a law is given."""
+    out = []
+    for via in routes:
+        out.append(via)
+        if via != "compute" and has_scale and "law" not in loss_options:
+            out.append(f"{via}:C")
+    return out
+
+
+@dataclass
+class RouteFit:
+    """One fitted route: the link, its scatter, step 1 (or None) and the step-2 rows."""
+
+    via: str
+    link: TaskLink
+    scatter: float
+    loss_fit: Any
+    intermediate: str | None
+    x: np.ndarray
+    acc: np.ndarray
+    groups: np.ndarray
+    units: np.ndarray
+    step1_frame: pd.DataFrame | None
+
+
+def intermediate_column(via: str, column: str, loss_column: str) -> str | None:
+    return {"loss": loss_column, "task_loss": task_loss_column(column), "compute": None}[via]
+
+
+def step1_table(frame: pd.DataFrame, intermediate: str) -> pd.DataFrame:
+    """Rows usable by the loss law: positive loss, parameters and tokens; loss in ``loss``."""
+    out = frame.copy()
+    for col in (intermediate, "n_params", "tokens"):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    out = out[(out[intermediate] > 0) & (out["n_params"] > 0) & (out["tokens"] > 0)]
+    if intermediate != "loss":
+        out = out.drop(columns=["loss"], errors="ignore").rename(columns={intermediate: "loss"})
+    if "run_id" not in out.columns:
+        out["run_id"] = [f"row{i}" for i in range(len(out))]
+    if "flops" not in out.columns:                  # for the L(C) step-1 law: C = 6 N D
+        out["flops"] = 6.0 * out["n_params"] * out["tokens"]
+    return out.reset_index(drop=True)
+
+
+def step2_rows(frame: pd.DataFrame, column: str, via: str, intermediate: str | None):
+    """(x, acc, mask) of the rows the link is fitted to."""
+    acc = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    if via == "compute":
+        x = log10_compute(frame)
+    else:
+        x = pd.to_numeric(frame[intermediate], errors="coerce").to_numpy(dtype=float)
+        x = np.where(x > 0, x, np.nan)
+    mask = np.isfinite(x) & np.isfinite(acc)
+    return x[mask], acc[mask], mask
+
+
+#: step-1 fits are shared by the tasks of one table (same rows, weights and options): a small
+#: cache keyed by the content of the columns the loss law reads
+_STEP1_CACHE: dict[tuple, Any] = {}
+STEP1_CACHE_SIZE = 512
+
+
+def fit_loss_law(table: pd.DataFrame, loss_options: dict[str, Any], **extra: Any):
+    """Step 1 through the public entry point (keyword overrides only); cached by content."""
+    import copy  # noqa: PLC0415
+
+    from scalinglab.fit.api import fit  # noqa: PLC0415
+
+    options = {**loss_options, **extra}
+    cols = [c for c in ("run_id", "n_params", "n_params_total", "tokens", "flops", "loss",
+                        "final", "_boot_weight") if c in table.columns]
+    key = (tuple(pd.util.hash_pandas_object(table[cols], index=False).tolist()),
+           repr(sorted(options.items())))
+    if key not in _STEP1_CACHE:
+        if len(_STEP1_CACHE) >= STEP1_CACHE_SIZE:
+            _STEP1_CACHE.pop(next(iter(_STEP1_CACHE)))
+        _STEP1_CACHE[key] = fit(table, **options)
+    return copy.deepcopy(_STEP1_CACHE[key])
+
+
+def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: str,
+              loss_column: str, loss_options: dict[str, Any], calibrate: bool) -> RouteFit:
+    """Fit step 1 (for loss routes) and the link of ``via`` to ``frame``."""
+    intermediate = intermediate_column(via, column, loss_column)
+    x, acc, mask = step2_rows(frame, column, via, intermediate)
+    if len(x) < free_parameters(form) + 1:
+        raise ScalingLabError(f"{column}: only {len(x)} rows have both the accuracy and "
+                              f"{intermediate or 'compute'}; the link needs at least "
+                              f"{free_parameters(form) + 1}")
+    loss_fit, table = None, None
+    if via != "compute" and has_scale(frame):
+        table = step1_table(frame, intermediate)
+        loss_fit = fit_loss_law(table, loss_options, calibrate=calibrate, bootstrap=0)
+    params = fit_link_params(x, acc, chance, form, decreasing=via != "compute")
+    link = TaskLink(form=form, variable="log10_flops" if via == "compute" else "loss",
+                    chance=chance, ceiling=float(params[0]), slope=float(params[1]),
+                    midpoint=float(params[2]))
+    scatter = link_scatter(x, acc, params, chance, free_parameters(form))
+    units = frame["_unit"].to_numpy()[mask] if "_unit" in frame.columns else np.arange(len(x))
+    groups = (pd.factorize(frame["run_id"].astype(str))[0][mask] if "run_id" in frame.columns
+              else np.arange(len(x)))
+    return RouteFit(via, link, scatter, loss_fit, intermediate, x, acc, groups, units, table)
+
+
+def law_inputs(loss_fit, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The step-1 law's inputs (N, D or C) read from ``frame`` by the fit's column mapping."""
+    return {v: pd.to_numeric(frame[loss_fit.columns[v]], errors="coerce").to_numpy(dtype=float)
+            for v in loss_fit.law.variables}
+
+
+def route_predictions(route: RouteFit, frame: pd.DataFrame) -> np.ndarray:
+    """Predicted accuracy of ``route`` at the rows of ``frame`` (from N, D or compute alone)."""
+    if "flops" not in frame.columns and {"n_params", "tokens"} <= set(frame.columns):
+        frame = frame.assign(flops=6.0 * frame["n_params"] * frame["tokens"])
+    if route.via == "compute":
+        x = log10_compute(frame)
+    elif route.loss_fit is None:
+        raise ScalingLabError("this link has no loss law (no n_params/tokens): give a loss")
+    else:
+        x = np.asarray(route.loss_fit.predict(**law_inputs(route.loss_fit, frame)), dtype=float)
+    return np.asarray(route.link.predict(x), dtype=float)
+
+
+def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[str], form: str,
+                 loss_column: str, loss_options: dict[str, Any]) -> dict[str, Any]:
+    """Score route labels (``via`` or ``via:C``) by nested backtests (MAE in accuracy points);
+    pick the lowest."""
+    if len(routes) == 1:
+        return {"chosen": routes[0], "mae_points": {}, "n_backtests": 0,
+                "method": "only route available"}
+    logc = log10_compute(frame)
+    acc = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    usable = np.isfinite(logc) & np.isfinite(acc)
+    cuts = np.quantile(logc[usable], SELECTION_QUANTILES) if usable.any() else []
+    errors: dict[str, list[float]] = {r: [] for r in routes}
+    for cut in cuts:
+        below, above = frame[usable & (logc < cut)], frame[usable & (logc >= cut)]
+        for r in routes:
+            errors[r].append(_backtest_error(below, above, column, chance, r, form,
+                                             loss_column, loss_options))
+    table = np.array([errors[r] for r in routes])               # routes x cuts
+    viable = np.all(np.isfinite(table), axis=1) if len(cuts) else np.zeros(len(routes), bool)
+    complete = np.ones(len(cuts), bool) if viable.any() else np.zeros(len(cuts), bool)
+    if viable.any():
+        mae = {r: float(np.mean(table[i])) if viable[i] else float("inf")
+               for i, r in enumerate(routes)}
+        chosen = min(routes, key=lambda r: (mae[r], ROUTE_ORDER.index(r.partition(":")[0]),
+                                            r))
+        method = f"lowest MAE over {int(complete.sum())} nested backtests"
+    else:
+        mae = {r: float("nan") for r in routes}
+        chosen = min(routes, key=lambda r: (ROUTE_ORDER.index(r.partition(":")[0]), r))
+        method = "backtests failed; preference order loss > task_loss > compute"
+    return {"chosen": chosen, "mae_points": mae, "n_backtests": int(complete.sum()),
+            "cuts_log10_flops": [float(c) for c in cuts], "method": method}
+
+
+def _backtest_error(below: pd.DataFrame, above: pd.DataFrame, column: str, chance: float,
+                    via: str, form: str, loss_column: str, loss_options: dict[str, Any]
+                    ) -> float:
+    """MAE (accuracy points) of ``via`` fitted on ``below`` at the rows of ``above``."""
+    if len(above) == 0:
+        return float("nan")
+    via, options = split_label(via, loss_options)
+    try:
+        route = fit_route(below, column, chance, via, form, loss_column, options,
+                          calibrate=False)
+        pred = route_predictions(route, above)
+    except (ScalingLabError, ValueError, FloatingPointError):
+        return float("nan")
+    truth = pd.to_numeric(above[column], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(pred) & np.isfinite(truth)
+    return float(100 * np.mean(np.abs(pred[ok] - truth[ok]))) if ok.any() else float("nan")

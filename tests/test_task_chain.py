@@ -1,0 +1,163 @@
+"""The task chain (issue 24): compute -> loss -> accuracy, its routes, intervals and refusals.
+
+A synthetic ladder with a known Chinchilla loss and a known sigmoid link (plus run scatter of
+accuracy) checks that the chain recovers the link and that a larger held-out run falls in its
+interval; bad input and near-chance tasks get one-line errors (API and console script).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalinglab
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.chain import TaskFit, TaskRefusal, fit_task
+from scalinglab.laws.links import TaskLink
+from tests.clihelp import assert_one_line_error, run_inprocess, run_script
+
+E, A, ALPHA, B, BETA = 1.8, 400.0, 0.34, 410.0, 0.28
+LINK = TaskLink("sigmoid1", "loss", 0.25, 1.0, -2.0, 4.0)
+
+
+def true_loss(n, d):
+    return E + A / n ** ALPHA + B / d ** BETA
+
+
+def ladder(seed: int = 0, sizes=(2e6, 4e6, 8e6, 1.6e7, 3.2e7, 6.4e7), scatter=0.01):
+    """Checkpoints of a ladder of runs with loss and accuracy from the true chain."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in sizes:
+        offset = rng.normal(0, 0.005)                       # run-level loss scatter (log)
+        for d in np.geomspace(20 * n / 8, 20 * n, 6):
+            loss = true_loss(n, d) * np.exp(offset + rng.normal(0, 0.002))
+            acc = float(LINK.predict(loss)) + rng.normal(0, scatter)
+            rows.append({"run_id": f"n{n:.0e}", "n_params": n, "tokens": d, "loss": loss,
+                         "acc_demo": acc, "final": int(d == 20 * n)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def chain_fit() -> TaskFit:
+    return fit_task(ladder(), "acc_demo", chance=0.25, via="loss", bootstrap=16, seed=0)
+
+
+def test_chain_recovers_the_link_and_covers_a_larger_run(chain_fit):
+    assert chain_fit.via == "loss"
+    assert chain_fit.link.slope == pytest.approx(-2.0, rel=0.35)
+    n, d = 2.56e8, 20 * 2.56e8                     # 4x beyond the largest fitted size
+    truth = float(LINK.predict(true_loss(n, d)))
+    out = chain_fit.predict_interval(N=n, D=d)
+    assert out["low"] <= truth <= out["high"]
+    assert abs(out["accuracy"] - truth) < 0.03
+    assert out["loss"]["low"] < true_loss(n, d) < out["loss"]["high"]
+    assert out["chance"] - 0.1 < out["low"] < out["accuracy"] < out["high"] <= 1.0
+
+
+def test_public_entry_point_and_save_load_roundtrip(chain_fit, tmp_path):
+    same = scalinglab.fit(ladder(), task="acc_demo", chance=0.25, via="loss", bootstrap=16)
+    assert isinstance(same, TaskFit)
+    a = same.predict_interval(N=1e8, D=2e9)
+    b = chain_fit.predict_interval(N=1e8, D=2e9)      # same seed: same numbers
+    assert (a["accuracy"], a["low"], a["high"]) == (b["accuracy"], b["low"], b["high"])
+    path = chain_fit.save(tmp_path / "task.json")
+    again = TaskFit.load(path).predict_interval(N=1e8, D=2e9)
+    assert again["accuracy"] == pytest.approx(b["accuracy"], rel=1e-12)
+    assert again["low"] == pytest.approx(b["low"], rel=1e-9)
+
+
+def test_auto_scores_every_route_and_link_alone_from_a_loss():
+    fit = fit_task(ladder(), "acc_demo", chance=0.25, via="auto", bootstrap=4)
+    scores = fit.selection["mae_points"]
+    assert set(scores) == {"loss", "loss:C", "compute"}      # L(N, D) and L(C) as step 1
+    assert fit.selection["chosen"] == min(scores, key=scores.get)
+    assert fit.via in ("loss", "compute")
+    loss_only = ladder().drop(columns=["n_params", "tokens"])
+    link_fit = fit_task(loss_only, "acc_demo", chance=0.25, bootstrap=4)
+    out = link_fit.predict_interval(loss=3.6)
+    assert out["low"] <= float(LINK.predict(3.6)) <= out["high"]
+    with pytest.raises(ScalingLabError, match="give the target's loss"):
+        link_fit.predict_interval(N=1e8, D=2e9)
+
+
+def test_near_chance_task_is_refused():
+    frame = ladder()
+    frame["acc_flat"] = 0.25 + np.random.default_rng(1).normal(0, 0.01, len(frame))
+    with pytest.raises(TaskRefusal, match="near chance"):
+        fit_task(frame, "acc_flat", chance=0.25, bootstrap=0)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda f: f.assign(acc_demo=f.acc_demo * 100), "percent; divide by 100"),
+    (lambda f: f.assign(acc_demo=f.acc_demo + 1.5), r"fractions in \[0, 1\]"),
+    (lambda f: f.assign(acc_demo=0.3), "constant"),
+    (lambda f: f.drop(columns=["acc_demo"]), "not in the run table"),
+])
+def test_bad_accuracy_columns(change, message):
+    with pytest.raises(ScalingLabError, match=message):
+        fit_task(change(ladder()), "acc_demo", chance=0.25, bootstrap=0)
+
+
+def test_bad_chance_levels():
+    with pytest.raises(ScalingLabError, match="above every accuracy"):
+        fit_task(ladder(), "acc_demo", chance=0.95, bootstrap=0)
+    with pytest.raises(ScalingLabError, match="looks like percent"):
+        fit_task(ladder(), "acc_demo", chance=25, bootstrap=0)
+    with pytest.raises(ScalingLabError, match="not known"):
+        fit_task(ladder(), "acc_demo", bootstrap=0)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    root = tmp_path_factory.mktemp("task")
+    frame = ladder()
+    frame.to_csv(root / "runs.csv", index=False)
+    frame.assign(acc_demo=frame.acc_demo * 100).to_csv(root / "percent.csv", index=False)
+    return root
+
+
+def test_cli_fit_predict_json(table):
+    fit_path = table / "task.json"
+    res = run_inprocess("fit", str(table / "runs.csv"), "--task", "acc_demo", "--chance", "0.25",
+                        "--via", "loss", "--bootstrap", "8", "--out", str(fit_path))
+    assert res.code == 0, res.stderr
+    assert "two-step chain through the validation loss" in res.stdout
+    import json
+
+    res = run_inprocess("predict", "--fit", str(fit_path), "--params", "1e8", "--tokens", "2e9",
+                        "--json")
+    assert res.code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert {"accuracy", "low", "high", "kind", "loss"} <= set(out)
+    assert out["low"] < out["accuracy"] < out["high"] and out["kind"] == "run"
+    assert out["loss"]["low"] < out["loss"]["loss"] < out["loss"]["high"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--task", "acc_demo", "--chance", "0.25"), "percent"),
+    (("--task", "acc_nothing", "--chance", "0.25"), "not in the run table"),
+    (("--task", "acc_demo", "--chance", "0.97"), "above every accuracy"),
+    (("--task", "acc_demo", "--chance", "0.25", "--via", "sideways"), "via must be one of"),
+])
+def test_cli_bad_task_input(table, args, message):
+    name = "percent.csv" if message == "percent" else "runs.csv"
+    run = run_script if message == "percent" else run_inprocess   # one case through the script
+    res = run("fit", str(table / name), *args, "--bootstrap", "0")
+    assert_one_line_error(res, message)
+
+
+def test_target_where_bootstrap_links_disagree_is_refused(chain_fit, tmp_path):
+    import copy
+
+    wild = copy.deepcopy(chain_fit)
+    draws = np.tile(wild.link.raw(), (40, 1))
+    draws[:, 2] = np.linspace(2.0, 6.0, 40)          # midpoints anywhere: slope unidentified
+    wild.link_draws = draws
+    with pytest.raises(TaskRefusal, match="cannot tell"):
+        wild.predict_interval(N=2.56e8, D=5.12e9)
+    wild.save(tmp_path / "wild.json")
+    res = run_inprocess("predict", "--fit", str(tmp_path / "wild.json"), "--params", "2.56e8",
+                        "--tokens", "5.12e9")
+    assert_one_line_error(res, "unidentified region")

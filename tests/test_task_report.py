@@ -1,0 +1,46 @@
+"""Report figures of a task chain (issue 24): the link and accuracy against compute."""
+
+from __future__ import annotations
+
+import pytest
+
+from scalinglab.fit.chain import fit_task
+from scalinglab.report import accuracy_vs_compute, accuracy_vs_loss
+from scalinglab.report.html import write_report
+from scalinglab.report.sources import load_source
+from tests.test_task_chain import ladder
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frame = ladder()
+    return frame, fit_task(frame, "acc_demo", chance=0.25, via="loss", bootstrap=8)
+
+
+def test_link_figure_draws_runs_link_band_and_chance(fitted):
+    frame, fit = fitted
+    fig = accuracy_vs_loss(fit, frame)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.startswith("fitted link") for label in labels)
+    assert any("bootstrap links" in label for label in labels)
+    assert any(label.startswith("chance 0.25") for label in labels)
+    assert any(label.startswith(f"runs ({len(frame)} rows)") for label in labels)
+
+
+def test_compute_figure_shows_the_prediction_with_its_interval(fitted):
+    frame, fit = fitted
+    out = fit.predict_interval(N=2.56e8, D=5.12e9)
+    fig = accuracy_vs_compute(fit, frame, {"N": 2.56e8, "D": 5.12e9})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(f"prediction {out['accuracy']:.3f}" in label for label in labels)
+
+
+def test_report_of_a_task_fit_file(fitted, tmp_path):
+    frame, fit = fitted
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    fit.save(tmp_path / "task.json")
+    inputs = load_source(tmp_path / "task.json", runs=tmp_path / "runs.csv")
+    written = write_report(tmp_path / "report.html", inputs)
+    assert {"accuracy_vs_loss", "accuracy_vs_compute"} <= set(written.figures), written.omitted
+    assert "Accuracy against loss" in (tmp_path / "report.html").read_text()
