@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.linkfit import free_parameters
+from scalinglab.fit.linkfit import (  # noqa: F401 (TaskRefusal, the constants: public here too)
+    MAX_LINK_SPREAD,
+    SCATTER_DRAWS,
+    TaskRefusal,
+    free_parameters,
+)
 from scalinglab.fit.tasktable import (
     VIA_CHOICES,
     available_vias,
@@ -54,20 +59,12 @@ FORMAT_VERSION = 1
 DEFAULT_LINK = "sigmoid"
 #: joint bootstrap resamples (each refits the loss law and the link)
 DEFAULT_BOOTSTRAP = 64
-#: Monte Carlo draws of loss and accuracy scatter per bootstrap resample
-SCATTER_DRAWS = 64
 #: fewer runs than this: resample rows instead of runs (as the loss fit does)
 MIN_RUNS_FOR_RUN_BOOTSTRAP = 3
 #: a task counts as above chance when its best rows (the top fifth by loss or compute) average
 #: this many run scatters above chance, and at least NEAR_CHANCE_POINTS accuracy points
 NEAR_CHANCE_SCATTERS = 3.0
 NEAR_CHANCE_POINTS = 0.02
-#: refuse a target where the bootstrap links' 90% band is wider than this share of [chance, 1]
-MAX_LINK_SPREAD = 0.5
-
-
-class TaskRefusal(FitError):
-    """The data cannot say what accuracy a run will reach (near chance, or links disagree)."""
 
 
 @dataclass

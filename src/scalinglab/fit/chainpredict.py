@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import norm
 
 from scalinglab.errors import ScalingLabError
-from scalinglab.fit.linkfit import fit_link_params
+from scalinglab.fit.linkfit import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal, fit_link_params
 from scalinglab.laws.links import link_values
 
 
@@ -99,7 +99,6 @@ def _positive(value: Any, name: str) -> float:
 
 def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
     """See :meth:`TaskFit.predict_interval`."""
-    from scalinglab.fit.chain import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal  # noqa: PLC0415
 
     if not 0 < level < 1:
         raise ScalingLabError(f"level must be in (0, 1), got {level}")
@@ -139,7 +138,6 @@ def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
 
 def _loss_draws(fit, law_in, point, level, z, n, rng):
     """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval."""
-    from scalinglab.fit.chain import SCATTER_DRAWS  # noqa: PLC0415
 
     if fit.loss_fit.run_interval is None:       # no calibration: step-1 draws and scatter only
         lo = hi = point

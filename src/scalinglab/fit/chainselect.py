@@ -104,7 +104,8 @@ def fit_loss_law(table: pd.DataFrame, loss_options: dict[str, Any], **extra: Any
     """Step 1 through the public entry point (keyword overrides only); cached by content."""
     import copy  # noqa: PLC0415
 
-    from scalinglab.fit.api import fit  # noqa: PLC0415
+    from scalinglab.fit.auto import fit_auto  # noqa: PLC0415
+    from scalinglab.fit.parametric import fit_parametric  # noqa: PLC0415
 
     options = {**loss_options, **extra}
     cols = [c for c in ("run_id", "n_params", "n_params_total", "tokens", "flops", "loss",
@@ -114,7 +115,12 @@ def fit_loss_law(table: pd.DataFrame, loss_options: dict[str, Any], **extra: Any
     if key not in _STEP1_CACHE:
         if len(_STEP1_CACHE) >= STEP1_CACHE_SIZE:
             _STEP1_CACHE.pop(next(iter(_STEP1_CACHE)))
-        _STEP1_CACHE[key] = fit(table, **options)
+        # the loss fit of scalinglab.fit (law="auto" by default) without the API module, so
+        # that the API's task hook and this step do not import each other
+        auto = options.get("law", "auto") == "auto"
+        rest = {k: v for k, v in options.items() if not (auto and k == "law")}
+        _STEP1_CACHE[key] = fit_auto(table, None, **rest) if auto else fit_parametric(table,
+                                                                                     **rest)
     return copy.deepcopy(_STEP1_CACHE[key])
 
 

@@ -14,6 +14,15 @@ from scipy.optimize import least_squares
 from scalinglab.errors import FitError
 from scalinglab.laws.links import LINK_FORMS, link_values
 
+#: Monte Carlo draws of loss and accuracy scatter per bootstrap resample
+SCATTER_DRAWS = 64
+#: refuse a target where the bootstrap links' 90% band is wider than this share of [chance, 1]
+MAX_LINK_SPREAD = 0.5
+
+
+class TaskRefusal(FitError):
+    """The data cannot say what accuracy a run will reach (near chance, or links disagree)."""
+
 #: the steepest link allowed: this many logits across the fitted x range (a step function
 #: beyond it; the data cannot tell a steeper one apart)
 MAX_LOGITS_ACROSS_RANGE = 60.0
