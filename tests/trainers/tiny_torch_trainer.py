@@ -4,7 +4,8 @@ It trains a tiny byte-level model (embedding -> MLP -> logits, context of one to
 on fixed random byte pairs, evaluates the held-out cross-entropy (nats/token) a few times
 and appends JSON lines to ``--out/metrics.jsonl``.  With ``--resume 1`` it continues from its
 own checkpoint in ``--out``.  ``--fail MODE`` misbehaves on purpose (the bad-input tests):
-exit, nometrics, nan, decreasing, bits, percent, sleep, crash_once, nofinal.
+exit, nometrics, nan, decreasing, bits, percent, sleep, crash_once, nofinal; ``quick``
+writes two plausible rows without training (for tests of the plumbing).
 """
 
 import argparse
@@ -40,7 +41,9 @@ def misbehave(args: argparse.Namespace, out: Path) -> None:
             "bits": [{"tokens": 100, "loss": 8.4}, {"tokens": args.max_tokens, "loss": 7.9}],
             "percent": [{"tokens": 100, "loss": 64.0},
                         {"tokens": args.max_tokens, "loss": 41.0}],
-            "nofinal": [{"tokens": 100, "loss": 3.0}]}
+            "nofinal": [{"tokens": 100, "loss": 3.0}],
+            "quick": [{"tokens": args.max_tokens // 2, "loss": 3.0 + args.seed / 100},
+                      {"tokens": args.max_tokens, "loss": 2.5 + args.seed / 100}]}
     if args.fail == "exit":
         print("loading data failed: no such dataset 'missing'", file=sys.stderr)
         sys.exit(3)

@@ -175,10 +175,10 @@ def run_sweep_command(
 
     external = _external_trainer(config, trainer, run_timeout, tb_loss, tb_tokens, tb_n_params,
                                  runs_dir)
-    spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
-    plan = plan_sweep(spec, load_corpus(spec.corpus, tokenizer=spec.tokenizer))
     if external is not None:
         external.check_found()
+    spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
+    plan = plan_sweep(spec, load_corpus(spec.corpus, tokenizer=spec.tokenizer))
     with SQLiteRunStore(directory) as store:
         store.set_meta("spec", spec.to_dict())
         store.add_runs(r.stored() for r in plan.runs)
