@@ -3,7 +3,7 @@
 scalinglab plans the ladder and launches this script once per run; the script knows nothing of
 scalinglab's trainer.  It logs the held-out loss to TensorBoard (``eval/loss``, nats/token,
 written under ``{run_dir}/tb``) and its own non-embedding parameter count
-(``model/n_params``), and resumes from its latest ``checkpoint-*`` when given ``--resume 1``::
+(``model/n_params``), writes the same rows to ``{run_dir}/metrics.jsonl``, and resumes from its latest ``checkpoint-*`` when given ``--resume 1``::
 
     scalinglab sweep run ladder --design isoflop --trainer 'python examples/hf_trainer.py
         --n_layer {n_layer} --d_model {d_model} --n_head {n_head} --seq_len {seq_len}
@@ -20,6 +20,7 @@ with biases, cosine to zero, AdamW) is transformers'.  Runs on CPU in one thread
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 from pathlib import Path
@@ -59,6 +60,7 @@ def windows(tokens, seq_len: int, limit: int | None = None):
 
 def main() -> None:
     args = parse()
+    import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
     from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
     from transformers import (  # noqa: PLC0415
@@ -97,6 +99,18 @@ def main() -> None:
                 control.should_save = True
             return control
 
+    class JsonLines(TrainerCallback):
+        """Also write metrics.jsonl (the results contract), with the float32 value that
+        TensorBoard stores, so both logs carry the same numbers."""
+
+        def on_evaluate(self, targs, state, control, metrics=None, **kwargs):
+            row = {"step": state.global_step, "tokens": state.global_step * batch * args.seq_len,
+                   "loss": float(np.float32(metrics["eval_loss"])), "n_params": n_params}
+            if state.global_step == steps:
+                row["final"] = True
+            with open(out / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+
     targs = TrainingArguments(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch,
         per_device_eval_batch_size=64, learning_rate=args.lr, lr_scheduler_type="cosine",
@@ -108,8 +122,10 @@ def main() -> None:
     trainer = Trainer(model=model, args=targs, train_dataset=windows(corpus.train, args.seq_len),
                       eval_dataset=windows(corpus.val, args.seq_len,
                                            max(1, args.eval_tokens // args.seq_len)),
-                      callbacks=[EvaluateAtEnd()])
+                      callbacks=[EvaluateAtEnd(), JsonLines()])
     resume = bool(args.resume) and get_last_checkpoint(str(out)) is not None
+    if not resume and (out / "metrics.jsonl").exists():
+        (out / "metrics.jsonl").unlink()  # a fresh start
     trainer.train(resume_from_checkpoint=True if resume else None)
 
 
