@@ -44,7 +44,10 @@ def test_rows_contract_checks():
     assert [r.final for r in records] == [False, True] and warnings == []
     assert records[1].flops == 6e6 * 200
     own = rows_to_records([{"tokens": 200, "loss": 2.5, "n_params": 2e6}], info)[0][0]
-    assert own.n_params == 2e6 and own.flops == 6 * 2e6 * 200  # the trainer's own N: 6ND
+    assert own.n_params == 2e6 and own.flops == 6e6 * 200  # the planned shape's FLOPs
+    alone = rows_to_records([{"tokens": 200, "loss": 2.5, "n_params": 2e6}],
+                            RunInfo(run_id="x"))[0][0]
+    assert alone.flops == 6 * 2e6 * 200  # no plan: Kaplan's C = 6ND
     for rows, fragment in (([{"tokens": 100}], "no loss"),
                            ([{"tokens": 100, "loss": math.inf}], "not finite"),
                            ([{"tokens": 100, "loss": -1.0}], "> 0"),

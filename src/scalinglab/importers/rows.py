@@ -153,7 +153,8 @@ def rows_to_records(rows: list[dict], info: RunInfo,
     """Checked records of one run and warnings; MetricsError when the rows break the contract.
 
     N: the row's ``n_params`` (the trainer's own count) if given, else ``info.n_params``.
-    C: the row's ``flops``; else ``flops_per_token × tokens`` when N is the plan's; else 6ND.
+    C: the row's ``flops``; else the planned shape's exact ``flops_per_token × tokens`` (the
+    trainer trains that shape; its own N may count biases or norms differently); else 6ND.
     """
     checked = _checked_rows(rows, source)
     finals = _final_flags(checked, info, source)
@@ -165,9 +166,8 @@ def rows_to_records(rows: list[dict], info: RunInfo,
         if n_params is None or not n_params > 0:
             raise MetricsError(f"{where}: no model size (n_params) in the row or the plan")
         flops = _number(row, "flops", where)
-        if flops is None:
-            same_size = reported is None or reported == info.n_params
-            flops = (info.flops_per_token * tokens if same_size and info.flops_per_token
+        if flops is None:  # the planned shape's exact count, else Kaplan's C = 6ND
+            flops = (info.flops_per_token * tokens if info.flops_per_token
                      else 6.0 * n_params * tokens)
         lr = _number(row, "lr", where)
         wall = _number(row, "wall_seconds", where)
