@@ -10,7 +10,7 @@ Issue 23's goals, measured on this machine:
    the killed run resumes from its own checkpoint (``{resume}``);
 3. train the killed run once more, uninterrupted, in a separate sweep: its records must equal
    the resumed run's (so the ladder's records equal an uninterrupted ladder's);
-4. fit (Chinchilla, Approach 3) and predict the 10x-compute optimum; import the ladder's
+4. fit (Chinchilla, Approach 3, final rows) and predict the 10x-compute optimum (frontier); import the ladder's
    TensorBoard and JSONL logs (rows must equal the store's exactly) and a W&B-style CSV of
    the final rows (its fit must equal the store's fit).
 
@@ -126,8 +126,8 @@ def reference_run(directory: Path, reference: Path, key: str) -> pd.DataFrame:
 
 def fit_and_predict(table: Path, directory: Path, name: str) -> dict:
     fit_path = directory / f"{name}.fit.json"
-    fitted = json.loads(cli("fit", str(table), "--bootstrap", "200", "--out", str(fit_path),
-                            "--json").stdout)
+    fitted = json.loads(cli("fit", str(table), "--bootstrap", "200", "--checkpoints-after",
+                            "final", "--out", str(fit_path), "--json").stdout)
     return {"fit": fitted, "path": fit_path}
 
 
@@ -168,7 +168,7 @@ def main() -> None:
     cli("sweep", "export", str(directory), "--out", str(table))
     fitted = fit_and_predict(table, args.out, "store")
     largest = float(records["flops"].max())
-    predicted = json.loads(cli("predict", "--fit", str(fitted["path"]), "--compute",
+    predicted = json.loads(cli("frontier", "--fit", str(fitted["path"]), "--compute",
                                f"{10 * largest:.6g}", "--json").stdout)
 
     key = ["run_id", "tokens"]

@@ -79,4 +79,4 @@ def _finish(frame: pd.DataFrame, warnings: list[str], out: Path, source: str,
                     "warnings": warnings})
     else:
         console.print(f"imported {runs} run(s), {len(frame)} row(s) ({finals} final) from "
-                      f"{source} to {path}", markup=False)
+                      f"{source} to {path}", markup=False, soft_wrap=True)
