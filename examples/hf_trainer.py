@@ -70,7 +70,6 @@ def main() -> None:
         TrainerCallback,
         TrainingArguments,
     )
-    from transformers.trainer_utils import get_last_checkpoint  # noqa: PLC0415
 
     from scalinglab.corpora import load_corpus  # noqa: PLC0415 -- the plan's data
 
@@ -123,10 +122,22 @@ def main() -> None:
                       eval_dataset=windows(corpus.val, args.seq_len,
                                            max(1, args.eval_tokens // args.seq_len)),
                       callbacks=[EvaluateAtEnd(), JsonLines()])
-    resume = bool(args.resume) and get_last_checkpoint(str(out)) is not None
-    if not resume and (out / "metrics.jsonl").exists():
+    checkpoint = last_complete_checkpoint(out) if args.resume else None
+    if checkpoint is None and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()  # a fresh start
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+
+
+def last_complete_checkpoint(out: Path) -> Path | None:
+    """The newest ``checkpoint-*`` that was written to the end (``Trainer`` writes
+    ``trainer_state.json`` last); partial ones, from a kill mid-save, are removed."""
+    import shutil  # noqa: PLC0415
+
+    found = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    complete = [p for p in found if (p / "trainer_state.json").is_file()]
+    for partial in set(found) - set(complete):
+        shutil.rmtree(partial)
+    return complete[-1] if complete else None
 
 
 if __name__ == "__main__":
