@@ -16,7 +16,7 @@ from scalinglab.errors import ScalingLabError
 from scalinglab.importers import read_jsonl
 from scalinglab.sweep import LocalExecutor, SQLiteRunStore, SweepSpec, plan_sweep, run_pending
 from scalinglab.sweep.external import PLACEHOLDERS, ExternalTrainer, plan_values
-from tests.clihelp import assert_one_line_error, run_script
+from tests.clihelp import assert_one_line_error, run_inprocess, run_script
 
 TRAINER = Path(__file__).parent / "trainers" / "tiny_torch_trainer.py"
 TEMPLATE = (f"{sys.executable} {TRAINER} --d_model {{d_model}} --max_tokens {{tokens}} "
@@ -83,11 +83,14 @@ def test_trainers_not_found(tmp_path):
 
 
 def test_cli_bad_trainer_is_one_line_and_touches_nothing(tmp_path):
-    for trainer, fragment in (("python train.py --x {width}", "unknown placeholder"),
-                              ("no-such-trainer-xyz {run_dir}", "not found")):
-        result = run_script("sweep", "run", str(tmp_path / "s"), *LADDER, "--trainer", trainer)
-        assert_one_line_error(result, fragment)
-        assert not (tmp_path / "s").exists()
+    """The console script in a subprocess, then the same entry point in-process."""
+    result = run_script("sweep", "run", str(tmp_path / "s"), *LADDER, "--trainer",
+                        "python train.py --x {width}")
+    assert_one_line_error(result, "unknown placeholder {width}")
+    result = run_inprocess("sweep", "run", str(tmp_path / "s"), *LADDER, "--trainer",
+                           "no-such-trainer-xyz {run_dir}")
+    assert_one_line_error(result, "trainer program 'no-such-trainer-xyz' not found")
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.slow
