@@ -172,7 +172,6 @@ def main() -> None:
                                f"{10 * largest:.6g}", "--json").stdout)
 
     key = ["run_id", "tokens"]
-    ordered = records.sort_values(key).reset_index(drop=True)
     tb_csv, jsonl_csv = args.out / "tb.csv", args.out / "jsonl.csv"
     cli("import", "tensorboard", str(directory / "runs"), "--map",
         "loss=eval/loss,N=model/n_params", "--out", str(tb_csv))
@@ -184,7 +183,7 @@ def main() -> None:
         expected = load_runs(table).sort_values(key).reset_index(drop=True)
         return frame.equals(expected)
 
-    finals = ordered[ordered["final"]]
+    finals = records[records["final"]]  # in the store's run order (the bootstrap's order)
     wandb_csv = args.out / "wandb_export.csv"
     pd.DataFrame({"Name": finals["run_id"], "model/n_params": finals["n_params"],
                   "train/tokens": finals["tokens"], "eval/loss": finals["loss"],
@@ -205,7 +204,8 @@ def main() -> None:
         "resumed_vs_uninterrupted_max_loss_diff": max_diff,
         "fit_params": params, "predicted_10x": predicted,
         "tensorboard_import_equal": same(tb_csv), "jsonl_import_equal": same(jsonl_csv),
-        "wandb_fit_equal": wandb_fit["fit"]["law"]["params"] == params,
+        "wandb_fit_equal": wandb_fit["fit"]["law"]["params"] == params
+        and wandb_fit["fit"]["intervals"] == fitted["fit"]["intervals"],
         "status_before_resume": {k: v["status"] for k, v in before.items()},
     }
     if args.json:
