@@ -8,6 +8,9 @@ Typical use::
         store.add_runs(r.stored() for r in plan.runs)
         run_pending(store, LocalExecutor(workers=2), "my-sweep", "kjv", "byte")
         runs = store.records()   # RunRecord rows, ready for scalinglab.fit
+
+Your own trainer instead of ours: ``run_pending(..., trainer=ExternalTrainer("python
+train.py --n_layer {n_layer} --out {run_dir}"))`` (see :mod:`scalinglab.sweep.external`).
 """
 
 from scalinglab.sweep.executors import (
@@ -19,6 +22,7 @@ from scalinglab.sweep.executors import (
     make_executor,
     run_pending,
 )
+from scalinglab.sweep.external import PLACEHOLDERS, ExternalTrainer
 from scalinglab.sweep.plan import (
     PlannedRun,
     SweepPlan,
@@ -31,7 +35,7 @@ from scalinglab.sweep.plan import (
 )
 from scalinglab.sweep.store import RunStore, SQLiteRunStore, StoredRun, config_hash, open_store
 
-__all__ = ["Executor", "LocalExecutor", "PlannedRun", "RayExecutor", "RunOutcome", "RunStore",
+__all__ = ["PLACEHOLDERS", "Executor", "ExternalTrainer", "LocalExecutor", "PlannedRun", "RayExecutor", "RunOutcome", "RunStore",
            "RunTask", "SQLiteRunStore", "StoredRun", "SweepPlan", "SweepSpec", "config_hash",
            "default_spec", "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
            "prior_optimal_size", "run_pending"]
