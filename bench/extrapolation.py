@@ -34,6 +34,7 @@ Usage:  python bench/extrapolation.py [--families F,..] [--tasks PATTERN,..] [--
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import inspect
 import json
@@ -53,7 +54,7 @@ from scipy.stats import trim_mean
 import scalinglab
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import FitSettings, fit_parametric
-from scalinglab.fit.parametric import make_law
+from scalinglab.fit.optimise import make_law
 from scalinglab.jsonutil import to_jsonable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,8 +344,10 @@ def method_naive(task: Task, fit_rows: pd.DataFrame, targets: pd.DataFrame,
 
 
 def _supported(options: dict[str, Any]) -> dict[str, Any]:
-    """The options ``fit_parametric`` accepts in this version of scalinglab."""
-    accepted = inspect.signature(fit_parametric).parameters
+    """The options ``fit_parametric`` accepts in this version of scalinglab (its settings'
+    fields, or its keyword parameters in versions before FitSettings held them all)."""
+    accepted = set(inspect.signature(fit_parametric).parameters)
+    accepted |= {f.name for f in dataclasses.fields(FitSettings)}
     return {k: v for k, v in options.items() if k in accepted}
 
 

@@ -131,7 +131,8 @@ def chinchilla_package_fit(runs: pd.DataFrame):
 
 
 def hoffmann_baseline(runs: pd.DataFrame, n_starts: int):
-    from scalinglab.fit.parametric import FitSettings, fit_arrays, make_law
+    from scalinglab.fit.optimise import fit_arrays, make_law
+    from scalinglab.fit.settings import FitSettings
 
     settings = FitSettings(method="hoffmann")
     law = make_law(settings)

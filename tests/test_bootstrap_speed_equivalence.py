@@ -16,7 +16,8 @@ from scalinglab.fit.bootstrap import (
     resample_weights,
 )
 from scalinglab.fit.objective import BatchedLogHuber, LogHuberObjective, lse_design
-from scalinglab.fit.parametric import FitSettings, fit_arrays, make_law, raw_bounds, screen_starts
+from scalinglab.fit.optimise import fit_arrays, make_law, raw_bounds, screen_starts
+from scalinglab.fit.settings import FitSettings
 from scalinglab.laws import get_preset
 
 TRUTH = get_preset("hoffmann2022-unrounded").law
@@ -211,7 +212,7 @@ def test_bootstrap_fit_paths_agree_and_other_forms_keep_scipy(epoch_runs):
 
 
 def test_batched_newton_respects_an_active_upper_bound(epoch_runs):
-    from scalinglab.fit.parametric import polish
+    from scalinglab.fit.optimise import polish
 
     template, X, y, w, settings, starts = problem(epoch_runs)
     obj = BatchedLogHuber(lse_design(template, X), y, 1e-3, np.ones((2, len(y))))

@@ -166,9 +166,19 @@ def test_bad_input_gives_one_line_errors(curves):
         (lambda: fit_envelope(curves, n_grid=2), ScalingLabError, "n_grid"),
         (lambda: fit_envelope(curves, bootstrap=-1), ScalingLabError, "bootstrap"),
         (lambda: fit_envelope(one_size, bootstrap=0), FitError, "fewer than 2 model sizes"),
-        (lambda: fit_envelope(curves.assign(flops=0.0)), RunsError, "flops"),
+        (lambda: fit_envelope(curves.drop(columns="tokens").assign(flops=0.0)), RunsError,
+             "flops"),
     ]
     for call, error, word in cases:
         with pytest.raises(error, match=word) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_a_table_without_flops_is_fitted_with_6nd_and_says_so(curves):
+    """Approach 1 takes each row's compute by row_compute: 6 N D when there is no flops column."""
+    with_column = fit_envelope(curves, bootstrap=0)
+    without = fit_envelope(curves.drop(columns="flops"), bootstrap=0)
+    assert without.a == pytest.approx(with_column.a, rel=1e-12)
+    assert "C = 6 N D" in without.settings["compute"]
+    assert any("no flops column" in w for w in without.warnings)

@@ -237,7 +237,8 @@ def _write(path: Path, data: dict) -> Path:
 def test_bad_input_gives_one_line_errors():
     runs = isoflop_sweep()
     cases = [
-        (lambda: fit_isoflop(runs.drop(columns="flops")), RunsError, "flops"),
+        (lambda: fit_isoflop(runs.drop(columns=["flops", "tokens"])), RunsError,
+         "needs a flops column, or n_params and tokens"),
         (lambda: fit_isoflop(runs, profile="quartic"), ScalingLabError, "profile"),
         (lambda: fit_isoflop(runs, tokens_from="guess"), ScalingLabError, "tokens_from"),
         (lambda: fit_isoflop(runs, min_runs=2), ScalingLabError, "min_runs"),
@@ -304,3 +305,16 @@ def test_epoch_approach_2_exponent_is_consistent_with_hoffmann(epoch_runs):
     assert 0.45 < result.a < 0.56
     tokens_per_param = result.predict_d_opt(5.76e23) / result.predict_n_opt(5.76e23)
     assert 10 < tokens_per_param < 40  # Chinchilla: 1.4e12 tokens / 70e9 parameters = 20
+
+
+def test_a_table_without_flops_is_fitted_with_6nd_and_says_so():
+    """Approach 2 takes each row's compute by row_compute: 6 N D when there is no flops column."""
+    runs = isoflop_sweep()
+    exact = runs.assign(flops=6.0 * runs["n_params"] * runs["tokens"])
+    with_column = fit_isoflop(exact, bootstrap=0)
+    without = fit_isoflop(exact.drop(columns="flops"), bootstrap=0)
+    assert without.a == pytest.approx(with_column.a, rel=1e-12)
+    assert without.b == pytest.approx(with_column.b, rel=1e-12)
+    assert "C = 6 N D" in without.settings["compute"]
+    assert any("no flops column" in w for w in without.warnings)
+    assert with_column.settings["compute"] == "flops column"

@@ -213,7 +213,7 @@ def test_bad_sources_are_one_line_errors(tmp_path):
     future = tmp_path / "future.json"
     future.write_text(json.dumps(data))
     assert_one_line_error(run_script("report", str(future), "-o", str(tmp_path / "x.html")),
-                          "format version 99", "reads version 1")
+                          "format version 99", "reads version 2")
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"format": "something.else"}))
     assert_one_line_error(run_script("report", str(other), "-o", str(tmp_path / "x.html")),

@@ -14,14 +14,36 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scalinglab.errors import ScalingLabError
+from scalinglab.errors import ScalingLabError, SettingError
 from scalinglab.jsonutil import to_jsonable
 
 console = Console()
 err_console = Console(stderr=True)
 
 BAD_INPUT_EXIT = 2
+#: The flag of each :class:`~scalinglab.fit.FitSettings` field, so a bad setting is named as the
+#: user typed it (``--checkpoints-after must be ...``; the API says ``checkpoints_after``).
+SETTING_FLAGS = {
+    "law": "--law", "variable": "--variable", "irreducible": "--no-irreducible",
+    "n_column": "--n-column", "huber_delta": "--huber-delta", "method": "--method",
+    "E_fixed": "--E-fixed", "E_bounds": "--E-bounds", "E_prior": "--E-prior",
+    "bound_E_below_min_loss": "--bound-E", "checkpoints_after": "--checkpoints-after",
+    "frontier_filter": "--frontier-filter", "weights": "--weights",
+    "hparams": "--hparams",
+    "bootstrap": "--bootstrap", "seed": "--seed", "level": "--level",
+}  # calibrate and calibration_cuts have no flag: they keep their API names
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def fit_settings(**options: Any):
+    """A validated :class:`~scalinglab.fit.FitSettings` from CLI options; a bad one is a
+    one-line error naming its flag (:data:`SETTING_FLAGS`)."""
+    from scalinglab.fit.settings import FitSettings  # noqa: PLC0415 (keeps `--help` fast)
+
+    try:
+        return FitSettings.build(**options)
+    except SettingError as exc:
+        raise ScalingLabError(exc.spelled(SETTING_FLAGS.get(exc.field, exc.field))) from None
 
 
 def fail(message: str) -> None:
@@ -71,6 +93,9 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> None:
     """
     try:
         rv = app(args=list(args) if args is not None else None, standalone_mode=False)
+    except SettingError as exc:   # a setting refused late (e.g. by the data): name its flag
+        _print_error(exc.spelled(SETTING_FLAGS.get(exc.field, exc.field)))
+        sys.exit(BAD_INPUT_EXIT)
     except ScalingLabError as exc:
         _print_error(str(exc))
         sys.exit(BAD_INPUT_EXIT)

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from scalinglab.cli.common import console, fmt, parse_float, print_json, print_table
+from scalinglab.cli.common import (
+    console,
+    fit_settings,
+    fmt,
+    parse_float,
+    print_json,
+    print_table,
+)
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
@@ -131,6 +138,10 @@ def fit_command(
         help="Drop runs whose final loss is more than this fraction above the best final "
              "loss at the same or less compute (0.1), or none.")] = "0.1",
     weights: Annotated[str | None, typer.Option(help="Column of per-row weights.")] = None,
+    hparams: Annotated[str, typer.Option(
+        help="Hyperparameter columns of a sweep with several runs per (N, D), comma-separated "
+             "(the fit uses the best run of each N, D): auto (lr, batch_tokens, warmup, ... "
+             "when they vary at a fixed N, D), none, or names such as lr,batch.")] = "auto",
     columns: ColumnsOpt = None,
     derive_tokens: DeriveOpt = False,
     drop_highest: DropOpt = 0,
@@ -152,20 +163,23 @@ def fit_command(
     frame = read_runs(runs, columns, derive_tokens, drop_highest)
     options: dict[str, Any] = {}
     if approach == 3:
-        options = {"variable": variable, "irreducible": not no_irreducible,
-                   "n_column": n_column, "huber_delta": huber_delta, "method": method,
-                   "E_fixed": e_fixed, "E_bounds": _pair(e_bounds, "--E-bounds"),
-                   "E_prior": _prior(e_prior), "bound_E_below_min_loss": bound_e,
-                   "checkpoints_after": _rows_option(checkpoints_after),
-                   "frontier_filter": _optional_fraction(frontier_filter, "--frontier-filter"),
-                   "weights": weights}
+        settings = fit_settings(
+            law=law, variable=variable, irreducible=not no_irreducible, n_column=n_column,
+            huber_delta=huber_delta, method=method, E_fixed=e_fixed,
+            E_bounds=_pair(e_bounds, "--E-bounds"), E_prior=_prior(e_prior),
+            bound_E_below_min_loss=bound_e, checkpoints_after=_rows_option(checkpoints_after),
+            frontier_filter=_optional_fraction(frontier_filter, "--frontier-filter"),
+            weights=weights, hparams=hparams, bootstrap=bootstrap, level=level, seed=seed)
     elif approach == 2:
         options = {"profile": profile, "budgets": None if budgets is None else
                    [parse_float(b, "--budgets") for b in budgets.split(",")]}
     if approach != 3 and compute is not None:
         options["target_flops"] = parse_float(compute.split(",")[0], "--compute")
-    result = fit(frame, law, approach=approach, bootstrap=bootstrap, level=level, seed=seed,
-                 **options)
+    if approach == 3:
+        result = fit(frame, settings)
+    else:
+        result = fit(frame, approach=approach, bootstrap=bootstrap, level=level, seed=seed,
+                     **options)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(result.to_json())
@@ -208,11 +222,11 @@ def show_fit(result: Any, level: float) -> None:
                 ["parameter", "value", f"{pct} low", f"{pct} high", "unit"],
                 summary[["parameter", "value", "low", "high", "unit"]].to_numpy().tolist())
     res = result.residuals
-    console.print(f"objective (sum Huber, delta={result.settings['huber_delta']:g}) = "
+    console.print(f"objective (sum Huber, delta={result.settings.huber_delta:g}) = "
                   f"{result.objective:.6g}; RMSE of log loss = {res['rmse_log']:.4g}; "
                   f"largest |residual| = {res['max_abs_log']:.4g} (run "
                   f"{res['largest'][0]['run_id']})", highlight=False)
-    console.print(f"rows: {result.settings.get('rows', 'final rows of each run')}",
+    console.print(f"rows: {result.procedure.rows}",
                   highlight=False, markup=False)
     model = result.run_interval
     if model is not None:

@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.parametric import FitSettings, fit_parametric, make_law, select_rows
+from scalinglab.fit.optimise import make_law
+from scalinglab.fit.parametric import fit_parametric
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.rows import select_rows, with_compute
+from scalinglab.fit.settings import FitSettings
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.base import VARIABLE_COLUMNS
 from scalinglab.records import load_runs
@@ -91,11 +94,9 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     """
     fit_kwargs = dict(fit_kwargs or {})
     _check_cuts(cut_flops, cut_params)
-    frame = load_runs(runs, require=("loss",))
-    derived_flops = "flops" not in frame.columns and {"tokens", "n_params"} <= set(frame.columns)
-    if derived_flops:  # Kaplan's C = 6 N D, only to rank runs and measure extrapolation
-        frame["flops"] = 6.0 * frame["n_params"] * frame["tokens"]
     n_column = fit_kwargs.get("n_column", "n_params")
+    # each row's compute by the fit's one rule (row_compute): to rank runs and measure extrapolation
+    frame, compute_note = with_compute(load_runs(runs, require=("loss",)), n_column)
     needed = (["flops"] if cut_flops is not None else []) + \
         ([n_column] if cut_params is not None else [])
     missing = [c for c in needed if c not in frame.columns]
@@ -121,7 +122,7 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     settings = {"cut_flops": cut_flops, "cut_params": cut_params, "law": law,
                 "fit_kwargs": fit_kwargs, "held_out_rows": "final rows of each held-out run",
                 "naive": "lowest loss among the fitted runs' final rows",
-                "flops": "6 N D (no flops column)" if derived_flops else "flops column"}
+                "flops": compute_note or "flops column"}
     result = BacktestResult(per_run=table, summary=summary, fit=fit, settings=settings)
     result.warnings = _warnings(summary, fit)
     return result

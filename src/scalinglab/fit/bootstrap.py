@@ -14,7 +14,7 @@ starts are first polished on the full data; when both reach the same optimum (th
 Epoch data) every resample is polished once, from it.  A resample whose polish has not met the
 convergence test after ``max_iter`` iterations, or that stops where its reduced Hessian is not
 positive definite, is refitted the one-at-a-time way -- SciPy SLSQP from both raw starts
-(:func:`scalinglab.fit.parametric.fit_arrays`), the path every other law form takes.
+(:func:`scalinglab.fit.optimise.fit_arrays`), the path every other law form takes.
 
 Both are local methods on a multi-modal objective (Huber with delta = 1e-3 far below the noise
 is close to least absolute deviations): on the 240 Epoch points every one of 1000 resamples
@@ -33,6 +33,7 @@ import pandas as pd
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.objective import BatchedLogHuber, lse_design
+from scalinglab.fit.optimise import fit_arrays, raw_bounds
 from scalinglab.laws.base import Law
 
 
@@ -191,8 +192,6 @@ def batched_bootstrap(law: Law, T: np.ndarray, y: np.ndarray, w: np.ndarray,
     reached from ``starts``; a resample with any problem that did not converge is refitted the
     one-at-a-time way from the raw ``starts`` (what the SciPy path does for every resample).
     """
-    from scalinglab.fit.parametric import raw_bounds  # noqa: PLC0415
-
     r = len(counts)
     names = list(law.raw_names)
     e_index = names.index("e") if "e" in names else None
@@ -252,8 +251,6 @@ def _bounds_matrix(bounds) -> tuple[np.ndarray, np.ndarray]:
 
 def _scipy_fit(law: Law, X, y, w, counts, settings, starts) -> tuple[np.ndarray, float]:
     """One resample the one-at-a-time way: SciPy polish from each start on the drawn rows."""
-    from scalinglab.fit.parametric import fit_arrays  # noqa: PLC0415
-
     mask = counts > 0
     Xb = {k: v[mask] for k, v in X.items()}
     # no L-BFGS-B rescue after an SLSQP failure: on degenerate resamples (a few distinct rows of

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from scalinglab.laws.base import Law
 
@@ -109,3 +110,18 @@ def _bootstrap_spread(result, law: Law) -> dict[str, Any]:
     for a, b, c in pairs:
         messages.append(f"{a} and {b} trade off in the bootstrap (correlation {c:+.2f})")
     return {"relative_width_90": widths, "correlated_pairs": pairs, "messages": messages}
+
+
+def residual_report(law: Law, theta: np.ndarray, X: dict[str, np.ndarray], y: np.ndarray,
+                    frame: pd.DataFrame, top: int = 5) -> dict[str, Any]:
+    """RMSE of log loss and the largest residuals (log L_hat - log L) with their runs."""
+    r = law.log_predict_raw(theta, X) - np.log(y)
+    worst = np.argsort(-np.abs(r))[:top]
+    return {
+        "rmse_log": float(np.sqrt(np.mean(r**2))),
+        "mae_log": float(np.mean(np.abs(r))),
+        "max_abs_log": float(np.max(np.abs(r))),
+        "largest": [{"run_id": str(frame["run_id"].iloc[i]), "loss": float(y[i]),
+                     "predicted": float(y[i] * np.exp(r[i])), "residual_log": float(r[i])}
+                    for i in worst],
+    }

@@ -42,7 +42,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from scalinglab.errors import FitError, RunsError, ScalingLabError
-from scalinglab.fit.isoflop import fit_frontier_laws, require_columns
+from scalinglab.fit.frontier_laws import compute_table, fit_frontier_laws
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.results import (
     FRONTIER_COLUMNS,
@@ -133,7 +133,7 @@ def fit_envelope(runs: pd.DataFrame, n_grid: int = DEFAULT_GRID_POINTS,
     _check_options(n_grid, c_min, c_max, min_runs_covering, bootstrap, level)
     if smooth < 1:
         raise ScalingLabError(f"smooth must be >= 1 checkpoints (1: no smoothing), got {smooth}")
-    require_columns(runs, ("n_params", "flops", "loss"), "Approach 1 (envelope)")
+    runs, compute_note = compute_table(runs, "Approach 1 (envelope)")
     if "run_id" not in runs.columns:
         raise RunsError("Approach 1 (envelope) needs a run_id column to tell loss curves apart")
     curves, n_single = _curves_on_grid(runs, n_grid, c_min, c_max, smooth)
@@ -157,12 +157,13 @@ def fit_envelope(runs: pd.DataFrame, n_grid: int = DEFAULT_GRID_POINTS,
                 "smooth": smooth,
                 "interpolation": "loss and log10 tokens linear in log10 C",
                 "tokens": "tokens column" if "tokens" in runs.columns else "C / (6 N)",
-                "bootstrap": bootstrap, "seed": seed, "loss": "nats/token"}
+                "bootstrap": bootstrap, "seed": seed, "loss": "nats/token",
+                "compute": compute_note or "flops column"}
     result = EnvelopeResult(envelope=table, **{k: float(v) for k, v in laws.items()},
                             settings=settings, n_runs=len(curves.run_ids), bootstrap=draws,
                             level=level,
                             target_flops=None if target_flops is None else float(target_flops))
-    result.warnings = _warnings(table, n_single, draws)
+    result.warnings = ([compute_note] if compute_note else []) + _warnings(table, n_single, draws)
     return result
 
 

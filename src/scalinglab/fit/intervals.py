@@ -72,7 +72,7 @@ MIN_RUNS_FOR_RUN_CUTS = 6
 #: this one uses the design and the fitted law only.  Very undertrained points (a few tokens
 #: per parameter at the far end of an IsoFLOP valley) are what it leaves out: the law misses
 #: them by 5-12% on the KJV demo's sweep, near-frontier points by 0-3%.  Same value as the
-#: fit's default frontier filter (``fit.parametric.DEFAULT_FRONTIER_FILTER``).
+#: fit's default frontier filter (``fit.settings.DEFAULT_FRONTIER_FILTER``).
 CALIBRATION_FRONTIER_BAND = 0.1
 FRONTIER_GRID = np.linspace(-2.0, 2.0, 81)  # decades of N around each held-out run
 

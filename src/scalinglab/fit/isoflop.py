@@ -48,8 +48,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalinglab.errors import FitError, RunsError, ScalingLabError
-from scalinglab.fit.parametric import select_rows
+from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.frontier_laws import compute_table, fit_frontier_laws, require_columns
+from scalinglab.fit.rows import select_rows
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.results import (
     FRONTIER_COLUMNS,
@@ -72,55 +73,6 @@ PROFILE_DISAGREEMENT_DEX = 0.1
 MAX_EXTRAPOLATION_DEX = 2.0
 PROFILES = ("cubic", "parabola")
 TOKEN_SOURCES = ("runs", "flops")
-
-
-# ------------------------------------------------------------------------------------------------
-# shared by Approach 1 and 2: power laws N_opt = k_N C^a, D_opt = k_D C^b and their bootstrap
-# ------------------------------------------------------------------------------------------------
-def fit_log_linear(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares ``y = intercept + slope x`` along the last axis, ignoring NaN in ``y``.
-
-    ``y`` may be (n,) or (draws, n); rows with fewer than 2 finite points (or no spread in x)
-    give NaN.  Returns (slope, intercept) with the leading shape of ``y``.
-    """
-    y = np.asarray(y, dtype=float)
-    x = np.broadcast_to(np.asarray(x, dtype=float), y.shape)
-    ok = np.isfinite(y)
-    count = ok.sum(axis=-1)
-    safe_n = np.maximum(count, 1)
-    xm = np.where(ok, x, 0.0).sum(axis=-1) / safe_n
-    ym = np.where(ok, y, 0.0).sum(axis=-1) / safe_n
-    dx = np.where(ok, x - xm[..., None], 0.0)
-    dy = np.where(ok, y - ym[..., None], 0.0)
-    sxx = (dx * dx).sum(axis=-1)
-    sxy = (dx * dy).sum(axis=-1)
-    usable = (count >= 2) & (sxx > 0)
-    slope = np.where(usable, sxy / np.where(usable, sxx, 1.0), np.nan)
-    intercept = np.where(usable, ym - slope * xm, np.nan)
-    return slope, intercept
-
-
-def fit_frontier_laws(log10_c: np.ndarray, log10_n: np.ndarray,
-                      log10_d: np.ndarray) -> dict[str, np.ndarray]:
-    """Fit ``log10 N_opt = log10 k_N + a log10 C`` and the same for D (b, log10 k_D)."""
-    a, log10_k_n = fit_log_linear(log10_c, log10_n)
-    b, log10_k_d = fit_log_linear(log10_c, log10_d)
-    return {"a": a, "log10_k_n": log10_k_n, "b": b, "log10_k_d": log10_k_d}
-
-
-
-def require_columns(runs: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    """Raise :class:`RunsError` naming the first missing column."""
-    if not isinstance(runs, pd.DataFrame):
-        raise RunsError(f"{what} needs a run table (a pandas DataFrame), got {type(runs).__name__}")
-    missing = [c for c in columns if c not in runs.columns]
-    if missing:
-        raise RunsError(f"{what} needs column(s) {', '.join(missing)}; the table has "
-                        f"{', '.join(map(str, runs.columns)) or 'no columns'}")
-    for col in columns:
-        values = pd.to_numeric(runs[col], errors="coerce").to_numpy(dtype=float)
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise RunsError(f"column {col!r} must hold finite numbers > 0 for {what}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -335,7 +287,7 @@ def fit_isoflop(runs: pd.DataFrame, budgets: list[float] | np.ndarray | None = N
     ``rows``: "final" (one row per finished run/branch) or "all".
     """
     _check_options(profile, tokens_from, tolerance_dex, min_runs, bootstrap, level)
-    require_columns(runs, ("n_params", "flops", "loss"), "Approach 2 (IsoFLOP)")
+    runs, compute_note = compute_table(runs, "Approach 2 (IsoFLOP)")
     if rows not in ("final", "all"):
         raise ScalingLabError(f"rows must be 'final' or 'all', not {rows!r}")
     if "run_id" not in runs.columns:  # a plain table: one row per run
@@ -365,12 +317,14 @@ def fit_isoflop(runs: pd.DataFrame, budgets: list[float] | np.ndarray | None = N
                 "grouping": "explicit" if budgets is not None else "clustered",
                 "tolerance_dex": tolerance_dex, "min_runs": min_runs, "window_dex": window_dex,
                 "exclude_extrapolated": exclude_extrapolated, "bootstrap": bootstrap,
-                "seed": seed, "rows": rows, "x": "log10 n_params", "loss": "nats/token"}
+                "seed": seed, "rows": rows, "x": "log10 n_params", "loss": "nats/token",
+                "compute": compute_note or "flops column"}
     result = IsoFlopResult(budgets=budget_table, **{k: float(v) for k, v in laws.items()},
                            settings=settings, n_runs=int(sum(p.x.size for p in profiles)),
                            n_unassigned=n_unassigned, bootstrap=draws, level=level,
                            target_flops=None if target_flops is None else float(target_flops))
-    result.warnings = _warnings(budget_table, n_unassigned, draws)
+    result.warnings = ([compute_note] if compute_note else []) + \
+        _warnings(budget_table, n_unassigned, draws)
     if skipped:
         result.warnings.append(f"budget(s) {', '.join(f'{c:.3g}' for c in skipped)} FLOPs have "
                                f"fewer than {min_runs} runs and were skipped")

@@ -15,15 +15,35 @@ import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
+from scalinglab.fit.settings import FitSettings
 from scalinglab.laws.base import Law
-from scalinglab.laws.forms import Chinchilla, chinchilla_frontier, law_from_dict
+from scalinglab.laws.forms import Chinchilla, chinchilla_frontier
+from scalinglab.laws.registry import law_from_dict
 from scalinglab.results import SavableResult, read_result_json
 from scalinglab.results import quantile_bounds as _quantile_bounds
 from scalinglab.results import squeeze as _squeeze
 
-__all__ = ["FORMAT_VERSION", "FitResult", "SavableResult", "read_result_json"]
+__all__ = ["FORMAT_VERSION", "FitProcedure", "FitResult", "SavableResult", "read_result_json"]
 
-FORMAT_VERSION = 1
+#: 2: ``settings`` holds exactly the :class:`FitSettings` fields (bootstrap, seed and level
+#: included), ``procedure`` what the fit did with them, ``rows`` every row used or dropped.
+#: Version 1 files (settings with extra keys, no rows) are converted on reading.
+FORMAT_VERSION = 2
+ROW_COLUMNS = ("run_id", "N", "D", "C", "loss", "used", "reason")
+
+
+@dataclass
+class FitProcedure:
+    """What the fit did with its settings, in words: the objective, the rows taken, and the
+    unit the bootstrap resampled (runs, or rows when there are too few runs)."""
+
+    objective: str = "sum of Huber on log-loss residuals"
+    rows: str = "final rows of each run"
+    bootstrap_unit: str = "runs"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"objective": self.objective, "rows": self.rows,
+                "bootstrap_unit": self.bootstrap_unit}
 
 
 @dataclass
@@ -42,7 +62,8 @@ class FitResult(SavableResult):
     objective:
         the minimised sum of Huber(delta) over residuals in log loss.
     settings:
-        every choice that moves the result (Huber delta, optimiser, bounds, fixed E, rows).
+        the :class:`~scalinglab.fit.FitSettings` of the fit: every choice that moves the
+        result (Huber delta, optimiser, bounds, fixed E, rows, bootstrap, seed, level).
     residuals:
         RMSE of log loss, and the largest residuals with their run ids.
     bootstrap_params:
@@ -56,6 +77,13 @@ class FitResult(SavableResult):
     run_interval:
         the calibrated pieces of run-level prediction intervals (run-to-run scatter, the
         extrapolation slope from nested backtests, conformal scores), or None.
+    procedure:
+        what the fit did with its settings (:class:`FitProcedure`: objective, rows taken,
+        bootstrap unit).
+    rows:
+        every row of the input table: run_id, N, D (tokens), C (FLOPs, the flops column where
+        finite, else 6ND), loss (nats/token), used, and the reason (``used``, ``frontier
+        filter``, ``not selected (...)``); None for a fit read from a version-1 file.
     """
 
     law: Law
@@ -63,13 +91,15 @@ class FitResult(SavableResult):
     n_points: int
     n_runs: int
     objective: float
-    settings: dict[str, Any]
+    settings: FitSettings
     residuals: dict[str, Any]
     bootstrap_params: pd.DataFrame | None = None
     level: float = 0.9
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     run_interval: RunIntervalModel | None = None
+    procedure: FitProcedure = field(default_factory=FitProcedure)
+    rows: pd.DataFrame | None = None
 
     # -- parameters ------------------------------------------------------------------------------
     @property
@@ -215,7 +245,8 @@ class FitResult(SavableResult):
         return {
             "format": "scalinglab.fit", "version": FORMAT_VERSION,
             "law": self.law.to_dict(), "columns": self.columns, "n_points": self.n_points,
-            "n_runs": self.n_runs, "objective": self.objective, "settings": self.settings,
+            "n_runs": self.n_runs, "objective": self.objective,
+            "settings": self.settings.to_dict(), "procedure": self.procedure.to_dict(),
             "residuals": self.residuals, "level": self.level, "warnings": self.warnings,
             "diagnostics": self.diagnostics,
             "run_interval": None if self.run_interval is None else self.run_interval.to_dict(),
@@ -224,6 +255,8 @@ class FitResult(SavableResult):
             "bootstrap_params": (None if self.bootstrap_params is None else
                                  {k: self.bootstrap_params[k].tolist()
                                   for k in self.bootstrap_params.columns}),
+            "rows": (None if self.rows is None else
+                     {k: self.rows[k].tolist() for k in ROW_COLUMNS}),
         }
 
     @classmethod
@@ -231,9 +264,12 @@ class FitResult(SavableResult):
         if data.get("format") != "scalinglab.fit":
             raise ScalingLabError("not a scalinglab fit file (missing format: scalinglab.fit)")
         boot = data.get("bootstrap_params")
+        settings, procedure = _settings_of(data)
+        rows = data.get("rows")
         return cls(law=law_from_dict(data["law"]), columns=data["columns"],
                    n_points=data["n_points"], n_runs=data["n_runs"],
-                   objective=data["objective"], settings=data["settings"],
+                   objective=data["objective"], settings=settings, procedure=procedure,
+                   rows=None if rows is None else _rows_frame(rows),
                    residuals=data["residuals"],
                    bootstrap_params=None if boot is None else pd.DataFrame(boot),
                    level=data.get("level", 0.9), warnings=list(data.get("warnings", [])),
@@ -255,6 +291,33 @@ class FitResult(SavableResult):
             raise FitError("this fit has no bootstrap draws; refit with bootstrap > 0")
         return self.bootstrap_params
 
+
+def _rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """``result.rows`` from its JSON columns (null -> NaN in the numeric columns)."""
+    frame = pd.DataFrame(columns, columns=list(ROW_COLUMNS))
+    for name in ("N", "D", "C", "loss"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    frame["used"] = frame["used"].astype(bool)
+    frame["run_id"] = frame["run_id"].astype(str)
+    return frame
+
+
+def _settings_of(data: dict[str, Any]) -> tuple[FitSettings, FitProcedure]:
+    """The settings and procedure of a saved fit (version 1: one dict with extra keys)."""
+    version = data.get("version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ScalingLabError(f"fit file version {version!r} is newer than this scalinglab "
+                              f"reads ({FORMAT_VERSION}); upgrade scalinglab")
+    stored = dict(data["settings"])
+    if version == 1:
+        stored.setdefault("level", data.get("level", 0.9))
+    try:
+        settings = FitSettings.from_dict(stored)
+    except ScalingLabError as exc:
+        raise ScalingLabError(f"fit file settings are unusable: {exc}") from None
+    words = data.get("procedure") or {k: stored[k] for k in ("objective", "rows",
+                                                             "bootstrap_unit") if k in stored}
+    return settings, FitProcedure(**words)
 
 
 def _check_level(level: float) -> None:

@@ -38,6 +38,7 @@ import numpy as np
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law, logsumexp_terms
+from scalinglab.laws.forms import Chinchilla
 
 #: Smallest exponent used inside log/divide when a raw vector has alpha or beta <= 0 (those
 #: vectors are outside the law's domain; this only keeps the fitter's arithmetic finite).
@@ -243,8 +244,6 @@ class DataConstrained(Law):
 
     def base_law(self) -> Law:
         """The Chinchilla law with the same E, A, alpha, B, beta (no repetition discount)."""
-        from scalinglab.laws.forms import Chinchilla  # forms imports this module
-
         return Chinchilla(**{k: self.params[k] for k in Chinchilla.param_names})
 
     def optimal_allocation(self, C: float, unique_tokens: float) -> dict[str, float]:

@@ -20,7 +20,6 @@ import numpy as np
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.laws.base import Law, logsumexp_terms
-from scalinglab.laws.data_constrained import DataConstrained
 
 # Hoffmann et al. 2022, App. D.2: the initialisation grid of Approach 3.
 HOFFMANN_GRID = {
@@ -268,19 +267,3 @@ class KaplanND(Law):
                     for ldc in (np.log(1e6), np.log(1e10), np.log(1e14)):
                         starts.append([lnc, aN, ldc, aD])
         return np.array(starts)
-
-
-LAW_FORMS: dict[str, type[Law]] = {"power": PowerLaw, "chinchilla": Chinchilla, "kaplan": KaplanND,
-                                   "data_constrained": DataConstrained}
-
-
-def law_from_dict(data: dict) -> Law:
-    """Rebuild a law from :meth:`Law.to_dict` output."""
-    name = data.get("law")
-    if name not in LAW_FORMS:
-        raise ScalingLabError(f"unknown law form {name!r}; known: {', '.join(LAW_FORMS)}")
-    cls = LAW_FORMS[name]
-    if cls is PowerLaw:
-        return PowerLaw(variable=data["variables"][0], irreducible=data.get("irreducible", True),
-                        **data["params"])
-    return cls(**data["params"])

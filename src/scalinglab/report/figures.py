@@ -15,7 +15,6 @@ axes, as in the papers.  Which picture each one is:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,8 @@ from matplotlib.ticker import MaxNLocator
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.isoflop import weighted_polyfit
-from scalinglab.fit.parametric import select_rows
 from scalinglab.fit.result import FitResult
+from scalinglab.fit.rows import select_rows
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.laws.presets import get_preset
@@ -158,17 +157,20 @@ def law_frontier(law: Law, C: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def fitted_rows(fit: FitResult, runs: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """The rows of ``runs`` that ``fit`` was fitted on, selected by the fit's own settings.
+    """The rows ``fit`` was fitted on, in record columns (run_id, N's column, tokens, flops, loss).
 
-    A FitResult does not carry its rows; this re-applies its row selection (final rows or
-    checkpoints, and any filter the fitter applies) through the fitter's ``prepare_runs``.
+    Read from ``fit.rows`` (the rows the fit used); a fit read from a version-1 file carries no
+    rows, and then its row selection is re-applied to ``runs`` by the fitter's ``prepare_runs``.
     """
-    from scalinglab.fit import parametric
+    if fit.rows is not None:
+        used = fit.rows[fit.rows["used"].astype(bool)]
+        return pd.DataFrame({"run_id": used["run_id"].to_numpy(),
+                             fit.columns.get("N", "n_params"): used["N"].to_numpy(),
+                             "tokens": used["D"].to_numpy(), "flops": used["C"].to_numpy(),
+                             "loss": used["loss"].to_numpy()})
+    from scalinglab.fit.rows import prepare_runs  # noqa: PLC0415
 
-    known = {f.name for f in dataclasses.fields(parametric.FitSettings)}
-    settings = parametric.FitSettings(**{k: v for k, v in fit.settings.items() if k in known})
-    prepared = parametric.prepare_runs(_table(runs, "the fit's rows"), fit.law, settings)
-    return prepared[0] if isinstance(prepared, tuple) else prepared
+    return prepare_runs(_table(runs, "the fit's rows"), fit.law, fit.settings)[0]
 
 
 def _geom_grid(lo: float, hi: float, n: int = 200) -> np.ndarray:

@@ -226,12 +226,11 @@ def _fit_section(fit: Any, level: float) -> dict[str, Any] | None:
     rows = [{"name": r["parameter"], "value": r["value"], "low": r["low"], "high": r["high"],
              "unit": r["unit"]} for r in table.to_dict("records")]
     res = fit.residuals or {}
-    settings = fit.settings or {}
     return {"law": fit.law.name, "n_points": fit.n_points, "n_runs": fit.n_runs,
             "n_column": fit.columns.get("N", "-"), "rows": rows,
             "formula": _formula(fit.law.name),
             "rmse": res.get("rmse_log"), "max_abs": res.get("max_abs_log"),
-            "objective": fit.objective, "huber_delta": settings.get("huber_delta"),
+            "objective": fit.objective, "huber_delta": fit.settings.huber_delta,
             "bootstrap": 0 if fit.bootstrap_params is None else len(fit.bootstrap_params)}
 
 

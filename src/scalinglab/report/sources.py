@@ -160,9 +160,9 @@ def _fit_from_dict(data: dict[str, Any], path: Path) -> FitResult:
 
 
 def _fit_seed(fit: FitResult | None) -> dict[str, Any]:
-    if fit is None or "seed" not in fit.settings:
+    if fit is None:
         return {}
-    return {"bootstrap seed": fit.settings["seed"]}
+    return {"bootstrap seed": fit.settings.seed}
 
 
 def _from_directory(path: Path, bootstrap: int, level: float, seed: int,
