@@ -103,13 +103,12 @@ def train_task(task: RunTask, progress: ProgressCallback | Any | None = None) ->
     """Train one run, resuming from its checkpoint; retry, then report the error text.
 
     ``progress`` is a callable or a queue (``put``) receiving :data:`ProgressEvent` tuples.
-    (A pool worker exits when its driver dies: :func:`_worker_init`.)  A task with a
-    ``trainer`` payload runs the user's external trainer instead (sweep/external_run.py).
+    (A pool worker exits when its driver dies.)  A ``trainer`` task runs sweep/external_run.py.
     """
     if task.trainer is not None:
         from scalinglab.sweep.external_run import run_external  # noqa: PLC0415
 
-        return run_external(task, progress)
+        return RunOutcome(**run_external(task, progress, STOP))
     from scalinglab.train import TrainConfig, train_run  # noqa: PLC0415
 
     emit = getattr(progress, "put", progress)
@@ -165,21 +164,14 @@ def _exit_with_parent(parent: int) -> None:
 
 def _worker_init(parent: int | None = None, slots: Any = None, gpus_per_run: int = 0) -> None:
     """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop; a worker
-    whose driver was killed exits, idle or training (a pool worker must not outlive a kill -9).
-
-    With ``gpus_per_run`` the worker takes a slot k from ``slots`` and sees only GPUs
-    k*g .. k*g+g-1 (``CUDA_VISIBLE_DEVICES``, set before torch or a trainer starts)."""
+    whose driver was killed exits, idle or training (a pool worker must not outlive a kill -9);
+    worker slot k sees GPUs k*g .. k*g+g-1 only (``CUDA_VISIBLE_DEVICES``, g = gpus_per_run)."""
     signal.signal(signal.SIGINT, lambda *_: STOP.set())
     if parent is not None:
         _exit_with_parent(parent)
     if gpus_per_run > 0 and slots is not None:
-        slot = slots.get()
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_list(slot, gpus_per_run)
-
-
-def gpu_list(slot: int, gpus_per_run: int) -> str:
-    """``CUDA_VISIBLE_DEVICES`` of pool slot ``slot``: its ``gpus_per_run`` device ids."""
-    return ",".join(str(slot * gpus_per_run + i) for i in range(gpus_per_run))
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(
+            str(slots.get() * gpus_per_run + i) for i in range(gpus_per_run))
 
 
 class Executor(ABC):
@@ -213,10 +205,8 @@ class LocalExecutor(Executor):
                  gpus_per_run: int = 0):
         if workers < 1:
             raise ScalingLabError(f"--workers must be >= 1, got {workers}")
-        if gpus_per_run < 0:
-            raise ScalingLabError(f"--gpus-per-run must be >= 0, got {gpus_per_run}")
         self.workers = workers
-        self.gpus_per_run = gpus_per_run
+        self.gpus_per_run = max(0, gpus_per_run)
         self.isolate = isolate or gpus_per_run > 0  # GPUs are assigned per pool worker
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
 
@@ -248,7 +238,7 @@ class LocalExecutor(Executor):
         with manager:
             events = manager.Queue()
             slots = manager.Queue()
-            for slot in range(self.workers):
+            for slot in range(self.workers):  # one slot per worker
                 slots.put(slot)
             pool = futures.ProcessPoolExecutor(self.workers, mp_context=context,
                                                initializer=_worker_init,
@@ -385,13 +375,12 @@ class RayExecutor(Executor):
 def make_executor(kind: str = "local", workers: int = 1, ray_address: str | None = None,
                   threads: int | None = None, gpus_per_run: int = 0) -> Executor:
     """``local`` (``workers`` processes) or ``ray`` (``ray_address``: None, "auto" or a URL);
-    ``gpus_per_run``: GPUs per run (local: ``CUDA_VISIBLE_DEVICES`` per worker; Ray:
-    ``num_gpus`` per task)."""
+    ``gpus_per_run``: CUDA_VISIBLE_DEVICES per local worker, ``num_gpus`` per Ray task."""
+    if gpus_per_run < 0:
+        raise ScalingLabError(f"--gpus-per-run must be >= 0, got {gpus_per_run}")
     if kind == "local":
         return LocalExecutor(workers, threads, gpus_per_run=gpus_per_run)
     if kind == "ray":
-        if gpus_per_run < 0:
-            raise ScalingLabError(f"--gpus-per-run must be >= 0, got {gpus_per_run}")
         return RayExecutor(ray_address, num_cpus=threads or 1, num_gpus=gpus_per_run,
                            local_cpus=None if workers <= 1 else workers * (threads or 1))
     raise ScalingLabError(f"unknown executor {kind!r}; use local or ray")
@@ -405,18 +394,22 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
     """Train every run of ``runs`` (default: all) that is not done; write outcomes to the store.
 
     Runs marked ``running`` (a killed sweep) or ``failed`` are tried again; done runs are
-    skipped, which makes the sweep idempotent.  ``trainer``: an
-    :class:`~scalinglab.sweep.external.ExternalTrainer` trains the runs instead of ours.
+    skipped, which makes the sweep idempotent.  ``trainer``: an ExternalTrainer trains them.
     """
     candidates = store.runs() if runs is None else [store.get(r.key) for r in runs]
     todo = [r for r in candidates if r.status != "done"]
-    if trainer is not None:
-        from scalinglab.sweep.external import external_tasks  # noqa: PLC0415
-
-        tasks = external_tasks(todo, trainer, Path(sweep_dir), corpus, tokenizer,
-                               executor.threads_per_run(), retries)
-    else:
-        tasks = _builtin_tasks(todo, executor, sweep_dir, corpus, tokenizer, retries)
+    checkpoints = Path(sweep_dir) / "checkpoints"
+    tasks = []
+    for run in todo:
+        directory = str(checkpoints / run.key)
+        config = {**run.config, "checkpoint_every": run.meta.get("checkpoint_every")}
+        tasks.append(RunTask(run.key, run.name, config, corpus, tokenizer, directory,
+                             executor.threads_per_run(), retries))
+    if trainer is not None:  # the run's own directory and the trainer's payload instead
+        from scalinglab.sweep.external import claim_runs  # noqa: PLC0415
+        claimed = claim_runs(todo, trainer, Path(sweep_dir), corpus, tokenizer)
+        for task, (run_dir, payload) in zip(tasks, claimed, strict=True):
+            task.checkpoint_dir, task.trainer = run_dir, payload
     outcomes: list[RunOutcome] = []
     in_flight: set[str] = set()
     fatal: RunOutcome | None = None
@@ -465,19 +458,6 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
                                f"kept and the runs in flight were checkpointed; run the same "
                                f"command again to resume")
     return outcomes
-
-
-def _builtin_tasks(todo: list[StoredRun], executor: Executor, sweep_dir: str | Path,
-                   corpus: str, tokenizer: str, retries: int) -> list[RunTask]:
-    """Tasks for scalinglab's own trainer (checkpoints under ``<sweep>/checkpoints``)."""
-    checkpoints = Path(sweep_dir) / "checkpoints"
-    tasks = []
-    for run in todo:
-        directory = str(checkpoints / run.key)
-        config = {**run.config, "checkpoint_every": run.meta.get("checkpoint_every")}
-        tasks.append(RunTask(run.key, run.name, config, corpus, tokenizer, directory,
-                             executor.threads_per_run(), retries))
-    return tasks
 
 
 def _store_done(store: RunStore, outcome: RunOutcome) -> None:

@@ -272,11 +272,10 @@ def claim_run_dir(run_dir: Path, sweep_dir: Path, key: str, values: dict, info: 
     temporary.replace(run_dir / RUN_INFO_FILE)
 
 
-def external_tasks(runs: list, trainer: ExternalTrainer, sweep_dir: Path, corpus: str,
-                   tokenizer: str, threads: int | None, retries: int) -> list:
-    """RunTasks for ``runs``; checks every run directory before claiming any."""
-    from scalinglab.sweep.executors import RunTask  # noqa: PLC0415
-
+def claim_runs(runs: list, trainer: ExternalTrainer, sweep_dir: Path, corpus: str,
+               tokenizer: str) -> list[tuple[str, dict[str, Any]]]:
+    """(run directory, worker payload) of each run; checks every directory before claiming
+    any, so a refusal leaves everything as it was."""
     trainer.check_found()
     base = Path(trainer.runs_dir) if trainer.runs_dir else Path(sweep_dir) / "runs"
     prepared = []
@@ -285,10 +284,9 @@ def external_tasks(runs: list, trainer: ExternalTrainer, sweep_dir: Path, corpus
         check_run_dir(run_dir, Path(sweep_dir), run.key)
         values = plan_values(run, run_dir, corpus, tokenizer)
         prepared.append((run, run_dir, values, plan_info(run, values)))
-    tasks = []
+    claimed = []
     for run, run_dir, values, info in prepared:
         claim_run_dir(run_dir, Path(sweep_dir), run.key, values, info)
-        payload = {"spec": trainer.to_dict(), "values": values, "info": info.to_dict()}
-        tasks.append(RunTask(run.key, run.name, run.config, corpus, tokenizer, str(run_dir),
-                             threads, retries, trainer=payload))
-    return tasks
+        claimed.append((str(run_dir), {"spec": trainer.to_dict(), "values": values,
+                                       "info": info.to_dict()}))
+    return claimed

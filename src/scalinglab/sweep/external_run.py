@@ -2,7 +2,8 @@
 
 See :mod:`scalinglab.sweep.external` for the contract.  :func:`run_external` is what an
 executor's worker calls for a :class:`~scalinglab.sweep.executors.RunTask` that carries a
-``trainer`` payload; it returns a :class:`~scalinglab.sweep.executors.RunOutcome`.
+``trainer`` payload; it returns the fields of a
+:class:`~scalinglab.sweep.executors.RunOutcome` (this module never imports the executors).
 """
 
 from __future__ import annotations
@@ -164,11 +165,10 @@ def _env(spec: ExternalTrainer, run_dir: Path) -> dict[str, str]:
     return {**os.environ, **spec.env, "SCALINGLAB_RUN_DIR": str(run_dir)}
 
 
-def attempt(spec: ExternalTrainer, values: dict, info: RunInfo, key: str,
+def attempt(spec: ExternalTrainer, values: dict, info: RunInfo, key: str, stop: Any,
             emit: Any = None) -> Attempt:
-    """Launch the trainer once, follow it, and check its metrics."""
-    from scalinglab.sweep.executors import STOP  # noqa: PLC0415
-
+    """Launch the trainer once, follow it, and check its metrics (``stop``: an Event that
+    asks the run to stop; it is then interrupted and resumes later)."""
     run_dir = Path(values["run_dir"])
     resumed = prepare_run_dir(run_dir, spec.resumable)
     argv = spec.argv({**values, "resume": int(resumed)})
@@ -181,7 +181,7 @@ def attempt(spec: ExternalTrainer, values: dict, info: RunInfo, key: str,
         except OSError as exc:
             return Attempt(False, error=f"cannot start trainer {argv[0]!r}: {exc.strerror}")
         try:
-            code, stopped = _follow(process, spec, watcher, key, values, start, emit, STOP)
+            code, stopped = _follow(process, spec, watcher, key, values, start, emit, stop)
         finally:
             if process.poll() is None:
                 _terminate(process, signal.SIGKILL)
@@ -234,28 +234,30 @@ def _follow(process: subprocess.Popen, spec: ExternalTrainer, watcher: MetricsWa
             return process.returncode or 0, "timeout"
 
 
-def run_external(task: Any, progress: Any = None) -> Any:
-    """Train one run with its external trainer, retrying; a RunOutcome for the driver."""
-    from scalinglab.sweep.executors import STOP, RunOutcome  # noqa: PLC0415
-
+def run_external(task: Any, progress: Any, stop: Any) -> dict[str, Any]:
+    """Train one run with its external trainer, retrying; RunOutcome fields for the driver."""
     spec = ExternalTrainer.from_dict(task.trainer["spec"])
     values, info = task.trainer["values"], RunInfo.from_dict(task.trainer["info"])
     emit = getattr(progress, "put", progress)
     last = Attempt(False, error="not started")
     seconds = 0.0
     for number in range(1, task.retries + 2):
-        if STOP.is_set():
-            return RunOutcome(task.key, False, error="interrupted before it started",
-                              attempts=number - 1, interrupted=True)
-        last = attempt(spec, values, info, task.key, emit)
+        if stop.is_set():
+            return _outcome(task.key, False, error="interrupted before it started",
+                            attempts=number - 1, interrupted=True)
+        last = attempt(spec, values, info, task.key, stop, emit)
         seconds += last.wall_seconds
         if last.interrupted:
-            return RunOutcome(task.key, False, error="interrupted; it resumes on the next run",
-                              attempts=number, interrupted=True, meta=last.meta)
+            return _outcome(task.key, False, error="interrupted; it resumes on the next run",
+                            attempts=number, interrupted=True, meta=last.meta)
         if last.ok:
             flops = max((r.flops for r in last.records), default=0.0)
-            return RunOutcome(task.key, True, [r.to_dict() for r in last.records],
-                              last.wall_seconds, flops, None, number,
-                              {**last.meta, "trainer_seconds_all_attempts": seconds})
-    return RunOutcome(task.key, False, error=last.error, attempts=task.retries + 1,
-                      meta=last.meta)
+            return _outcome(task.key, True, records=[r.to_dict() for r in last.records],
+                            wall_seconds=last.wall_seconds, spent_flops=flops, attempts=number,
+                            meta={**last.meta, "trainer_seconds_all_attempts": seconds})
+    return _outcome(task.key, False, error=last.error, attempts=task.retries + 1,
+                    meta=last.meta)
+
+
+def _outcome(key: str, ok: bool, **fields: Any) -> dict[str, Any]:
+    return {"key": key, "ok": ok, **fields}
