@@ -168,7 +168,7 @@ def run_sweep_command(
 ) -> None:
     """Train the sweep's runs that are not done (re-running never retrains what is done).
 
-    With --trainer (or a [trainer] table in --config) your own trainer runs them."""
+    With --trainer (or a 'trainer' table in --config) your own trainer runs them."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
     from scalinglab.sweep.executors import make_executor, run_pending  # noqa: PLC0415
     from scalinglab.sweep.progress import SweepProgress  # noqa: PLC0415
