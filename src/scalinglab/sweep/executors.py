@@ -170,8 +170,8 @@ def _worker_init(parent: int | None = None, slots: Any = None, gpus_per_run: int
     if parent is not None:
         _exit_with_parent(parent)
     if gpus_per_run > 0 and slots is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(
-            str(slots.get() * gpus_per_run + i) for i in range(gpus_per_run))
+        first = slots.get() * gpus_per_run  # one slot per worker, taken once
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + i) for i in range(gpus_per_run))
 
 
 class Executor(ABC):
