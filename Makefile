@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench clean constraints
 
 # constraints.txt pins the versions CI tested (pip freeze); pyproject.toml has the ranges.
-EXTRAS := dev,hf,tiktoken,ray,manifold
+EXTRAS := dev,hf,tiktoken,ray,manifold,external
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)

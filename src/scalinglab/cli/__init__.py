@@ -20,6 +20,7 @@ import typer  # noqa: E402
 from scalinglab.cli import (  # noqa: E402
     corpus_cmd,
     fit_cmds,
+    import_cmd,
     manifold_cmd,
     plan_cmd,
     report_cmd,
@@ -56,7 +57,7 @@ def _main_options(
 
 
 for module in (fit_cmds, plan_cmd, corpus_cmd, train_cmd, sweep_cmd, manifold_cmd,
-               report_cmd):
+               report_cmd, import_cmd):
     module.register(app)
 
 

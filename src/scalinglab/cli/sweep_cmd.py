@@ -47,6 +47,23 @@ ThreadsOpt = Annotated[int | None, typer.Option(
                       "CPU, where several threads per run slow down badly).")]
 RetriesOpt = Annotated[int, typer.Option("--retries", help="Retries before a run is failed.")]
 DirArg = Annotated[Path, typer.Argument(help="Sweep directory (holds store.sqlite).")]
+TrainerOpt = Annotated[str | None, typer.Option(
+    "--trainer", help="Your own trainer: a command template such as 'python train.py "
+                      "--n_layer {n_layer} --out {run_dir}' or module:function (see README).")]
+RunTimeoutOpt = Annotated[float | None, typer.Option(
+    "--run-timeout", help="Seconds an external run may take per attempt before it fails.")]
+TbLossOpt = Annotated[str | None, typer.Option(
+    "--tb-loss", help="Read the runs' TensorBoard logs: the held-out loss tag (nats/token).")]
+TbTokensOpt = Annotated[str | None, typer.Option(
+    "--tb-tokens", help="TensorBoard tag of tokens seen (default: step x batch_tokens).")]
+TbParamsOpt = Annotated[str | None, typer.Option(
+    "--tb-n-params", help="TensorBoard tag of the trainer's own parameter count.")]
+RunsDirOpt = Annotated[Path | None, typer.Option(
+    "--runs-dir", help="Where external runs' directories go (default: DIR/runs); on a "
+                       "cluster a path every node shares.")]
+GpusOpt = Annotated[int, typer.Option(
+    "--gpus-per-run", help="GPUs per run: CUDA_VISIBLE_DEVICES per local worker, num_gpus "
+                           "per Ray task.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -145,21 +162,52 @@ def run_sweep_command(
     sizes: SizesOpt = None, design: DesignOpt = None, batch_tokens: BatchOpt = None,
     seed: SeedOpt = None, config: ConfigOpt = None, workers: WorkersOpt = 1,
     executor: ExecutorOpt = "local", ray_address: RayOpt = None, retries: RetriesOpt = 1,
-    threads: ThreadsOpt = None, as_json: JsonOpt = False,
+    threads: ThreadsOpt = None, trainer: TrainerOpt = None, run_timeout: RunTimeoutOpt = None,
+    tb_loss: TbLossOpt = None, tb_tokens: TbTokensOpt = None, tb_n_params: TbParamsOpt = None,
+    runs_dir: RunsDirOpt = None, gpus_per_run: GpusOpt = 0, as_json: JsonOpt = False,
 ) -> None:
-    """Train the sweep's runs that are not done (re-running never retrains what is done)."""
+    """Train the sweep's runs that are not done (re-running never retrains what is done).
+
+    With --trainer (or a 'trainer' table in --config) your own trainer runs them."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
     from scalinglab.sweep.runner import SweepSettings, run_sweep  # noqa: PLC0415
 
+    external = _external_trainer(config, trainer, run_timeout, tb_loss, tb_tokens, tb_n_params,
+                                 runs_dir)
+    if external is not None:
+        external.check_found()
     spec = _spec(config, corpus, levels, sizes, design, batch_tokens, seed)
     plan = plan_sweep(spec, load_corpus(spec.corpus, tokenizer=spec.tokenizer))
     settings = SweepSettings(executor=executor, workers=workers, ray_address=ray_address,
-                             threads=threads, retries=retries)
+                             threads=threads, retries=retries, gpus_per_run=gpus_per_run,
+                             trainer=external)
     with SQLiteRunStore(directory) as store:
         store.set_meta("spec", spec.to_dict())
         run_sweep(store, directory, plan.runs, spec.corpus, spec.tokenizer, settings,
                   console=err_console if as_json else console, show_progress=not as_json)
         _print_status(store.runs(), store.counts(), as_json)
+
+
+def _external_trainer(config: Path | None, command: str | None, timeout: float | None,
+                      tb_loss: str | None, tb_tokens: str | None, tb_n_params: str | None,
+                      runs_dir: Path | None):
+    """The external trainer of the command line or the config's [trainer] table (or None)."""
+    from scalinglab.sweep.external import ExternalTrainer, load_trainer_toml  # noqa: PLC0415
+
+    base = load_trainer_toml(config) if config is not None else None
+    data = base.to_dict() if base is not None else {}
+    for name, value in (("command", command), ("timeout", timeout), ("tb_loss", tb_loss),
+                        ("tb_tokens", tb_tokens), ("tb_n_params", tb_n_params),
+                        ("runs_dir", None if runs_dir is None else str(runs_dir))):
+        if value is not None:
+            data[name] = value
+    if "command" not in data:
+        extras = [n for n, v in (("--run-timeout", timeout), ("--tb-loss", tb_loss),
+                                 ("--runs-dir", runs_dir)) if v is not None]
+        if extras:
+            raise ScalingLabError(f"{', '.join(extras)} need(s) an external trainer (--trainer)")
+        return None
+    return ExternalTrainer.from_dict(data)
 
 
 def status_command(directory: DirArg, as_json: JsonOpt = False) -> None:
@@ -202,7 +250,8 @@ def _print_status(runs: list[StoredRun], counts: dict[str, int], as_json: bool) 
             {"key": r.key, "name": r.name, "role": r.role, "status": r.status,
              "error": r.error, "attempts": r.attempts, "checkpoint_dir": r.checkpoint_dir,
              "planned_flops": r.planned_flops, "spent_flops": r.spent_flops,
-             "wall_seconds": r.wall_seconds} for r in runs]})
+             "wall_seconds": r.wall_seconds, "stderr_tail": r.meta.get("stderr_tail"),
+             "run_dir": r.meta.get("run_dir")} for r in runs]})
         return
     print_table("runs", ["run", "role", "status", "attempts", "FLOPs", "seconds", "error"],
                 [(r.name, r.role, r.status, r.attempts, r.spent_flops or r.planned_flops,
@@ -231,6 +280,12 @@ def run_config_command(
 ) -> None:
     """The demo pipeline with every setting from a TOML file (see bench/README.md)."""
     settings = _load_config(config)
+    from scalinglab.sweep.external import load_trainer_toml  # noqa: PLC0415
+
+    if load_trainer_toml(config) is not None:
+        raise ScalingLabError(f"{str(config)!r} has a [trainer] table: external trainers run "
+                              f"with `scalinglab sweep run DIR --config {config}`; `run` trains "
+                              f"with the built-in trainer")
     if out is not None:
         settings.out = str(out)
     _finish(run_demo(settings, json_mode=as_json).summary, as_json)

@@ -84,6 +84,7 @@ def load_config_toml(path: str | Path, corpus: str | None = None) -> DemoConfig:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ScalingLabError(f"cannot parse {str(path)!r}: {exc}") from None
+    data.pop("trainer", None)  # an external trainer: read by `sweep run` (sweep/external.py)
     data["spec"] = data.pop("sweep", {})
     if corpus is not None and isinstance(data["spec"], dict):  # from_dict refuses a non-table
         data["spec"]["corpus"] = corpus

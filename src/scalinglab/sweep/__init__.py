@@ -7,6 +7,9 @@ Typical use::
     with SQLiteRunStore("my-sweep") as store:
         run_sweep(store, "my-sweep", plan.runs, "kjv", "byte", SweepSettings(workers=2))
         runs = store.records()   # RunRecord rows, ready for scalinglab.fit
+
+Your own trainer instead of ours: ``SweepSettings(trainer=ExternalTrainer("python
+train.py --n_layer {n_layer} --out {run_dir}"))`` (see :mod:`scalinglab.sweep.external`).
 """
 
 from scalinglab.sweep.executors import (
@@ -18,6 +21,7 @@ from scalinglab.sweep.executors import (
     make_executor,
     run_pending,
 )
+from scalinglab.sweep.external import PLACEHOLDERS, ExternalTrainer
 from scalinglab.sweep.plan import (
     PlannedRun,
     SweepPlan,
@@ -31,8 +35,8 @@ from scalinglab.sweep.plan import (
 from scalinglab.sweep.runner import SweepRunResult, SweepSettings, SweepStart, run_sweep
 from scalinglab.sweep.store import RunStore, SQLiteRunStore, StoredRun, config_hash, open_store
 
-__all__ = ["Executor", "LocalExecutor", "PlannedRun", "RayExecutor", "RunOutcome", "RunStore",
-           "RunTask", "SQLiteRunStore", "StoredRun", "SweepPlan", "SweepRunResult",
-           "SweepSettings", "SweepSpec", "SweepStart", "config_hash", "default_spec",
-           "estimate_wall", "make_executor", "open_store", "plan_sweep", "plan_validation",
-           "prior_optimal_size", "run_pending", "run_sweep"]
+__all__ = ["PLACEHOLDERS", "Executor", "ExternalTrainer", "LocalExecutor", "PlannedRun",
+           "RayExecutor", "RunOutcome", "RunStore", "RunTask", "SQLiteRunStore", "StoredRun",
+           "SweepPlan", "SweepRunResult", "SweepSettings", "SweepSpec", "SweepStart",
+           "config_hash", "default_spec", "estimate_wall", "make_executor", "open_store",
+           "plan_sweep", "plan_validation", "prior_optimal_size", "run_pending", "run_sweep"]

@@ -73,6 +73,7 @@ class RunTask:
     checkpoint_dir: str
     threads: int | None
     retries: int = 1
+    trainer: dict[str, Any] | None = None  # an external trainer's payload (sweep/external.py)
 
 
 @dataclass
@@ -102,8 +103,12 @@ def train_task(task: RunTask, progress: ProgressCallback | Any | None = None) ->
     """Train one run, resuming from its checkpoint; retry, then report the error text.
 
     ``progress`` is a callable or a queue (``put``) receiving :data:`ProgressEvent` tuples.
-    (A pool worker exits when its driver dies: :func:`_worker_init`.)
+    (A pool worker exits when its driver dies.)  A ``trainer`` task runs sweep/external_run.py.
     """
+    if task.trainer is not None:
+        from scalinglab.sweep.external_run import run_external  # noqa: PLC0415
+
+        return RunOutcome(**run_external(task, progress, STOP))
     from scalinglab.train import TrainConfig, train_run  # noqa: PLC0415
 
     emit = getattr(progress, "put", progress)
@@ -157,12 +162,16 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _worker_init(parent: int | None = None) -> None:
+def _worker_init(parent: int | None = None, slots: Any = None, gpus_per_run: int = 0) -> None:
     """Pool worker start-up: SIGINT asks the run in flight to checkpoint and stop; a worker
-    whose driver was killed exits, idle or training (a pool worker must not outlive a kill -9)."""
+    whose driver was killed exits, idle or training (a pool worker must not outlive a kill -9);
+    worker slot k sees GPUs k*g .. k*g+g-1 only (``CUDA_VISIBLE_DEVICES``, g = gpus_per_run)."""
     signal.signal(signal.SIGINT, lambda *_: STOP.set())
     if parent is not None:
         _exit_with_parent(parent)
+    if gpus_per_run > 0 and slots is not None:
+        first = slots.get() * gpus_per_run  # one slot per worker, taken once
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + i) for i in range(gpus_per_run))
 
 
 class Executor(ABC):
@@ -192,11 +201,13 @@ class LocalExecutor(Executor):
     program takes a core (bench/busy_threads.py).
     """
 
-    def __init__(self, workers: int = 1, threads: int | None = None, isolate: bool = False):
+    def __init__(self, workers: int = 1, threads: int | None = None, isolate: bool = False,
+                 gpus_per_run: int = 0):
         if workers < 1:
             raise ScalingLabError(f"--workers must be >= 1, got {workers}")
         self.workers = workers
-        self.isolate = isolate
+        self.gpus_per_run = max(0, gpus_per_run)
+        self.isolate = isolate or gpus_per_run > 0  # GPUs are assigned per pool worker
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
 
     def threads_per_run(self) -> int | None:
@@ -226,9 +237,13 @@ class LocalExecutor(Executor):
         manager.start(initializer=_exit_with_parent, initargs=(os.getpid(),))
         with manager:
             events = manager.Queue()
+            slots = manager.Queue()
+            for slot in range(self.workers):  # one slot per worker
+                slots.put(slot)
             pool = futures.ProcessPoolExecutor(self.workers, mp_context=context,
                                                initializer=_worker_init,
-                                               initargs=(os.getpid(),))
+                                               initargs=(os.getpid(), slots,
+                                                         self.gpus_per_run))
             pending: dict[futures.Future, RunTask] = {}
             finished = False
             try:
@@ -358,12 +373,15 @@ class RayExecutor(Executor):
 
 
 def make_executor(kind: str = "local", workers: int = 1, ray_address: str | None = None,
-                  threads: int | None = None) -> Executor:
-    """``local`` (``workers`` processes) or ``ray`` (``ray_address``: None, "auto" or a URL)."""
+                  threads: int | None = None, gpus_per_run: int = 0) -> Executor:
+    """``local`` (``workers`` processes) or ``ray`` (``ray_address``: None, "auto" or a URL);
+    ``gpus_per_run``: CUDA_VISIBLE_DEVICES per local worker, ``num_gpus`` per Ray task."""
+    if gpus_per_run < 0:
+        raise ScalingLabError(f"--gpus-per-run must be >= 0, got {gpus_per_run}")
     if kind == "local":
-        return LocalExecutor(workers, threads)
+        return LocalExecutor(workers, threads, gpus_per_run=gpus_per_run)
     if kind == "ray":
-        return RayExecutor(ray_address, num_cpus=threads or 1,
+        return RayExecutor(ray_address, num_cpus=threads or 1, num_gpus=gpus_per_run,
                            local_cpus=None if workers <= 1 else workers * (threads or 1))
     raise ScalingLabError(f"unknown executor {kind!r}; use local or ray")
 
@@ -371,12 +389,12 @@ def make_executor(kind: str = "local", workers: int = 1, ray_address: str | None
 def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corpus: str,
                 tokenizer: str, runs: list[StoredRun] | None = None, retries: int = 1,
                 progress: ProgressCallback | None = None,
-                on_outcome: Callable[[StoredRun, RunOutcome], None] | None = None
-                ) -> list[RunOutcome]:
+                on_outcome: Callable[[StoredRun, RunOutcome], None] | None = None,
+                trainer: Any = None) -> list[RunOutcome]:
     """Train every run of ``runs`` (default: all) that is not done; write outcomes to the store.
 
     Runs marked ``running`` (a killed sweep) or ``failed`` are tried again; done runs are
-    skipped, which makes the sweep idempotent.
+    skipped, which makes the sweep idempotent.  ``trainer``: an ExternalTrainer trains them.
     """
     candidates = store.runs() if runs is None else [store.get(r.key) for r in runs]
     todo = [r for r in candidates if r.status != "done"]
@@ -387,6 +405,11 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
         config = {**run.config, "checkpoint_every": run.meta.get("checkpoint_every")}
         tasks.append(RunTask(run.key, run.name, config, corpus, tokenizer, directory,
                              executor.threads_per_run(), retries))
+    if trainer is not None:  # the run's own directory and the trainer's payload instead
+        from scalinglab.sweep.external import claim_runs  # noqa: PLC0415
+        claimed = claim_runs(todo, trainer, Path(sweep_dir), corpus, tokenizer)
+        for task, (run_dir, payload) in zip(tasks, claimed, strict=True):
+            task.checkpoint_dir, task.trainer = run_dir, payload
     outcomes: list[RunOutcome] = []
     in_flight: set[str] = set()
     fatal: RunOutcome | None = None
@@ -407,7 +430,8 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
                 elif outcome.ok:
                     _store_done(store, outcome)
                 else:
-                    store.mark_failed(outcome.key, outcome.error or "unknown error")
+                    store.mark_failed(outcome.key, outcome.error or "unknown error",
+                                      outcome.meta or None)
                     if outcome.fatal and fatal is None:
                         fatal = outcome
                         STOP.set()  # the other runs would fail the same way: stop cleanly

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -39,7 +40,10 @@ class SweepSettings:
     cluster to join (None starts one); ``threads``: torch threads per run (None: cpu_count /
     workers); ``retries``: attempts after the first before a run is failed; ``isolate``: train
     even one local worker's runs in a spawned process (passive OpenMP wait; see
-    :class:`~scalinglab.sweep.executors.LocalExecutor`).
+    :class:`~scalinglab.sweep.executors.LocalExecutor`); ``gpus_per_run``: GPUs per run
+    (``CUDA_VISIBLE_DEVICES`` per local worker, ``num_gpus`` per Ray task); ``trainer``: an
+    :class:`~scalinglab.sweep.external.ExternalTrainer` that trains the runs instead of the
+    built-in GPT (None: the built-in trainer).
     """
 
     executor: str = "local"
@@ -48,12 +52,15 @@ class SweepSettings:
     threads: int | None = None
     retries: int = 1
     isolate: bool = False
+    gpus_per_run: int = 0
+    trainer: Any = None
 
     def make_executor(self) -> Executor:
         """The executor these settings describe (the caller closes it)."""
         if self.executor == "local" and self.isolate:
             return LocalExecutor(self.workers, threads=self.threads, isolate=True)
-        return make_executor(self.executor, self.workers, self.ray_address, self.threads)
+        return make_executor(self.executor, self.workers, self.ray_address, self.threads,
+                             self.gpus_per_run)
 
 
 @dataclass
@@ -102,7 +109,8 @@ def run_sweep(store: RunStore, directory: str | Path, runs: Sequence[PlannedRun]
                                enabled=show_progress) as bars:
                 outcomes = run_pending(store, executor, directory, corpus, tokenizer,
                                        runs=todo, retries=settings.retries,
-                                       progress=bars.event, on_outcome=bars.finished)
+                                       progress=bars.event, on_outcome=bars.finished,
+                                       trainer=settings.trainer)
     finally:
         executor.close()
     return SweepRunResult(start, [store.get(r.key) for r in runs], outcomes)

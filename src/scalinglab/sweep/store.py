@@ -104,7 +104,8 @@ class RunStore(ABC):
         """Store a finished run's records and timings atomically with its status."""
 
     @abstractmethod
-    def mark_failed(self, key: str, error: str) -> None: ...
+    def mark_failed(self, key: str, error: str, meta: dict[str, Any] | None = None) -> None:
+        """Mark a run failed with the reason; ``meta`` (e.g. a stderr tail) is merged in."""
 
     @abstractmethod
     def mark_interrupted(self, key: str, note: str) -> None:
@@ -258,11 +259,12 @@ class SQLiteRunStore(RunStore):
                              "wall_seconds=?, spent_flops=?, meta=? WHERE key=?",
                              (time.time(), wall_seconds, spent_flops, json.dumps(merged), key))
 
-    def mark_failed(self, key: str, error: str) -> None:
-        self.get(key)
+    def mark_failed(self, key: str, error: str, meta: dict[str, Any] | None = None) -> None:
+        run = self.get(key)
+        merged = {**run.meta, **(meta or {})}
         with self._transaction():
-            self._db.execute("UPDATE runs SET status='failed', error=?, finished_at=? "
-                             "WHERE key=?", (error, time.time(), key))
+            self._db.execute("UPDATE runs SET status='failed', error=?, finished_at=?, meta=? "
+                             "WHERE key=?", (error, time.time(), json.dumps(merged), key))
 
     def mark_interrupted(self, key: str, note: str) -> None:
         self.get(key)
