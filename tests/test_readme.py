@@ -48,6 +48,7 @@ README = REPO / "README.md"
 DATA = REPO.parent / "shared" / "data"
 WIDTH = "100"
 #: Command prefixes not run here -> why, and where they are checked instead.
+LADDER_WHY = ("the external-trainer ladder of examples/hf_trainer.py: about 10 minutes of transformers training; run end to end with a kill and resume by bench/external_ladder.py (bench/README.md), its command-line path by tests/test_external_trainer.py")
 EXCLUDED: dict[str, str] = {
     "scalinglab demo": "a 6-minute sweep of 8 training runs and a 10x validation run; "
                        "checked by bench/demo.py (three seeds, bench/README.md) and, scaled "
@@ -57,6 +58,12 @@ EXCLUDED: dict[str, str] = {
                                            "and, on small settings, tests/test_manifold_cli.py",
     "scalinglab train": "trains a 2e5-parameter GPT on 5e6 tokens (minutes on CPU); the same "
                         "options are exercised on tiny runs by tests/test_train_cli.py",
+    "scalinglab sweep run ladder": LADDER_WHY,
+    "scalinglab sweep plan --levels 2e10,6e10 --sizes 3": LADDER_WHY,
+    "scalinglab sweep export ladder": LADDER_WHY,
+    "scalinglab fit ladder.csv": LADDER_WHY,
+    "scalinglab frontier --fit ladder-fit.json": LADDER_WHY,
+    "scalinglab report ladder.csv": LADDER_WHY,
 }
 #: A printed number (unsigned: ``1.81-2.15`` is a range), not digits inside a name such as
 #: H100, run5 or x0.1; exponents after ``^`` (``C^0.452``) are taken by :data:`EXPONENT`.

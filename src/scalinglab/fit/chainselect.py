@@ -42,7 +42,7 @@ def route_labels(routes: list[str], loss_options: dict[str, Any], has_scale: boo
     out = []
     for via in routes:
         out.append(via)
-        if via != "compute" and has_scale and "law" not in loss_options:
+        if via != "compute" and has_scale and loss_options.get("law", "auto") == "auto":
             out.append(f"{via}:C")
     return out
 
