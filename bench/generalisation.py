@@ -23,7 +23,6 @@ import pandas as pd
 import scalinglab
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import fit_parametric
-from scalinglab.fit.frontier_choice import frontier_loss
 
 #: IsoFLOP bins: runs whose 6ND rounds to the same 0.1 decade.
 BIN_DECADES = 0.1
@@ -178,9 +177,10 @@ def frontier_scalinglab(fit_rows: pd.DataFrame, C: np.ndarray, bootstrap: int,
                         options: dict[str, Any]) -> dict[str, Any]:
     """``scalinglab.fit`` and the run interval of a new run at the predicted optimum."""
     result = scalinglab.fit(fit_rows.reset_index(drop=True), bootstrap=bootstrap, **options)
-    band = frontier_loss(result, C, LEVEL)
-    return {"point": np.atleast_1d(band["loss"]), "low": np.atleast_1d(band["low"]),
-            "high": np.atleast_1d(band["high"]), "law": result.law.name, "source": band["source"],
+    band = result.frontier(C, LEVEL, allow_far=True)["loss"]   # the labelled run interval
+    return {"point": np.atleast_1d(band["value"]), "low": np.atleast_1d(band["low"]),
+            "high": np.atleast_1d(band["high"]), "law": result.law.name,
+            "source": band.get("source", "law_frontier"),
             "chosen": (result.diagnostics.get("selection") or {}).get("chosen", result.law.name)}
 
 

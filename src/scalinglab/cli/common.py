@@ -204,7 +204,10 @@ NColumnOpt = Annotated[str, typer.Option(
     "--n-column", help="Parameter count to use as N (also in C = 6ND when deriving): n_params "
     "(non-embedding) or n_params_total (all parameters).")]
 LawOpt = Annotated[str, typer.Option(
-    "--law", help="chinchilla | kaplan | power | data_constrained (needs unique_tokens).")]
+    "--law", help="auto (chosen by nested backtests along N, D and C among Chinchilla, "
+                  "Chinchilla without E, the over-training form of Gadre et al. 2024, Kaplan "
+                  "and the reduced power laws) | chinchilla | overtrain | kaplan | power | "
+                  "data_constrained (needs unique_tokens).")]
 VariableOpt = Annotated[str | None, typer.Option(
     "--variable", help="The power law's variable: N, D or C (default C).")]
 CheckpointsOpt = Annotated[str, typer.Option(

@@ -100,12 +100,7 @@ def register(app: typer.Typer) -> None:
 
 def fit_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
-    law: Annotated[str, typer.Option(
-        help="auto (chosen by nested backtests along N, D and C among Chinchilla, "
-             "Chinchilla without E, the over-training form of Gadre et al. 2024, Kaplan and "
-             "the reduced power laws) | chinchilla | overtrain | kaplan | power | "
-             "data_constrained (needs unique_tokens)")]
-    = "auto",
+    law: LawOpt = "auto",
     approach: Annotated[int, typer.Option(help="3 parametric, 2 IsoFLOP, 1 envelope.")] = 3,
     variable: VariableOpt = None,
     no_irreducible: Annotated[bool, typer.Option(
@@ -407,7 +402,7 @@ def backtest_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
     cut_flops: Annotated[str | None, typer.Option(help="Fit on runs below these FLOPs.")] = None,
     cut_params: Annotated[str | None, typer.Option(help="Fit on runs below this N.")] = None,
-    law: LawOpt = "chinchilla",
+    law: LawOpt = "auto",
     variable: VariableOpt = None,
     checkpoints_after: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     frontier_filter: FrontierFilterOpt = DEFAULT_FRONTIER,

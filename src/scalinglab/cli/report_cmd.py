@@ -39,7 +39,7 @@ def report_command(
              "directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")]
     = Path("report.html"),
-    law: LawOpt = "chinchilla",
+    law: LawOpt = "auto",
     variable: VariableOpt = None,
     checkpoints_after: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     frontier_filter: FrontierFilterOpt = DEFAULT_FRONTIER,

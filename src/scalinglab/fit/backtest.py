@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.auto import fit_auto
 from scalinglab.fit.optimise import make_law
 from scalinglab.fit.parametric import fit_parametric
 from scalinglab.fit.result import FitResult
@@ -114,7 +115,10 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
         raise FitError(f"the cut ({_describe_cut(cut_flops, cut_params)}) leaves {n_fitted} "
                        f"fitted run(s); the {law} law has {n_free} free parameters and needs "
                        f"more runs than that")
-    fit = fit_parametric(train.reset_index(drop=True), law, **fit_kwargs)
+    if law == "auto":   # the law chosen by the fitted runs' own backtests (fit/auto.py)
+        fit = fit_auto(train.reset_index(drop=True), None, **fit_kwargs)
+    else:
+        fit = fit_parametric(train.reset_index(drop=True), law, **fit_kwargs)
     targets = select_rows(held.reset_index(drop=True))
     fitted_rows = select_rows(train.reset_index(drop=True))
     table = _score(fit, targets, fitted_rows)
@@ -163,7 +167,7 @@ def _runs_below(frame: pd.DataFrame, cut_flops: float | None, cut_params: float 
 
 
 def _free_parameters(law: str, fit_kwargs: dict[str, Any]) -> int:
-    settings = FitSettings(law=law, variable=fit_kwargs.get("variable"),
+    settings = FitSettings(law="chinchilla" if law == "auto" else law, variable=fit_kwargs.get("variable"),
                            irreducible=fit_kwargs.get("irreducible", True))
     template = make_law(settings)
     return len(template.raw_names) - (1 if fit_kwargs.get("E_fixed") is not None else 0)

@@ -128,7 +128,13 @@ def inputs_from_table(table: pd.DataFrame, source: str, bootstrap: int = 1000,
     began = time.perf_counter()
     options = dict(fit_options or {})
     law = options.pop("law", "chinchilla")
-    fit = fit_parametric(table, law, bootstrap=bootstrap, level=level, seed=seed, **options)
+    if law == "auto":   # the law chosen by the table's own backtests (fit/auto.py)
+        from scalinglab.fit.auto import fit_auto  # noqa: PLC0415
+
+        fit = fit_auto(table, None, bootstrap=bootstrap, level=level, seed=seed, **options)
+    else:
+        fit = fit_parametric(table, law, bootstrap=bootstrap, level=level, seed=seed,
+                             **options)
     isoflop, isoflop_error = None, None
     try:  # a table without flops is grouped by C = 6ND (the fit says so in a warning)
         isoflop = fit_isoflop(table, budgets=budgets, bootstrap=bootstrap, level=level,
