@@ -90,7 +90,6 @@ class SweepOutcome:
     cuts: list[float] = field(default_factory=list)
     slope: float = float("nan")
     multiplier: float = float("nan")
-    total_sd_log: dict[int, float] = field(default_factory=dict)
     scores: list[float] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
 
@@ -119,7 +118,6 @@ def run_one(index: int, table: pd.DataFrame, noise: dict[int, float], bootstrap:
         out.low[factor], out.high[factor] = float(band["low"]), float(band["high"])
         out.shares[factor] = {k: float(v) for k, v in band["components"]["share"].items()}
         out.multiplier = float(band["components"]["multiplier"])
-        out.total_sd_log[factor] = float(band["components"]["total_sd_log"])
     return out
 
 
