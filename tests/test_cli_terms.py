@@ -24,7 +24,7 @@ from tests.clihelp import assert_one_line_error, run_inprocess, run_script
 from tests.conftest import REPO
 
 EPOCH = REPO.parent / "shared" / "data" / "chinchilla" / "epoch_svg_extracted_data.csv"
-SHARED = ("--frontier-filter", "--checkpoints-after", "--law", "--variable", "--drop-highest",
+SHARED = ("--cuts", "--levels", "--frontier-filter", "--checkpoints-after", "--law", "--variable", "--drop-highest",
           "--columns", "--n-column", "--derive-tokens", "--derive-flops")
 
 

@@ -217,6 +217,14 @@ CheckpointsOpt = Annotated[str, typer.Option(
 FrontierFilterOpt = Annotated[str, typer.Option(
     "--frontier-filter", help=f"Drop runs whose final loss is more than this fraction above "
     f"the best final loss at the same or less compute ({DEFAULT_FRONTIER_FILTER:g}), or none.")]
+CutsOpt = Annotated[str | None, typer.Option(
+    "--cuts", help="Run-interval calibration: cut the nested backtests at these FLOPs "
+    "(comma-separated, increasing, inside the data). Default: between the compute levels "
+    "the table shows, else at fractions of its runs.")]
+LevelsOpt = Annotated[str | None, typer.Option(
+    "--levels", help="Run-interval calibration: the table's compute levels (IsoFLOP budgets) "
+    "in FLOPs, comma-separated and increasing; the backtests cut between them. Default: "
+    "detected.")]
 
 DEFAULT_CHECKPOINTS = "auto"
 DEFAULT_FRONTIER = f"{DEFAULT_FRONTIER_FILTER:g}"
@@ -266,4 +274,22 @@ def row_options(checkpoints_after: str, frontier_filter: str, n_column: str,
                            "n_column": n_column}
     if variable is not None:
         out["variable"] = variable
+    return out
+
+
+def calibration_options(cuts: str | None, levels: str | None) -> dict[str, Any]:
+    """--cuts / --levels as settings (``calibration_cuts``, ``levels``), empty when not given.
+
+    Each list must be FLOP counts > 0 in increasing order without repeats (one-line errors);
+    whether they lie inside the data is checked by the fit.
+    """
+    from scalinglab.fit.cuts import check_flop_list  # noqa: PLC0415 (keeps `--help` fast)
+
+    if cuts is not None and levels is not None:
+        raise ScalingLabError("give --cuts or --levels, not both")
+    out: dict[str, Any] = {}
+    for flag, text, key in (("--cuts", cuts, "calibration_cuts"), ("--levels", levels, "levels")):
+        if text is not None:
+            values = [parse_float(v.strip(), flag) for v in text.split(",")]
+            out[key] = list(check_flop_list(values, flag))
     return out

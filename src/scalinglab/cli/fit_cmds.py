@@ -14,6 +14,7 @@ from scalinglab.cli.common import (
     DEFAULT_FRONTIER,
     CheckpointsOpt,
     ColumnsOpt,
+    CutsOpt,
     DeriveFlopsOpt,
     DeriveTokensOpt,
     DropOpt,
@@ -21,8 +22,10 @@ from scalinglab.cli.common import (
     JsonOpt,
     LawOpt,
     LevelOpt,
+    LevelsOpt,
     NColumnOpt,
     VariableOpt,
+    calibration_options,
     console,
     fit_settings,
     fmt,
@@ -139,6 +142,8 @@ def fit_command(
         help="Approach 2: compute budgets in FLOPs (comma-separated); default: clustered.")]
     = None,
     profile: Annotated[str, typer.Option(help="Approach 2: cubic or parabola.")] = "cubic",
+    cuts: CutsOpt = None,
+    levels: LevelsOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write the fit as JSON here.")] = None,
     report: Annotated[Path | None, typer.Option(
         help="Also write the self-contained HTML report of the fit here.")] = None,
@@ -159,6 +164,10 @@ def fit_command(
                                    {} if law == "chinchilla" else {"law": law}, out, as_json)
         return
     bootstrap = 1000 if bootstrap is None else bootstrap
+    calibration = calibration_options(cuts, levels)
+    if calibration and approach != 3:
+        raise ScalingLabError("--cuts and --levels calibrate Approach 3's run intervals; "
+                              "Approach 2 takes --budgets")
     frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
                       as_json)
     options: dict[str, Any] = {}
@@ -170,7 +179,8 @@ def fit_command(
             E_bounds=_pair(e_bounds, "--E-bounds"), E_prior=_prior(e_prior),
             bound_E_below_min_loss=bound_e,
             **row_options(checkpoints_after, frontier_filter, n_column),
-            weights=weights, hparams=hparams, bootstrap=bootstrap, level=level, seed=seed)
+            weights=weights, hparams=hparams, bootstrap=bootstrap, level=level, seed=seed,
+            **calibration)
     elif approach == 2:
         options = {"profile": profile, "budgets": None if budgets is None else
                    [parse_float(b, "--budgets") for b in budgets.split(",")]}
@@ -411,19 +421,22 @@ def backtest_command(
     derive_tokens: DeriveTokensOpt = False,
     derive_flops: DeriveFlopsOpt = False,
     drop_highest: DropOpt = 0,
+    cuts: CutsOpt = None,
+    levels: LevelsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on small runs, predict the large ones, and report the error (vs a naive baseline)."""
     from scalinglab.fit.backtest import backtest  # noqa: PLC0415
 
+    calibration = calibration_options(cuts, levels)
     frame = read_runs(runs, columns, derive_tokens, drop_highest, derive_flops, n_column,
                       as_json)
     result = backtest(frame, cut_flops=None if cut_flops is None else
                       parse_float(cut_flops, "--cut-flops"),
                       cut_params=None if cut_params is None else
                       parse_float(cut_params, "--cut-params"), law=law,
-                      fit_kwargs=row_options(checkpoints_after, frontier_filter, n_column,
-                                             variable))
+                      fit_kwargs={**row_options(checkpoints_after, frontier_filter, n_column,
+                                                variable), **calibration})
     payload = result.to_dict()
     if as_json:
         print_json(payload)

@@ -12,6 +12,7 @@ from scalinglab.cli.common import (
     DEFAULT_FRONTIER,
     CheckpointsOpt,
     ColumnsOpt,
+    CutsOpt,
     DeriveFlopsOpt,
     DeriveTokensOpt,
     DropOpt,
@@ -19,14 +20,17 @@ from scalinglab.cli.common import (
     JsonOpt,
     LawOpt,
     LevelOpt,
+    LevelsOpt,
     NColumnOpt,
     VariableOpt,
+    calibration_options,
     console,
     parse_float,
     print_json,
     print_warnings,
     row_options,
 )
+from scalinglab.errors import ScalingLabError
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +65,8 @@ def report_command(
     budgets: Annotated[str | None, typer.Option(
         help="Approach 2 compute budgets in FLOPs (comma-separated); default: clustered.")]
     = None,
+    cuts: CutsOpt = None,
+    levels: LevelsOpt = None,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -72,11 +78,16 @@ def report_command(
     from scalinglab.report.html import command_line, write_report  # noqa: PLC0415
     from scalinglab.report.sources import load_source  # noqa: PLC0415
 
+    calibration = calibration_options(cuts, levels)
+    if calibration and (source.suffix.lower() == ".json"
+                        or (source / "fit_approach3.json").is_file()):
+        raise ScalingLabError(f"--cuts and --levels calibrate a fit the report makes from a run "
+                              f"table; {str(source)!r} holds a finished fit")
     inputs = load_source(
         source, columns=columns, derive_tokens=derive_tokens, derive_flops=derive_flops,
         drop_highest=drop_highest, runs=runs, bootstrap=bootstrap, level=level,
         fit_options={"law": law, **row_options(checkpoints_after, frontier_filter, n_column,
-                                               variable)},
+                                               variable), **calibration},
         seed=seed, budgets=None if budgets is None else
         [parse_float(b, "--budgets") for b in budgets.split(",")],
         target_compute=None if compute is None else parse_float(compute, "--compute"))

@@ -26,7 +26,7 @@ FLAGS: dict[str, str] = {
     "cut_flops": "--cut-flops", "cut_params": "--cut-params", "columns": "--columns",
     "derive_tokens": "--derive-tokens", "derive_flops": "--derive-flops",
     "drop_highest": "--drop-highest", "target_flops": "--compute",
-    "calibration_cuts": "--cuts", "irreducible": "--no-irreducible", "runs": "--runs",
+    "calibration_cuts": "--cuts", "levels": "--levels", "irreducible": "--no-irreducible", "runs": "--runs",
     "kind": "--kind", "hparams": "--hparams",
 }
 

@@ -50,9 +50,8 @@ from scipy.stats import chi2, norm
 from scipy.stats import t as student_t
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.cuts import plan_cuts
 
-#: Fractions of the runs (ordered by compute) kept below each calibration cut.
-CUT_FRACTIONS = (0.75, 0.8, 0.85, 0.9, 0.95)
 #: Fewer backtest errors than this (or fewer than two cuts) and the slope is not calibrated.
 MIN_SCORES = 8
 #: Fallback slope kappa (sd of log loss per decade of extrapolation) when the data cannot
@@ -188,14 +187,17 @@ class RunIntervalModel:
 def describe_method(model: RunIntervalModel) -> str:
     """One sentence on how the extrapolation term was obtained."""
     d = model.details
+    plan = d.get("cut_plan", {}).get("text")
     if model.calibrated:
         where = "at the given compute cuts" if d.get("cuts_given") else "inside the data"
+        where += f" ({plan})" if plan else ""
         return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
                 f"({d.get('n_scores', 0)} held-out {d.get('unit', 'runs')}, up to "
                 f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
                 f"{model.slope:.4f} log-loss sd per decade, split-conformal multiplier"
                 f"{_multiplier_note(model)}")
-    return (f"NOT calibrated ({d.get('reason', 'too few points')}): default slope "
+    reason = d.get("reason", "too few points") + (f"; {plan}" if plan else "")
+    return (f"NOT calibrated ({reason}): default slope "
             f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and the "
             f"Gaussian multiplier")
 
@@ -308,31 +310,40 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
               law_variables: tuple[str, ...], refit: Refit, scatter: float, scatter_source: str,
               reference: dict[str, float], by_runs: bool | None = None,
               given_cuts: tuple[float, ...] | None = None,
-              cut_on: np.ndarray | None = None) -> RunIntervalModel:
+              cut_on: np.ndarray | None = None,
+              given_levels: tuple[float, ...] | None = None) -> RunIntervalModel:
     """Nested backtests inside ``frame`` (the fitted rows): the slope kappa and the scores.
 
     ``inputs_of(rows)`` gives the law inputs of rows, ``refit(rows)`` refits the law with the
-    same settings and returns its log-loss predictor.  Cuts are placed so that the fractions
-    :data:`CUT_FRACTIONS` of the runs (by their largest compute) lie below; with fewer than
+    same settings and returns its log-loss predictor.  ``cut_on`` is the value of each row the
+    cuts compare with (its FLOPs; default C = 6ND from the law's inputs, or its one variable).
+    The cuts (:func:`fit.cuts.plan_cuts`) lie between the compute levels of an IsoFLOP sweep --
+    detected, or ``given_levels`` [FLOPs] -- at ``given_cuts`` [FLOPs], or, for tables without
+    levels, at fractions of the runs ordered by their largest compute; with fewer than
     :data:`MIN_RUNS_FOR_RUN_CUTS` runs the cuts split the rows of the curves instead.
-    ``given_cuts`` (with ``cut_on``, the value of each row they compare with, e.g. its FLOPs) places
-    the cuts explicitly instead, e.g. between the compute levels of an IsoFLOP sweep.
     """
     scaled = scale_inputs(law_variables, inputs_of(frame))
-    size = scaled.get("C", next(iter(scaled.values()))) if cut_on is None else cut_on
+    quantity = "compute (FLOPs)"
+    if cut_on is not None:
+        size = np.asarray(cut_on, dtype=float)
+    elif "C" in scaled:
+        size = scaled["C"]
+    else:
+        quantity = next(iter(scaled))
+        size = scaled[quantity]
     n_runs = frame["run_id"].nunique()
     if by_runs is None:
         by_runs = n_runs >= MIN_RUNS_FOR_RUN_CUTS
     unit = "runs" if by_runs else "rows"
     if by_runs:
         run_size = pd.Series(size).groupby(frame["run_id"].to_numpy()).transform("max").to_numpy()
-        levels = np.unique(run_size)
+        per_run = pd.Series(size).groupby(frame["run_id"].to_numpy()).max().to_numpy()
     else:
-        run_size = size
-        levels = np.unique(size)
+        run_size = per_run = size
+    plan = plan_cuts(per_run, by_runs, given_cuts, given_levels, quantity)
     errors, distances, weights, cuts = [], [], [], []
     reach: dict[str, float] = {}
-    for cut in (_cut_values(levels) if given_cuts is None else sorted(given_cuts)):
+    for cut in plan.cuts:
         below = run_size < cut
         if below.sum() < 3 or (~below).sum() < 1:
             continue
@@ -363,9 +374,7 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
         distances.append(u)
         weights.append(w / w.sum())
         cuts.append(float(cut))
-    details: dict[str, Any] = {"unit": unit,
-                               "cut_fractions": (list(CUT_FRACTIONS) if given_cuts is None
-                                                 else None),
+    details: dict[str, Any] = {"unit": unit, "cut_plan": plan.to_dict(cuts),
                                "cuts_given": None if given_cuts is None else list(given_cuts),
                                "n_cuts": len(cuts), "cuts": cuts, "reach": reach}
     if len(cuts) < 2 or sum(len(e) for e in errors) < MIN_SCORES:
@@ -405,21 +414,6 @@ def near_frontier(predict_log: Callable[[dict[str, np.ndarray]], np.ndarray],
     lowest = predict_log(grid).reshape(grid_N.shape).min(axis=1)
     with np.errstate(invalid="ignore"):
         return predict_log(X) <= lowest + np.log1p(band)
-
-
-def _cut_values(levels: np.ndarray) -> list[float]:
-    """Cut points between sorted distinct sizes so that ~f of them lie below, for each f."""
-    levels = np.sort(levels)
-    if len(levels) < 4:
-        return []
-    cuts = []
-    for f in CUT_FRACTIONS:
-        k = int(round(f * len(levels)))
-        k = min(max(k, 2), len(levels) - 1)
-        cut = float(np.sqrt(levels[k - 1] * levels[k]))  # geometric midpoint
-        if cut not in cuts:
-            cuts.append(cut)
-    return cuts
 
 
 def _moment_slope(e: np.ndarray, u: np.ndarray, w: np.ndarray, scatter: float) -> float:

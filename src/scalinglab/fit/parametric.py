@@ -195,13 +195,16 @@ def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFram
         theta_cut, _ = fit_arrays(template, Xs, ys, ws, settings, starts=starts)
         return lambda Xh: template.log_predict_raw(theta_cut, Xh)
 
-    cut_on = None
-    if settings.calibration_cuts is not None:
-        cut_on = row_compute(frame, settings.n_column)
-        if cut_on is None:
-            raise ScalingLabError("calibration_cuts need a flops column or N and tokens")
+    # the cuts compare with each row's FLOPs (flops column, else 6ND)
+    cut_on = row_compute(frame, settings.n_column)
+    if cut_on is not None and not np.all(np.isfinite(cut_on) & (cut_on > 0)):
+        cut_on = None  # some rows lack compute: the law's own inputs place the cuts
+    if cut_on is None and (settings.calibration_cuts is not None or settings.levels is not None):
+        given = "calibration_cuts" if settings.calibration_cuts is not None else "levels"
+        raise ScalingLabError(f"{given} need a flops column or N and tokens")
     model = calibrate_runs(frame, inputs_of, template.variables, refit, scatter, source,
-                           reference, given_cuts=settings.calibration_cuts, cut_on=cut_on)
+                           reference, given_cuts=settings.calibration_cuts, cut_on=cut_on,
+                           given_levels=settings.levels)
     w = np.ones_like(y) if settings.weights is None else \
         frame[settings.weights].to_numpy(dtype=float)
     model.profile = profile_E(template, X, y, w, settings, theta,

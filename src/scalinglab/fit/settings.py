@@ -60,7 +60,9 @@ class FitSettings:
       ``"auto"`` (known names such as ``lr``, ``batch_tokens`` that vary at a fixed (N, D)),
       a tuple of column names (or one comma-separated string), or None / ``"none"``.
     * ``calibrate``: nested backtests for run-level intervals; ``calibration_cuts`` [FLOPs]:
-      where to cut (None: at fractions of the runs), sorted on construction.
+      where to cut (None: between the compute levels, else at fractions of the runs);
+      ``levels`` [FLOPs]: the table's compute levels (IsoFLOP budgets) the cuts lie between
+      (None: detected, :mod:`scalinglab.fit.cuts`); both sorted on construction, not both.
     * ``bootstrap`` [resamples, >= 0], ``seed`` (>= 0), ``level`` (confidence level in (0, 1)).
     """
 
@@ -80,6 +82,7 @@ class FitSettings:
     hparams: tuple[str, ...] | str | None = "auto"
     calibrate: bool = True
     calibration_cuts: tuple[float, ...] | None = None
+    levels: tuple[float, ...] | None = None
     bootstrap: int = 0
     seed: int = 0
     level: float = 0.9
@@ -133,6 +136,10 @@ class FitSettings:
         self.calibrate = _flag("calibrate", self.calibrate)
         if self.calibration_cuts is not None:
             self.calibration_cuts = _cuts(self.calibration_cuts)
+        if self.levels is not None:
+            self.levels = _cuts(self.levels, "levels")
+        if self.calibration_cuts is not None and self.levels is not None:
+            raise SettingError("levels", "and calibration_cuts: give one, not both")
 
     def _check_uncertainty(self) -> None:
         self.bootstrap = _count("bootstrap", self.bootstrap, "resamples")
@@ -248,12 +255,12 @@ def _hparams(value: Any) -> tuple[str, ...] | str | None:
     return names
 
 
-def _cuts(values: Any) -> tuple[float, ...]:
-    """Calibration cuts as sorted, distinct FLOP counts > 0."""
+def _cuts(values: Any, name: str = "calibration_cuts") -> tuple[float, ...]:
+    """Calibration cuts (or compute levels, ``name``) as sorted, distinct FLOP counts > 0."""
     try:
         cuts = [float(v) for v in values]
     except (TypeError, ValueError):
-        raise SettingError("calibration_cuts", f"must be FLOP counts > 0, got {values!r}") from None
+        raise SettingError(name, f"must be FLOP counts > 0, got {values!r}") from None
     if not cuts or not all(math.isfinite(c) and c > 0 for c in cuts):
-        raise SettingError("calibration_cuts", f"must be FLOP counts > 0, got {list(values)}")
+        raise SettingError(name, f"must be FLOP counts > 0, got {list(values)}")
     return tuple(sorted(set(cuts)))

@@ -81,7 +81,8 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config) -> SweepFits:
     approach3 = fit_parametric(usable, "chinchilla", n_column=config.n_column,
                                bootstrap=config.bootstrap, level=config.level,
                                seed=config.spec.seed, frontier_filter=None,
-                               calibration_cuts=level_cuts(plan))
+                               calibration_cuts=_cuts_inside(level_cuts(plan), usable,
+                                                             config.n_column))
     approach2, approach2_error = None, None
     try:
         approach2 = fit_isoflop(finals, budgets=level_budgets(plan), min_runs=3,
@@ -92,6 +93,19 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config) -> SweepFits:
     return SweepFits(approach3, approach2, approach2_error, points_used=int(len(usable)),
                      points_total=int(len(finals)),
                      backtest=within_sweep_backtest(usable, plan, config.n_column))
+
+
+def _cuts_inside(cuts: list[float] | None, points: pd.DataFrame,
+                 n_column: str) -> list[float] | None:
+    """The cuts strictly inside the fitted points' compute (FLOPs): the fit refuses others, and a
+    level whose points were all filtered out leaves nothing to cut around."""
+    from scalinglab.fit.rows import row_compute  # noqa: PLC0415
+
+    compute = row_compute(points, n_column)
+    if cuts is None or compute is None or not np.all(np.isfinite(compute)):
+        return cuts
+    inside = [c for c in cuts if compute.min() < c < compute.max()]
+    return inside or None
 
 
 def level_cuts(plan: SweepPlan) -> list[float] | None:
