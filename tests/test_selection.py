@@ -192,3 +192,24 @@ def test_an_over_training_law_answers_frontier_and_plan_questions():
     assert law.draws is not None and set(law.draws.columns) >= {"A", "alpha", "B", "beta"}
     plan = plan_for_budget(law, CostModel.create(), budget_flops=C, allow_far=True)
     assert plan.loss.value == pytest.approx(tied["loss"], rel=1e-6)
+
+
+def test_candidates_that_score_alike_are_neither_switched_to_nor_called_clearly_worse():
+    """Two laws that predict alike (E at its floor makes chinchilla equal chinchilla_noE) differ
+    by a hair on a tiny standard error: no switch, and the other is named indistinguishable."""
+    from scalinglab.fit.selection import Candidate, Cut, choose
+
+    rng = np.random.default_rng(0)
+    held = np.ones(8, dtype=bool)
+    cuts = [Cut("D", v, ~held, held, "runs") for v in (1.0, 2.0)]
+    base = [np.abs(rng.normal(0.0, 0.01, 8)) for _ in cuts]
+    errors = {"chinchilla": base, "chinchilla_noE": [e - 1e-7 for e in base],
+              "kaplan": [3 * e for e in base]}
+    cands = [Candidate(name, FitSettings(), name) for name in errors]
+    sel = choose(errors, cuts, cands)
+    assert sel.chosen == "chinchilla" and "scores the same" in sel.reason
+    assert sel.indistinguishable == ["chinchilla_noE"]
+    assert "clearly worse" not in sel.reason
+    # a real gain still switches: 20% lower errors on every unit
+    errors["chinchilla_noE"] = [0.8 * e for e in base]
+    assert choose(errors, cuts, cands).chosen == "chinchilla_noE"

@@ -72,6 +72,11 @@ SWITCH_Z = 2.0
 #: calibration needs, :data:`scalinglab.fit.intervals.MIN_SCORES`): with fewer, the standard
 #: error itself is not estimated (one loss curve cut by its last rows gives 2-3).
 MIN_UNITS_TO_SWITCH = 8
+#: Score differences below this share of the better score are no difference at all, however
+#: small their standard error: two candidates that predict alike (E at its floor makes
+#: ``chinchilla`` the same law as ``chinchilla_noE``) differ by 0.00% on 4 standard errors of
+#: nearly nothing (LLM360, 2 curves).  1% of a 1% mean |log error| is 0.01% of the loss.
+NEGLIGIBLE_GAP = 0.01
 #: E "absent": fixed at the fit's floor (nats/token).
 E_ABSENT = 1e-6
 DIRECTIONS = ("N", "D", "C")
@@ -374,7 +379,8 @@ def choose(errors: dict[str, list[np.ndarray | None]], cuts: list[Cut], cands: l
     for r in scored:
         r["se_vs_chosen"] = _paired_se(errors, cuts, r["name"], chosen["name"], weights)
         gap = r["score"] - chosen["score"]
-        if r["name"] != chosen["name"] and gap <= INDISTINGUISHABLE_Z * r["se_vs_chosen"] + 1e-12:
+        if r["name"] != chosen["name"] and (gap <= INDISTINGUISHABLE_Z * r["se_vs_chosen"]
+                                            or _negligible(gap, chosen["score"])):
             close.append(r["name"])
     reason = why + (f"; {', '.join(close)} within {INDISTINGUISHABLE_Z:g} paired standard "
                     f"error of it: run intervals are at least as wide as their spread" if close else
@@ -382,6 +388,11 @@ def choose(errors: dict[str, list[np.ndarray | None]], cuts: list[Cut], cands: l
     cut_rows = [{"direction": c.direction, "value": c.value, "unit": c.unit,
                  "n_below": int(c.below.sum()), "n_held": int(c.held.sum())} for c in cuts]
     return Selection(table, cut_rows, weights, chosen["name"], close, reason)
+
+
+def _negligible(gap: float, score: float) -> bool:
+    """A score difference too small to mean anything (:data:`NEGLIGIBLE_GAP` of ``score``)."""
+    return abs(gap) <= NEGLIGIBLE_GAP * abs(score) + 1e-12
 
 
 def _paired_units(errors, cuts, a: str, b: str) -> int:
@@ -411,6 +422,10 @@ def _switch_or_keep(errors, cuts, weights, reference: dict[str, Any],
                            f"{pct(best['score'])} vs {pct(reference['score'])}, but on "
                            f"{n_units} held-out errors, fewer than the {MIN_UNITS_TO_SWITCH} "
                            f"needed to trust the difference (directions {dirs})")
+    if _negligible(gain, best["score"]):
+        return reference, (f"{reference['name']} (the reference law) kept: {best['name']} scores "
+                           f"the same ({pct(best['score'])} vs {pct(reference['score'])}; "
+                           f"directions {dirs})")
     if gain > SWITCH_Z * se:
         return best, (f"{best['name']} beats the reference {reference['name']} in the "
                       f"backtests by {pct(gain)} mean |log error| ({gain / max(se, 1e-300):.1f} "
