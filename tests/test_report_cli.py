@@ -101,6 +101,13 @@ def test_table_report_json_and_omitted_reasons(table, tmp_path):
     assert "only `scalinglab demo` makes one" in html
     assert "C = 1.00e21 FLOPs (given on the command line)" in html
     assert "IsoFLOP profiles (Approach 2)" in html
+    # law="auto" (the default): the candidates' backtest table and why the answer uses its law
+    assert 'id="law-selection"' in html and "chosen by nested backtests" in html
+    for name in ("chinchilla", "chinchilla_noE", "overtrain", "kaplan"):
+        assert f'data-candidate="{name}"' in html
+    used = re.findall(r'data-candidate="(\w+)">.*?<td>used</td>', html)
+    assert len(used) == 1 and f"<b>{used[0]}</b>" in html
+    assert "<p>Law: " in html
 
 
 def test_fit_json_report_needs_runs_for_residuals(table, tmp_path):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.report.figures import dropped_rows
+from scalinglab.report.selection import selection_section
 from scalinglab.report.sources import ReportInputs
 
 #: packages whose versions the environment section lists
@@ -212,6 +213,7 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "level": level,
         "fit": _fit_section(fit, level),
+        "selection": selection_section(fit),
         "frontier": _frontier_rows(inputs, level),
         "target_compute": inputs.target_compute,
         "target_note": inputs.target_note,
