@@ -36,6 +36,10 @@ def _batched(theta: np.ndarray) -> tuple[np.ndarray, bool]:
     return (theta[:, None, :], True) if theta.ndim == 2 else (theta, False)
 
 
+#: the unit of each law input, as parameter units name it
+VARIABLE_UNITS = {"N": "params", "D": "tokens", "C": "FLOPs"}
+
+
 class PowerLaw(Law):
     """Single-variable power law ``L(x) = E + A x^(-alpha)``, or ``A x^(-alpha)`` without E.
 
@@ -54,6 +58,8 @@ class PowerLaw(Law):
         self.variable = variable
         self.irreducible = irreducible
         self.variables = (variable,)
+        #: A's unit names the variable's own unit (params, tokens or FLOPs)
+        self.units = {**PowerLaw.units, "A": f"nats/token * {VARIABLE_UNITS[variable]}^alpha"}
         self.param_names = ("E", "A", "alpha") if irreducible else ("A", "alpha")  # type: ignore[misc]
         self.raw_names = ("e", "a", "alpha") if irreducible else ("a", "alpha")  # type: ignore[misc]
         super().__init__(**params)
