@@ -267,3 +267,20 @@ def test_preset_plans_are_measured_against_the_papers_data():
     costs = CostModel.create("h100", mfu=0.4, n_gpus=1024)
     with pytest.raises(GuardRefused, match="decades above the largest fitted"):
         plan_for_budget(UncertainLaw.from_preset("besiroglu2024"), costs, budget_flops=1e300)
+
+
+def test_E_at_its_floor_is_called_undetermined_not_a_share_of_nothing():
+    from types import SimpleNamespace
+
+    from scalinglab.fit.diagnostics import _bootstrap_spread
+    from scalinglab.laws.forms import Chinchilla
+
+    law = Chinchilla(E=1e-6, A=400.0, alpha=0.3, B=400.0, beta=0.3)
+    rng = np.random.default_rng(0)
+    draws = pd.DataFrame({"E": np.r_[np.full(20, 1e-6), rng.uniform(0, 1.0, 20)],
+                          "A": rng.normal(400, 1, 40), "alpha": rng.normal(0.3, 0.001, 40),
+                          "B": rng.normal(400, 1, 40), "beta": rng.normal(0.3, 0.001, 40)})
+    messages = _bootstrap_spread(SimpleNamespace(bootstrap_params=draws, law=law), law)["messages"]
+    about_E = [m for m in messages if m.startswith("E ")]
+    assert about_E == [m for m in about_E if "not determined" in m and "nats/token" in m]
+    assert len(about_E) == 1 and "%" not in about_E[0]

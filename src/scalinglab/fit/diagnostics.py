@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalinglab.fit.guards import E_FLOOR_NATS
 from scalinglab.laws.base import Law
 
 #: In the API's spelling; the command line prints its flags instead (cli/terms.py).
@@ -97,7 +98,11 @@ def _bootstrap_spread(result, law: Law) -> dict[str, Any]:
         width = float(hi[name] - lo[name])
         widths[name] = width / value if value > 0 else float("inf")
         if name in ("E",) or name.startswith("alpha") or name == "beta":
-            if widths[name] > RELATIVE_WIDTH_LIMIT:
+            if name == "E" and value <= E_FLOOR_NATS:  # a share of ~0 says nothing
+                messages.append(f"E is not determined: its 90% bootstrap interval is "
+                                f"{lo[name]:.3g}-{hi[name]:.3g} nats/token around an estimate "
+                                f"at its floor")
+            elif widths[name] > RELATIVE_WIDTH_LIMIT:
                 messages.append(f"{name} is poorly determined: its 90% bootstrap interval "
                                 f"{lo[name]:.3g}-{hi[name]:.3g} spans {widths[name]:.0%} of "
                                 f"the estimate {result.law.params[name]:.3g}")
