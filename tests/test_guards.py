@@ -283,4 +283,4 @@ def test_E_at_its_floor_is_called_undetermined_not_a_share_of_nothing():
     messages = _bootstrap_spread(SimpleNamespace(bootstrap_params=draws, law=law), law)["messages"]
     about_E = [m for m in messages if m.startswith("E ")]
     assert about_E == [m for m in about_E if "not determined" in m and "nats/token" in m]
-    assert len(about_E) == 1 and "%" not in about_E[0]
+    assert len(about_E) == 1 and "of the estimate" not in about_E[0]
