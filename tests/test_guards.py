@@ -189,6 +189,23 @@ def test_reduced_law_refuses_off_its_tokens_per_parameter_line():
     assert "does not use D" in on_line["guards"][0].message
 
 
+def test_a_law_fitted_at_one_token_count_is_off_its_line_only_in_tokens():
+    """At a fixed D (Pythia's design), a larger N moves D/N and C along the line: the guard is
+    the distance in N; only another D is off the line."""
+    N = np.logspace(7.5, 10, 8)
+    D = np.full(8, 3e11)
+    loss = TRUTH.predict(N=N, D=D) * np.exp(np.random.default_rng(2).normal(0, 0.005, 8))
+    ladder = pd.DataFrame({"run_id": [f"p{i}" for i in range(8)], "n_params": N,
+                           "tokens": D, "loss": loss})
+    result = fit_parametric(ladder, bootstrap=0)
+    assert result.law.name == "power"
+    bigger = result.predict_interval(N=2e11, D=3e11)   # 1.3 decades beyond N
+    assert {g.name for g in bigger["guards"]} == {"distance", "unused_input"}
+    assert {g.quantity for g in bigger["guards"] if g.name == "distance"} == {"N"}
+    off = result.predict_interval(N=1e9, D=1.2e12)
+    assert [g.quantity for g in off["guards"] if g.name == "off_line"] == ["D"]
+
+
 def test_power_law_in_n_says_it_ignores_tokens(fitted, table):
     result = fit_parametric(table, "power", variable="N", bootstrap=0)
     band = result.predict_interval(N=table["n_params"].median(), D=table["tokens"].median())

@@ -160,8 +160,9 @@ def distance_guards(inputs: Mapping[str, Any], ranges: Mapping[str, Any],
     stricter off-line limits.  With ``allow_far`` a refusal becomes a warning that says so.
     """
     guards = []
+    line = fixed_quantities(ranges, used)
     for key, values in quantities_of(inputs).items():
-        if key not in ranges:
+        if key not in ranges or (key not in used and key not in line):
             continue
         low, high = (float(v) for v in ranges[key])
         below, above = decades_outside(values, low, high)
@@ -192,6 +193,25 @@ def distance_guards(inputs: Mapping[str, Any], ranges: Mapping[str, Any],
                             "decades", refuse if action == "refuse" else warn, action,
                             message))
     return guards
+
+
+def fixed_quantities(ranges: Mapping[str, Any], used: tuple[str, ...]) -> set[str]:
+    """The quantities a reduced law's data hold (nearly) fixed: the line it is valid along.
+
+    A power law in N fitted at one token count holds at that D (D/N and C move with N along
+    the line: asking a larger N is a distance in N, not a step off the line); fitted at a fixed
+    tokens per parameter, it holds at that D/N.  A quantity is held fixed when its fitted
+    spread is at most :data:`OFF_LINE_WARN_DECADES` or a tenth of the law's own variable's
+    (log N and log D correlated at r > 0.999, the collinear test of the fit, leaves D/N a
+    spread of at most ~5% of N's).
+    """
+    def spread(key: str) -> float:
+        low, high = (float(v) for v in ranges[key])
+        return float(np.log10(high / low)) if low > 0 else float("inf")
+
+    moving = max((spread(k) for k in used if k in ranges), default=0.0)
+    limit = max(OFF_LINE_WARN_DECADES, 0.1 * moving)
+    return {k for k in ranges if k not in used and spread(k) <= limit}
 
 
 def unused_input_guards(law_name: str, law_variables: tuple[str, ...],
