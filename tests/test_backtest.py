@@ -93,6 +93,28 @@ def test_bootstrap_intervals_and_json():
     assert set(result.summary_table()["method"]) == {"law", "naive (best fitted loss)"}
 
 
+def test_the_api_default_law_is_the_clis(tmp_path):
+    """``backtest(...)`` and ``scalinglab backtest`` both default to law="auto": the same
+    chosen law and the same predictions from the same table and cut."""
+    import inspect
+
+    from scalinglab.cli.fit_cmds import backtest_command
+    from tests.clihelp import run_inprocess
+
+    api_default = inspect.signature(backtest).parameters["law"].default
+    assert api_default == inspect.signature(backtest_command).parameters["law"].default
+    runs = planted_runs(noise=0.003, seed=1)
+    result = backtest(runs, cut_flops=3e19)
+    assert result.fit.diagnostics["selection"]["chosen"] is not None  # chosen by backtests
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    done = run_inprocess("backtest", str(tmp_path / "runs.csv"), "--cut-flops", "3e19",
+                         "--json")
+    assert done.code == 0, done.stderr
+    payload = json.loads(done.stdout)
+    np.testing.assert_allclose(payload["per_run"]["predicted"], result.per_run["predicted"],
+                               rtol=1e-12)
+
+
 def test_bad_cuts_give_one_line_errors():
     runs = planted_runs()
     cases = [
@@ -121,7 +143,7 @@ def epoch_backtest() -> BacktestResult:
     runs = load_runs(EPOCH_CSV, columns={"N": "Model Size", "C": "Training FLOP", "loss": "loss"},
                      derive_tokens=True)
     runs = runs[runs["loss"] < np.sort(runs["loss"])[-5]]  # Epoch's protocol: 240 rows
-    return backtest(runs, cut_flops=1e21)
+    return backtest(runs, cut_flops=1e21, law="chinchilla")
 
 
 def test_epoch_backtest_at_1e21_flops(epoch_backtest):

@@ -117,6 +117,37 @@ def test_frontier_far_in_compute_refuses_unless_allowed(fitted, table):
     assert {g.quantity for g in front["guards"]} >= {"C", "N", "D"}
 
 
+def test_the_wording_says_inside_below_or_beyond_with_the_guards_distances(fitted, table):
+    from scalinglab.fit.intervals import describe_sources
+
+    inside = fitted.predict_interval(N=table["n_params"].median(), D=table["tokens"].median())
+    assert describe_sources(inside["components"]).startswith(
+        "the target lies inside the fitted data;")
+    # 1.5 decades below the smallest N and D: 3 decades below in C, the farthest quantity
+    (n_min, _), (d_min, _) = _range(table, "N"), _range(table, "D")
+    low = fitted.predict_interval(N=n_min / 10**1.5, D=d_min / 10**1.5, allow_far=True)
+    c_guard = _by(low["guards"], "distance", "C")
+    text = describe_sources(low["components"])
+    assert text.startswith(f"the target lies {c_guard.value:.2f} decades below the fitted "
+                           f"data in C;"), text
+    assert "beyond" not in text.split(";")[0]
+    # above: the interval's distance, the same as the C guard's
+    (_, n_max), (_, d_max) = _range(table, "N"), _range(table, "D")
+    high = fitted.predict_interval(N=n_max * 10, D=d_max * 10, allow_far=True)
+    c_guard = _by(high["guards"], "distance", "C")
+    assert float(high["components"]["distance_decades"]) == pytest.approx(c_guard.value)
+    assert describe_sources(high["components"]).startswith(
+        f"the target lies {c_guard.value:.2f} decades beyond the fitted data;")
+    # beyond in N, below in D (more tokens per parameter than any fitted run would be D/N)
+    mixed = fitted.predict_interval(N=n_max * 10**1.2, D=d_min / 10**1.5, allow_far=True)
+    d_guard = _by(mixed["guards"], "distance", "D")
+    n_guard = _by(mixed["guards"], "distance", "N")
+    assert describe_sources(mixed["components"]).startswith(
+        f"the target lies {n_guard.value:.2f} decades beyond the fitted data and "
+        f"{max(d_guard.value, _by(mixed['guards'], 'distance', 'D/N').value):.2f} decades "
+        f"below it in ")
+
+
 def test_two_sided_mirrors_values_below_the_range():
     scaled = {"N": np.array([1e5, 1e7, 1e10])}
     mirrored = two_sided(scaled, {"N": [1e6, 1e8]})["N"]

@@ -213,3 +213,30 @@ def test_candidates_that_score_alike_are_neither_switched_to_nor_called_clearly_
     # a real gain still switches: 20% lower errors on every unit
     errors["chinchilla_noE"] = [0.8 * e for e in base]
     assert choose(errors, cuts, cands).chosen == "chinchilla_noE"
+
+
+def test_bootstrap_warnings_name_the_parameters_of_the_summary_table():
+    """An over-training fit written in Chinchilla's parameters (what law='auto' returns when it
+    chooses Gadre et al.'s form) warns about E, A, alpha, B, beta with the table's units, not
+    about the a, b, eta it was fitted in; a pinned over-training fit names a, b, eta."""
+    import re
+
+    from scalinglab.fit.auto import as_chinchilla
+
+    fitted = scalinglab.fit(sweep(OverTrain(E=1.7, a=400.0, b=900.0, eta=0.17), 0),
+                            law="overtrain", bootstrap=30, seed=0)
+    pattern = re.compile(r"^(\w+)(?: \(([^)]*)\))? and (\w+)(?: \(([^)]*)\))? trade off in "
+                         r"the bootstrap")
+    for result in (fitted, as_chinchilla(fitted)):
+        table = result.summary().set_index("parameter")["unit"]
+        named = [m.groups() for m in map(pattern.match, result.warnings) if m]
+        assert named, result.warnings  # E trades off with the exponent on this sweep
+        for a, unit_a, b, unit_b in named:
+            for name, unit in ((a, unit_a), (b, unit_b)):
+                assert name in table.index, (name, list(table.index))
+                assert unit == (None if table[name] == "dimensionless" else table[name])
+    converted = as_chinchilla(fitted)
+    assert not any(re.search(r"\b(a|b|eta)\b", w) for w in converted.warnings
+                   if "trade off" in w or "poorly determined" in w), converted.warnings
+    assert converted.diagnostics["identifiable"] is False and converted.warnings[-1].startswith(
+        "remedies")

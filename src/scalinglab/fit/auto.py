@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalinglab.fit.diagnostics import restate_bootstrap_spread
 from scalinglab.fit.frontier_choice import frontier_choice
 from scalinglab.fit.optimise import make_law
 from scalinglab.fit.parametric import fit_parametric
@@ -133,4 +134,7 @@ def as_chinchilla(result: FitResult) -> FitResult:
             profile.append({**entry, "theta": [float(v) for v in raw]})
         run_interval = replace(run_interval, profile=profile)
     result.diagnostics["overtrain_params"] = dict(result.law.params)
-    return replace(result, law=law, bootstrap_params=boot, run_interval=run_interval)
+    converted = replace(result, law=law, bootstrap_params=boot, run_interval=run_interval,
+                        warnings=list(result.warnings), diagnostics=dict(result.diagnostics))
+    restate_bootstrap_spread(converted)  # its warnings name E, A, alpha, B, beta
+    return converted

@@ -84,10 +84,13 @@ class BacktestResult(SavableResult):
 
 
 def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
-             cut_params: float | None = None, law: str = "chinchilla",
+             cut_params: float | None = None, law: str = "auto",
              fit_kwargs: dict[str, Any] | None = None) -> BacktestResult:
     """Fit ``law`` on the runs below the cut(s), predict every run above, report the errors.
 
+    ``law``: ``"auto"`` (the default, as ``scalinglab backtest``'s: the law the fitted runs'
+    own nested backtests choose, :func:`~scalinglab.fit.auto.fit_auto`) or a form name
+    (``"chinchilla"`` pins Hoffmann et al.'s form).
     ``cut_flops`` (FLOPs) and/or ``cut_params`` (parameters, the fit's N column): a run is
     fitted when all its rows are below every given cut.  ``fit_kwargs`` go to
     :func:`~scalinglab.fit.parametric.fit_parametric` (e.g. ``{"bootstrap": 200}``,

@@ -45,7 +45,7 @@ def diagnose(result, law: Law, X: dict[str, np.ndarray], w: np.ndarray,
     if result.bootstrap_params is not None and len(result.bootstrap_params) >= 10:
         spread = _bootstrap_spread(result, law)
         diag["bootstrap"] = spread
-        warnings.extend(spread.pop("messages"))
+        warnings.extend(spread["messages"])
     result.diagnostics = diag
     if warnings:
         result.warnings = warnings + [REMEDIES]
@@ -89,6 +89,38 @@ def _curvature(law: Law, X, w, theta, settings) -> dict[str, Any]:
             "flat_vector": {n: float(v) for n, v in zip(names, smallest, strict=True)}}
 
 
+def restate_bootstrap_spread(result) -> None:
+    """Redo the bootstrap checks in ``result.law``'s own parameters, in place.
+
+    For a fit whose law was re-expressed after fitting (an over-training fit written in
+    Chinchilla's E, A, alpha, B, beta by ``law="auto"``): its warnings then name the
+    parameters its summary table shows, not those it was fitted in.  The new messages take the
+    old ones' place among the warnings.
+    """
+    old = result.diagnostics.get("bootstrap")
+    if old is None or result.bootstrap_params is None:
+        return
+    spread = _bootstrap_spread(result, result.law)
+    stale = set(old.get("messages", []))
+    at = next((i for i, w in enumerate(result.warnings) if w in stale or w == REMEDIES),
+              len(result.warnings))
+    others = (bool(result.diagnostics.get("at_bounds"))
+              or result.diagnostics.get("condition_number", 0.0) > CONDITION_LIMIT)
+    identifiable = not (others or spread["messages"])
+    # diagnose wrote [bounds and flat direction..., bootstrap..., REMEDIES]: same order here
+    result.warnings = (result.warnings[:at] + spread["messages"]
+                       + ([] if identifiable else [REMEDIES])
+                       + [w for w in result.warnings[at:] if w not in stale and w != REMEDIES])
+    result.diagnostics["bootstrap"] = spread
+    result.diagnostics["identifiable"] = identifiable
+
+
+def _named(law: Law, name: str) -> str:
+    """A parameter as the summary table shows it: its name, with its unit when it has one."""
+    unit = law.units.get(name, "")
+    return f"{name} ({unit})" if unit and unit != "dimensionless" else name
+
+
 def _bootstrap_spread(result, law: Law) -> dict[str, Any]:
     draws = result.bootstrap_params
     lo, hi = draws.quantile(0.05), draws.quantile(0.95)
@@ -103,9 +135,10 @@ def _bootstrap_spread(result, law: Law) -> dict[str, Any]:
                                 f"{lo[name]:.3g}-{hi[name]:.3g} nats/token around an estimate "
                                 f"at its floor")
             elif widths[name] > RELATIVE_WIDTH_LIMIT:
-                messages.append(f"{name} is poorly determined: its 90% bootstrap interval "
-                                f"{lo[name]:.3g}-{hi[name]:.3g} spans {widths[name]:.0%} of "
-                                f"the estimate {result.law.params[name]:.3g}")
+                messages.append(f"{_named(law, name)} is poorly determined: its 90% bootstrap "
+                                f"interval {lo[name]:.3g}-{hi[name]:.3g} spans "
+                                f"{widths[name]:.0%} of the estimate "
+                                f"{result.law.params[name]:.3g}")
     corr = draws.corr().fillna(0.0)
     pairs = []
     names = list(law.param_names)
@@ -114,7 +147,8 @@ def _bootstrap_spread(result, law: Law) -> dict[str, Any]:
             if abs(corr.loc[a, b]) > CORRELATION_LIMIT and "E" in (a, b):
                 pairs.append((a, b, float(corr.loc[a, b])))
     for a, b, c in pairs:
-        messages.append(f"{a} and {b} trade off in the bootstrap (correlation {c:+.2f})")
+        messages.append(f"{_named(law, a)} and {_named(law, b)} trade off in the bootstrap "
+                        f"(correlation {c:+.2f})")
     return {"relative_width_90": widths, "correlated_pairs": pairs, "messages": messages}
 
 

@@ -151,6 +151,19 @@ def decades_outside(values: np.ndarray, low: float, high: float) -> tuple[np.nda
     return np.maximum(np.log10(low) - logs, 0.0), np.maximum(logs - np.log10(high), 0.0)
 
 
+def decades_by_quantity(inputs: Mapping[str, Any], ranges: Mapping[str, Any]
+                        ) -> dict[str, dict[str, np.ndarray]]:
+    """``{quantity: {"below": decades, "above": decades}}`` of law inputs against the fitted
+    ranges: the distances the distance guards measure (N, D, C = 6ND, D/N where known)."""
+    out = {}
+    for key, values in quantities_of(inputs).items():
+        if key in ranges:
+            low, high = (float(v) for v in ranges[key])
+            below, above = decades_outside(values, low, high)
+            out[key] = {"below": below, "above": above}
+    return out
+
+
 # -- guards of one question -------------------------------------------------------------------------
 def distance_guards(inputs: Mapping[str, Any], ranges: Mapping[str, Any],
                     used: tuple[str, ...], allow_far: bool = False) -> list[Guard]:

@@ -219,14 +219,43 @@ def describe_sources(components: dict[str, Any]) -> str:
     share = components["share"]
     parts = ", ".join(f"{name.replace('_', ' ')} {float(share[name]):.0%}"
                       for name in ("parameters", "run_scatter", "extrapolation"))
-    text = (f"the target lies {float(components['distance_decades']):.2f} decades beyond the "
-            f"fitted data; sources of the interval (variance shares): {parts}")
+    text = f"{describe_distance(components)}; sources of the interval (variance shares): {parts}"
     if bool(components.get("parameters_dominate", False)):
         text += " -- the parameters are poorly determined and set the width"
     if not components.get("bootstrap_included", True):
         text += "; no bootstrap: parameter uncertainty only from the E profile"
     text += f"; extrapolation term {components['calibration']}"
     return text
+
+
+def describe_distance(components: dict[str, Any]) -> str:
+    """Where the target lies: inside the fitted data, X decades beyond it, Y decades below it.
+
+    Read from ``components["outside_decades"]`` (the distance guards' decades below and above
+    each quantity's fitted range); components without it (an older saved prediction) give the
+    interval's distance as decades beyond.
+    """
+    outside = components.get("outside_decades")
+    if not outside:
+        return (f"the target lies {float(np.max(components['distance_decades'])):.2f} decades "
+                f"beyond the fitted data")
+    below_key, below = _farthest(outside, "below")
+    _, above = _farthest(outside, "above")
+    if below <= 0 and above <= 0:
+        return "the target lies inside the fitted data"
+    if below <= 0:
+        return f"the target lies {above:.2f} decades beyond the fitted data"
+    if above <= 0:
+        return f"the target lies {below:.2f} decades below the fitted data in {below_key}"
+    return (f"the target lies {above:.2f} decades beyond the fitted data and {below:.2f} "
+            f"decades below it in {below_key}")
+
+
+def _farthest(outside: dict[str, dict[str, Any]], side: str) -> tuple[str, float]:
+    """The quantity farthest outside its fitted range on ``side`` and its decades (0 if none)."""
+    decades = {k: float(np.max(v[side])) for k, v in outside.items()}
+    key = max(decades, key=decades.get)
+    return key, decades[key]
 
 
 def check_kind(kind: str) -> str:
@@ -322,69 +351,113 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
     levels, at fractions of the runs ordered by their largest compute; with fewer than
     :data:`MIN_RUNS_FOR_RUN_CUTS` runs the cuts split the rows of the curves instead.
     """
-    scaled = scale_inputs(law_variables, inputs_of(frame))
-    quantity = "compute (FLOPs)"
-    if cut_on is not None:
-        size = np.asarray(cut_on, dtype=float)
-    elif "C" in scaled:
-        size = scaled["C"]
-    else:
-        quantity = next(iter(scaled))
-        size = scaled[quantity]
-    n_runs = frame["run_id"].nunique()
+    quantity, size = _cut_quantity(scale_inputs(law_variables, inputs_of(frame)), cut_on)
     if by_runs is None:
-        by_runs = n_runs >= MIN_RUNS_FOR_RUN_CUTS
-    unit = "runs" if by_runs else "rows"
-    if by_runs:
-        run_size = pd.Series(size).groupby(frame["run_id"].to_numpy()).transform("max").to_numpy()
-        per_run = pd.Series(size).groupby(frame["run_id"].to_numpy()).max().to_numpy()
-    else:
-        run_size = per_run = size
+        by_runs = frame["run_id"].nunique() >= MIN_RUNS_FOR_RUN_CUTS
+    run_size, per_run = _run_sizes(frame, size, by_runs)
     plan = plan_cuts(per_run, by_runs, given_cuts, given_levels, quantity)
-    errors, distances, weights, cuts = [], [], [], []
+    scored: list[tuple[float, CutScores]] = []
     reach: dict[str, float] = {}
     for cut in plan.cuts:
-        below = run_size < cut
-        if below.sum() < 3 or (~below).sum() < 1:
-            continue
-        try:
-            predict_log = refit(frame[below].reset_index(drop=True))
-        except (FitError, ScalingLabError, np.linalg.LinAlgError, ValueError):
-            continue
-        held = frame[~below]
-        X_held = inputs_of(held)
-        near = near_frontier(predict_log, X_held, CALIBRATION_FRONTIER_BAND)
-        if not near.any():
-            continue
-        held = held[near]
-        X_held = {k: v[near] for k, v in X_held.items()}
-        e = np.log(held["loss"].to_numpy(dtype=float)) - predict_log(X_held)
-        ref_cut = reference_of(scale_inputs(law_variables, inputs_of(frame[below])))
-        scaled_held = scale_inputs(law_variables, X_held)
-        u = extrapolation_distance(scaled_held, ref_cut)
-        for k, ref in ref_cut.items():
-            reach[k] = max(reach.get(k, 0.0), float(np.max(np.log10(scaled_held[k] / ref))))
-        if not np.all(np.isfinite(e)):
-            continue
-        # each cut weighs 1, and within a cut each held-out run weighs the same
-        rid = held["run_id"].to_numpy() if by_runs else np.arange(len(held))
-        counts = pd.Series(rid).map(pd.Series(rid).value_counts()).to_numpy(dtype=float)
-        w = 1.0 / counts
-        errors.append(e)
-        distances.append(u)
-        weights.append(w / w.sum())
-        cuts.append(float(cut))
-    details: dict[str, Any] = {"unit": unit, "cut_plan": plan.to_dict(cuts),
+        one = _score_cut(frame, run_size < cut, inputs_of, law_variables, refit, by_runs, reach)
+        if one is not None:
+            scored.append((float(cut), one))
+    cuts = [cut for cut, _ in scored]
+    details: dict[str, Any] = {"unit": "runs" if by_runs else "rows",
+                               "cut_plan": plan.to_dict(cuts),
                                "cuts_given": None if given_cuts is None else list(given_cuts),
                                "n_cuts": len(cuts), "cuts": cuts, "reach": reach}
-    if len(cuts) < 2 or sum(len(e) for e in errors) < MIN_SCORES:
-        details["reason"] = (f"{len(cuts)} usable cut(s) and "
-                             f"{sum(len(e) for e in errors)} held-out {unit}; need >= 2 cuts "
-                             f"and >= {MIN_SCORES} errors")
+    return _run_interval_model([one for _, one in scored], details, scatter, scatter_source,
+                               reference)
+
+
+@dataclass
+class CutScores:
+    """One nested backtest's held-out rows: ``errors`` ln L - ln L_hat (log loss),
+    ``distances`` u (decades beyond the rows below the cut) and ``weights`` (summing to 1)."""
+
+    errors: np.ndarray
+    distances: np.ndarray
+    weights: np.ndarray
+
+
+def _cut_quantity(scaled: dict[str, np.ndarray], cut_on: np.ndarray | None
+                  ) -> tuple[str, np.ndarray]:
+    """What the cuts compare with, and its value per row: ``cut_on`` (FLOPs) if given, else
+    C = 6ND, else the law's one variable."""
+    if cut_on is not None:
+        return "compute (FLOPs)", np.asarray(cut_on, dtype=float)
+    if "C" in scaled:
+        return "compute (FLOPs)", scaled["C"]
+    quantity = next(iter(scaled))
+    return quantity, scaled[quantity]
+
+
+def _run_sizes(frame: pd.DataFrame, size: np.ndarray, by_runs: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's size for the cut (its run's largest when cutting by runs) and the sizes the
+    cut plan reads (one per run, or one per row)."""
+    if not by_runs:
+        return size, size
+    groups = pd.Series(size).groupby(frame["run_id"].to_numpy())
+    return groups.transform("max").to_numpy(), groups.max().to_numpy()
+
+
+def _score_cut(frame: pd.DataFrame, below: np.ndarray,
+               inputs_of: Callable[[pd.DataFrame], dict[str, np.ndarray]],
+               law_variables: tuple[str, ...], refit: Refit, by_runs: bool,
+               reach: dict[str, float]) -> CutScores | None:
+    """Refit on the rows ``below`` the cut, score the held-out rows near its frontier.
+
+    None when the cut cannot be used (too few rows either side, a failed refit, no held-out row
+    near the frontier, a non-finite error).  ``reach`` (decades beyond the cut per quantity)
+    is extended in place.
+    """
+    if below.sum() < 3 or (~below).sum() < 1:
+        return None
+    try:
+        predict_log = refit(frame[below].reset_index(drop=True))
+    except (FitError, ScalingLabError, np.linalg.LinAlgError, ValueError):
+        return None
+    held = frame[~below]
+    X_held = inputs_of(held)
+    near = near_frontier(predict_log, X_held, CALIBRATION_FRONTIER_BAND)
+    if not near.any():
+        return None
+    held = held[near]
+    X_held = {k: v[near] for k, v in X_held.items()}
+    errors = np.log(held["loss"].to_numpy(dtype=float)) - predict_log(X_held)
+    ref_cut = reference_of(scale_inputs(law_variables, inputs_of(frame[below])))
+    scaled_held = scale_inputs(law_variables, X_held)
+    distances = extrapolation_distance(scaled_held, ref_cut)
+    for k, ref in ref_cut.items():
+        reach[k] = max(reach.get(k, 0.0), float(np.max(np.log10(scaled_held[k] / ref))))
+    if not np.all(np.isfinite(errors)):
+        return None
+    return CutScores(errors, distances, _held_weights(held, by_runs))
+
+
+def _held_weights(held: pd.DataFrame, by_runs: bool) -> np.ndarray:
+    """Each held-out run weighs the same within its cut (its rows share it); sum 1."""
+    rid = held["run_id"].to_numpy() if by_runs else np.arange(len(held))
+    counts = pd.Series(rid).map(pd.Series(rid).value_counts()).to_numpy(dtype=float)
+    w = 1.0 / counts
+    return w / w.sum()
+
+
+def _run_interval_model(scored: list[CutScores], details: dict[str, Any], scatter: float,
+                        scatter_source: str, reference: dict[str, float]) -> RunIntervalModel:
+    """The slope and the normalised scores from the cuts' errors (each cut weighs 1), or an
+    uncalibrated model (default slope) when there are too few cuts or errors."""
+    n_errors = sum(len(one.errors) for one in scored)
+    if len(scored) < 2 or n_errors < MIN_SCORES:
+        details["reason"] = (f"{len(scored)} usable cut(s) and {n_errors} held-out "
+                             f"{details['unit']}; need >= 2 cuts and >= {MIN_SCORES} errors")
         return RunIntervalModel(scatter=scatter, scatter_source=scatter_source,
                                 slope=DEFAULT_SLOPE, calibrated=False, reference=reference,
                                 details=details)
-    e, u, w = (np.concatenate(a) for a in (errors, distances, weights))
+    e, u, w = (np.concatenate([getattr(one, name) for one in scored])
+               for name in ("errors", "distances", "weights"))
     slope = _moment_slope(e, u, w, scatter)
     scores = np.abs(e) / np.sqrt(scatter**2 + (slope * u) ** 2)
     details.update({"n_scores": int(len(e)), "max_distance": float(u.max()),

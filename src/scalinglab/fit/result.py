@@ -189,6 +189,9 @@ class FitResult(SavableResult):
         out["components"] = {
             "multiplier": parts["multiplier"],
             "distance_decades": shaped(parts["distance_decades"]),
+            "outside_decades": {  # the guards' distances, each side: for the wording
+                k: {side: shaped(v) for side, v in sides.items()}
+                for k, sides in _guards.decades_by_quantity(flat, self.data_ranges()).items()},
             "half_width_log": shaped(half),
             "parameters_sd_log": shaped(parts["parameters_sd_log"]),
             "bootstrap_sd_log": shaped(param_sd),

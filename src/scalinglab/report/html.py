@@ -30,6 +30,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
+from scalinglab.errors import ScalingLabError
 from scalinglab.report.figures import dropped_rows
 from scalinglab.report.selection import selection_section
 from scalinglab.report.sources import ReportInputs
@@ -56,6 +57,9 @@ class Figure:
     caption: str
     svg: str | None = None
     reason: str | None = None
+    #: True when the figure function failed with an unexpected error (a bug), not with a
+    #: :class:`ScalingLabError` saying the source lacks what the figure needs
+    failed: bool = False
 
 
 @dataclass
@@ -163,6 +167,7 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
                 figure.svg = figure_svg(call(func), key)
             except Exception as exc:  # noqa: BLE001  (a figure that fails is left out, not fatal)
                 figure.reason = _one_line(exc)
+                figure.failed = not isinstance(exc, ScalingLabError)
         out.append(figure)
     return out
 

@@ -128,7 +128,8 @@ def axes_row(axes: Any, n: int, figsize: tuple[float, float] = WIDE) -> tuple[Fi
             raise ValueError(f"this figure needs {n} axes, got {len(axes)}")
         return axes[0].figure, axes
     fig = new_figure(figsize)
-    return fig, list(fig.subplots(1, n))
+    # squeeze=False: one panel comes back as a 1x1 array, not a bare Axes
+    return fig, list(np.ravel(fig.subplots(1, n, squeeze=False)))
 
 
 def log_loss_axis(ax: Axes, axis: str = "y") -> None:

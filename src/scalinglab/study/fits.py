@@ -132,7 +132,7 @@ def within_sweep_backtest(points: pd.DataFrame, plan: SweepPlan, n_column: str =
         return {"error": "needs at least two compute levels"}
     cut = float(np.sqrt(budgets[-2] * budgets[-1]))  # between the top two levels, FLOPs
     try:
-        result = backtest(points, cut_flops=cut,
+        result = backtest(points, cut_flops=cut, law="chinchilla",  # Approach 3's form
                           fit_kwargs={"n_column": n_column, "frontier_filter": None})
     except ScalingLabError as exc:
         return {"error": str(exc), "cut_flops": cut}

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.result import FitResult
 from scalinglab.fit.rows import row_compute
-from scalinglab.laws.base import Law
+from scalinglab.laws.base import VARIABLE_COLUMNS, Law
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.records import load_runs
 from scalinglab.text import natural_key
@@ -76,8 +76,8 @@ def _band(entry: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
 def _require_chinchilla(fit: FitResult, what: str) -> None:
     if not isinstance(fit, FitResult):
         raise ScalingLabError(f"{what} needs a FitResult, got {type(fit).__name__}")
-    if not {"N", "D"} <= set(fit.law.variables):
-        raise ScalingLabError(f"{what} needs a law of N and D (e.g. chinchilla), not the "
+    if set(fit.law.variables) != {"N", "D"}:  # a law of N, D and U needs U at every point
+        raise ScalingLabError(f"{what} needs a law of N and D only (e.g. chinchilla), not the "
                               f"{fit.law.name} law of {', '.join(fit.law.variables)}")
 
 
@@ -152,7 +152,7 @@ def fit_rows(fit: FitResult, runs: pd.DataFrame | str | Path | None = None) -> F
                               fit.columns.get("N", "n_params"): used["N"].to_numpy(),
                               "tokens": used["D"].to_numpy(), "flops": used["C"].to_numpy(),
                               "loss": used["loss"].to_numpy()})
-        return FitRows(frame, dropped_rows(fit))
+        return FitRows(_with_other_inputs(frame, fit, runs), dropped_rows(fit))
     if runs is None:
         raise ScalingLabError("this fit (a version-1 file) does not carry its rows: pass the "
                               "run table it was fitted on")
@@ -160,6 +160,30 @@ def fit_rows(fit: FitResult, runs: pd.DataFrame | str | Path | None = None) -> F
 
     return FitRows(prepare_runs(_table(runs, "the fit's rows"), fit.law, fit.settings)[0],
                    dropped_rows(fit))
+
+
+def _with_other_inputs(frame: pd.DataFrame, fit: FitResult,
+                       runs: pd.DataFrame | str | Path | None) -> pd.DataFrame:
+    """``frame`` (the fitted rows from ``fit.rows``: N, D, C, loss) with the law's other inputs
+    (the data-constrained law's unique tokens U) taken from ``runs``, matched by run id and loss.
+
+    ``fit.rows`` keeps N, D and C only; without ``runs`` the frame is returned as it is.
+    """
+    extra = [VARIABLE_COLUMNS[v] for v in fit.law.variables if v not in ("N", "D", "C")]
+    if not extra or runs is None:
+        return frame
+    table = _table(runs, "the fit's rows")
+    missing = [c for c in extra if c not in table.columns]
+    if missing:
+        raise ScalingLabError(f"the {fit.law.name} law needs column(s) {', '.join(missing)} "
+                              f"of the run table; it has {', '.join(map(str, table.columns))}")
+    keys = ["run_id", "_loss_key"]
+    right = table.assign(run_id=table["run_id"].astype(str),
+                         _loss_key=np.round(table["loss"].to_numpy(float), 10))
+    right = right.drop_duplicates(keys)[keys + extra]
+    left = frame.assign(run_id=frame["run_id"].astype(str),
+                        _loss_key=np.round(frame["loss"].to_numpy(float), 10))
+    return left.merge(right, on=keys, how="left").drop(columns="_loss_key")
 
 
 def dropped_rows(fit: Any) -> pd.DataFrame:
