@@ -118,7 +118,7 @@ def test_frontier_far_in_compute_refuses_unless_allowed(fitted, table):
 
 
 def test_the_wording_says_inside_below_or_beyond_with_the_guards_distances(fitted, table):
-    from scalinglab.fit.intervals import describe_sources
+    from scalinglab.fit.interval_text import describe_sources
 
     inside = fitted.predict_interval(N=table["n_params"].median(), D=table["tokens"].median())
     assert describe_sources(inside["components"]).startswith(

@@ -98,7 +98,12 @@ def test_uncalibrated_fit_says_so_and_uses_the_default_slope():
     assert not model.calibrated and model.slope == DEFAULT_SLOPE
     band = result.predict_interval(N=1e10, D=2e11)
     assert "NOT calibrated" in band["components"]["calibration"]
-    assert band["components"]["multiplier"] == pytest.approx(1.6449, rel=1e-3)
+    # q: Student's t on the scatter's residual degrees of freedom (7 runs - 5 parameters)
+    from scipy.stats import t
+
+    assert model.details["scatter_dof"] == result.n_runs - 5
+    assert band["components"]["multiplier"] == pytest.approx(t.ppf(0.95, result.n_runs - 5))
+    assert "Student's t multiplier on 2 residual degree(s)" in band["components"]["calibration"]
 
 
 def test_cuts_between_compute_levels_hold_out_whole_levels():
@@ -258,3 +263,17 @@ def test_predict_cli_kind_through_the_console_script(fitted, tmp_path):
                          text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_uncalibrated_intervals_use_students_t_on_the_scatters_degrees_of_freedom():
+    """Too few runs to calibrate: q is Student's t on runs minus free parameters, wider than
+    the Gaussian for a handful of runs and equal to it in the limit; the text says which."""
+    from scipy.stats import norm, t
+
+    from scalinglab.fit.intervals import scatter_dof, uncalibrated_multiplier
+
+    assert scatter_dof(np.array(["a", "b", "c"]), 2) == 1
+    assert scatter_dof(np.repeat(["a", "b"], 40), 3) == 77          # < 3 runs: rows
+    assert uncalibrated_multiplier(0.9, 1) == pytest.approx(t.ppf(0.95, 1))
+    assert uncalibrated_multiplier(0.9, None) == pytest.approx(norm.ppf(0.95))
+    assert uncalibrated_multiplier(0.9, 1e6) == pytest.approx(norm.ppf(0.95), rel=1e-4)

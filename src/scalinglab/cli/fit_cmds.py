@@ -365,7 +365,7 @@ def predict_command(
                  else " (no interval: this fit has no bootstrap") + ")"
     console.print(f"{line}  [{source}]", highlight=False, markup=False)
     if "components" in out:
-        from scalinglab.fit.intervals import describe_sources  # noqa: PLC0415
+        from scalinglab.fit.interval_text import describe_sources  # noqa: PLC0415
 
         console.print(describe_sources(out["components"]), highlight=False, markup=False)
     print_guards(out.get("guards", []))

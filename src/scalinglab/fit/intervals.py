@@ -35,7 +35,8 @@ extrapolation, with the same slope beyond the calibrated range); backtest errors
 cuts are correlated, so the conformal guarantee is approximate, not exact.  When fewer than
 ``MIN_SCORES`` backtest errors from at least two cuts are available, the interval falls back to
 a documented default slope (``DEFAULT_SLOPE``, measured on the development library in
-``bench/extrapolation.py``) and the Gaussian multiplier, and says so.
+``bench/extrapolation.py``) and Student's t multiplier on the scatter's residual degrees of
+freedom (:func:`uncalibrated_multiplier`), and says so.
 """
 
 from __future__ import annotations
@@ -102,9 +103,8 @@ class RunIntervalModel:
     # -- the interval -----------------------------------------------------------------------------
     def multiplier(self, level: float) -> float:
         """q: the conformal quantile of the normalised backtest errors (Gaussian if uncalibrated)."""
-        gauss = float(norm.ppf(0.5 + level / 2))
         if not self.calibrated or not self.scores:
-            return gauss
+            return uncalibrated_multiplier(level, self.details.get("scatter_dof"))
         return weighted_conformal_quantile(np.asarray(self.scores), np.asarray(self.weights),
                                            level)
 
@@ -197,9 +197,12 @@ def describe_method(model: RunIntervalModel) -> str:
                 f"{model.slope:.4f} log-loss sd per decade, split-conformal multiplier"
                 f"{_multiplier_note(model)}")
     reason = d.get("reason", "too few points") + (f"; {plan}" if plan else "")
+    dof = d.get("scatter_dof")
+    multiplier = ("the Gaussian multiplier" if dof is None else
+                  f"Student's t multiplier on {dof} residual degree(s) of freedom")
     return (f"NOT calibrated ({reason}): default slope "
-            f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and the "
-            f"Gaussian multiplier")
+            f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and "
+            f"{multiplier}")
 
 
 def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
@@ -214,48 +217,20 @@ def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
             f"conformal quantile)")
 
 
-def describe_sources(components: dict[str, Any]) -> str:
-    """Plain words: how far beyond the data, and how much of the interval comes from where."""
-    share = components["share"]
-    parts = ", ".join(f"{name.replace('_', ' ')} {float(share[name]):.0%}"
-                      for name in ("parameters", "run_scatter", "extrapolation"))
-    text = f"{describe_distance(components)}; sources of the interval (variance shares): {parts}"
-    if bool(components.get("parameters_dominate", False)):
-        text += " -- the parameters are poorly determined and set the width"
-    if not components.get("bootstrap_included", True):
-        text += "; no bootstrap: parameter uncertainty only from the E profile"
-    text += f"; extrapolation term {components['calibration']}"
-    return text
+def uncalibrated_multiplier(level: float, dof: float | None) -> float:
+    """Without backtests: Student's t at ``level`` on the scatter's residual degrees of freedom
+    (runs minus free parameters; a scale estimated from 3 runs of a 2-parameter law is no
+    Gaussian sd), Gaussian when they are unknown (a fit saved before they were recorded)."""
+    if dof is None:
+        return float(norm.ppf(0.5 + level / 2))
+    return float(student_t.ppf(0.5 + level / 2, max(float(dof), 1.0)))
 
 
-def describe_distance(components: dict[str, Any]) -> str:
-    """Where the target lies: inside the fitted data, X decades beyond it, Y decades below it.
-
-    Read from ``components["outside_decades"]`` (the distance guards' decades below and above
-    each quantity's fitted range); components without it (an older saved prediction) give the
-    interval's distance as decades beyond.
-    """
-    outside = components.get("outside_decades")
-    if not outside:
-        return (f"the target lies {float(np.max(components['distance_decades'])):.2f} decades "
-                f"beyond the fitted data")
-    below_key, below = _farthest(outside, "below")
-    _, above = _farthest(outside, "above")
-    if below <= 0 and above <= 0:
-        return "the target lies inside the fitted data"
-    if below <= 0:
-        return f"the target lies {above:.2f} decades beyond the fitted data"
-    if above <= 0:
-        return f"the target lies {below:.2f} decades below the fitted data in {below_key}"
-    return (f"the target lies {above:.2f} decades beyond the fitted data and {below:.2f} "
-            f"decades below it in {below_key}")
-
-
-def _farthest(outside: dict[str, dict[str, Any]], side: str) -> tuple[str, float]:
-    """The quantity farthest outside its fitted range on ``side`` and its decades (0 if none)."""
-    decades = {k: float(np.max(v[side])) for k, v in outside.items()}
-    key = max(decades, key=decades.get)
-    return key, decades[key]
+def scatter_dof(groups: np.ndarray, n_free: int) -> int:
+    """Residual degrees of freedom of :func:`run_scatter`: its values (runs, or rows below 3
+    runs) minus the law's free parameters, at least 1."""
+    n_runs = len(np.unique(groups))
+    return max((n_runs if n_runs >= 3 else len(groups)) - n_free, 1)
 
 
 def check_kind(kind: str) -> str:

@@ -20,7 +20,7 @@ from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit import bootstrap as bootstrap_module
 from scalinglab.fit.diagnostics import diagnose, residual_report
 from scalinglab.fit.intervals import calibrate as calibrate_runs
-from scalinglab.fit.intervals import reference_of, run_scatter, scale_inputs
+from scalinglab.fit.intervals import reference_of, run_scatter, scale_inputs, scatter_dof
 from scalinglab.fit.optimise import (
     distinct_starts,
     fit_arrays,
@@ -209,4 +209,5 @@ def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFram
         frame[settings.weights].to_numpy(dtype=float)
     model.profile = profile_E(template, X, y, w, settings, theta,
                               n_eff=int(len(np.unique(groups))))
+    model.details["scatter_dof"] = scatter_dof(groups, n_free)
     return model

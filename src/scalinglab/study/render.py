@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from scalinglab.fit.intervals import describe_sources
+from scalinglab.fit.interval_text import describe_sources
 from scalinglab.study.fits import SweepFits
 from scalinglab.study.summary import DemoSummary
 from scalinglab.sweep.plan import PlannedRun, SweepPlan
