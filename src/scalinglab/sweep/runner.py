@@ -119,7 +119,8 @@ def run_sweep(store: RunStore, directory: str | Path, runs: Sequence[PlannedRun]
                 outcomes = run_pending(store, executor, directory, corpus, tokenizer,
                                        runs=todo, retries=settings.retries,
                                        progress=bars.event, on_outcome=bars.finished,
-                                       trainer=settings.trainer, tasks=settings.tasks)
+                                       trainer=settings.trainer,
+                                       task_suite=settings.tasks)
     finally:
         executor.close()
     return SweepRunResult(start, [store.get(r.key) for r in runs], outcomes)
