@@ -10,6 +10,10 @@ On the synthetic language (``--corpus synthetic``: its own default design, fitte
 expected loss) it also prints Approach 3's fitted E against the exact best possible loss E_T.
 Goal (issue 4): within 3% (stretch 2%).
 
+The ``tasks`` column (issue 24, item 4): each held-out task's accuracy predicted before the
+validation run (point and 90% interval), the measured accuracy and whether it fell inside, or
+``refused`` where the task chain refused to extrapolate.
+
     python bench/demo.py [--seeds 0 1 2] [--corpus kjv] [--out DIR] [--json PATH] [--busy]
 
 ``--busy`` (issue 13, item 5): each seed runs twice, first on the machine as it is, then beside
@@ -34,7 +38,7 @@ from scalinglab.study import DemoConfig, run_demo
 from scalinglab.sweep.plan import default_spec
 
 COLUMNS = ("seed", "wall_s", "predicted", "low", "high", "measured", "rel_error", "inside",
-           "extrapolation", "sweep_flops", "validation_flops")
+           "extrapolation", "sweep_flops", "validation_flops", "tasks")
 #: the synthetic language only: Approach 3's E against the exact best possible loss E_T
 EXACT_COLUMNS = ("fitted_E", "E_T", "E_error")
 
@@ -55,7 +59,24 @@ def one_seed(seed: int, corpus: str, out: Path, workers: int, tag: str = "") -> 
             "rel_error": summary["relative_error"], "inside": summary["inside_interval"],
             "extrapolation": summary["extrapolation_factor"],
             "sweep_flops": summary["sweep_flops"],
-            "validation_flops": summary["validation_flops"], "summary": summary}
+            "validation_flops": summary["validation_flops"],
+            "tasks": tasks_cell(summary.get("tasks")), "summary": summary}
+
+
+def tasks_cell(tasks: list[dict] | None) -> str:
+    """Each task's predicted accuracy, 90% interval, measurement and inside (or refused)."""
+    cells = []
+    for task in tasks or []:
+        name = (task.get("task") or "suite").removeprefix("acc_")
+        measured = task.get("measured")
+        seen = "not measured" if measured is None else f"measured {measured:.3f}"
+        if task.get("refused"):
+            cells.append(f"{name} refused, {seen}")
+        else:
+            inside = "in" if task.get("inside_interval") else "OUT"
+            cells.append(f"{name} {task['predicted']:.3f} [{task['low']:.3f}-{task['high']:.3f}] "
+                         f"{seen} {inside}")
+    return "; ".join(cells) or "-"
 
 
 def main() -> None:

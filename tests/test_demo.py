@@ -25,9 +25,12 @@ from scalinglab.study.fits import (
     with_loss_column,
     within_sweep_backtest,
 )
-from scalinglab.study.render import backtest_line
+from scalinglab.study.render import backtest_line, task_verdict_line
 from scalinglab.study.sizing import validation_size_source
+from scalinglab.study.summary import DemoSummary
+from scalinglab.study.tasks import measure_tasks, predict_tasks
 from scalinglab.sweep.plan import SweepPlan, SweepSpec
+from scalinglab.sweep.runner import SweepSettings
 from scalinglab.sweep.store import SQLiteRunStore
 
 TOML = """
@@ -282,3 +285,60 @@ def test_a_config_file_gets_its_corpus_default_design(tmp_path):
     path.write_text('[sweep]\nseq_len = 64\n')
     spec = load_config_toml(path).spec
     assert (spec.corpus, spec.seq_len, spec.tokenizer) == ("kjv", 64, "byte")
+
+
+def test_records_carry_task_scores_and_the_summary_the_task_prediction(kjv_demo):
+    """Issue 24, item 4: every point carries acc_<task>; the validation run's accuracy was
+    predicted (or refused, in one line) before it trained and is reported beside the loss."""
+    out, result = kjv_demo
+    runs = pd.read_csv(out / "runs.csv")
+    columns = {"acc_continuation", "acc_cloze", "task_loss_continuation", "task_loss_cloze"}
+    assert columns <= set(runs.columns)
+    finals = runs[runs["final"].astype(bool)]
+    accuracy = finals[["acc_continuation", "acc_cloze"]].to_numpy(dtype=float)
+    assert np.all((accuracy >= 0) & (accuracy <= 1))
+    validation = finals[finals["run_id"].str.endswith("-validation")].iloc[-1]
+    summary = json.loads((out / "summary.json").read_text())
+    frozen = {t["task"]: t for t in json.loads((out / "prediction.json").read_text())["tasks"]}
+    log = result.stderr
+    for task in summary["tasks"]:
+        name = task["task"]
+        assert name in ("acc_continuation", "acc_cloze") and name in frozen
+        assert task["measured"] == pytest.approx(validation[name])
+        short = name.removeprefix("acc_")
+        if task["refused"]:     # one plain line before training, no invented number
+            assert task["predicted"] is None and task["inside_interval"] is None
+            assert "\n" not in task["refused"] and frozen[name]["refused"] == task["refused"]
+            said = log.index(f"no accuracy prediction for {short}:")
+        else:
+            assert task["chance"] == 0.25 and task["level"] == 0.9
+            assert task["low"] <= task["predicted"] <= task["high"]
+            assert task["predicted"] == frozen[name]["accuracy"]
+            assert task["inside_interval"] == (task["low"] <= task["measured"] <= task["high"])
+            said = log.index(f"PREDICTED accuracy on {short} ")
+            assert re.search(rf"{short} accuracy: measured [\d.]+ vs predicted", log)
+        assert said < log.index("training the validation")
+    assert len(summary["tasks"]) == 2
+
+
+def test_task_predictions_say_why_there_is_no_number():
+    plain = pd.DataFrame({"run_id": ["a"], "loss": [2.0], "final": [True]})
+    (none,) = predict_tasks(plain, plain, None, {}, 0.9, 0)
+    assert none["task"] is None and "carry no task scores" in none["refused"]
+    (old,) = measure_tasks(None, {"acc_cloze": 0.5})
+    assert old.predicted is None and "no task prediction was frozen" in old.refused
+    frozen = [{"task": "acc_cloze", "accuracy": 0.5, "low": 0.4, "high": 0.6, "level": 0.9},
+              {"task": "acc_continuation", "refused": "near chance"}]
+    cloze, continuation = measure_tasks(frozen, {"acc_cloze": 0.65, "acc_continuation": 0.3})
+    assert cloze.inside_interval is False and cloze.measured == 0.65
+    assert continuation.inside_interval is None and continuation.measured == 0.3
+    assert "no accuracy prediction (near chance)" in task_verdict_line(continuation)
+    assert "OUTSIDE" in task_verdict_line(cloze)
+    summary = DemoSummary.from_dict({"tasks": [{"task": "acc_cloze", "predicted": 0.5}]})
+    assert summary.tasks[0].predicted == 0.5 and summary.tasks[0].task == "acc_cloze"
+
+
+def test_task_suite_needs_the_built_in_trainer():
+    with pytest.raises(ScalingLabError, match="built-in trainer"):
+        SweepSettings(tasks=True, trainer=object())
+    assert DemoConfig.from_dict({"tasks": False}).tasks is False

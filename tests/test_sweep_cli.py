@@ -132,3 +132,15 @@ def test_plan_keeps_the_config_files_seed_unless_told(invoke, tmp_path):
     assert json.loads(result.stdout)["spec"]["seed"] == 5
     result = invoke("sweep", "plan", "--no-probe", "--json")
     assert json.loads(result.stdout)["spec"]["seed"] == 0
+
+
+def test_task_suite_with_an_external_trainer_is_one_line_and_exit_two(tmp_path):
+    """``sweep run --tasks`` scores the suite with the built-in trainer only (console script)."""
+    import sys
+
+    from tests.clihelp import assert_one_line_error, run_script
+
+    result = run_script("sweep", "run", str(tmp_path / "sweep"), "--trainer",
+                        f"{sys.executable} -c pass", "--tasks")
+    assert_one_line_error(result, "built-in trainer")
+    assert not (tmp_path / "sweep").exists()

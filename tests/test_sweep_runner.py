@@ -30,11 +30,21 @@ def test_run_sweep_adds_trains_and_then_skips_what_is_done(plan, tmp_path):
         assert all(r.status == "done" for r in first.runs)
         assert sorted(o.key for o in first.outcomes) == sorted(r.key for r in plan.runs)
         finished = {r.key: r.finished_at for r in store.runs()}
+        assert not any(c.startswith("acc_") for c in store.records().columns)  # no task suite
         again = run_sweep(store, tmp_path, plan.runs, "kjv", "byte", settings,
                           show_progress=False, on_start=starts.append)
         assert again.outcomes == [] and {r.key: r.finished_at for r in store.runs()} == finished
     assert [(s.to_do, s.total, s.already_done) for s in starts] == [
         (len(plan.runs), len(plan.runs), 0), (0, len(plan.runs), len(plan.runs))]
+
+
+def test_tasks_setting_scores_the_held_out_suite_in_every_record(plan, tmp_path):
+    with SQLiteRunStore(tmp_path) as store:
+        run_sweep(store, tmp_path, plan.runs[:1], "kjv", "byte",
+                  SweepSettings(threads=1, tasks=True), show_progress=False)
+        records = store.records()
+    assert {"acc_continuation", "acc_cloze", "task_loss_cloze"} <= set(records.columns)
+    assert records["acc_cloze"].between(0, 1).all()
 
 
 def test_settings_make_the_executor_they_describe():

@@ -64,6 +64,12 @@ RunsDirOpt = Annotated[Path | None, typer.Option(
 GpusOpt = Annotated[int, typer.Option(
     "--gpus-per-run", help="GPUs per run: CUDA_VISIBLE_DEVICES per local worker, num_gpus "
                            "per Ray task.")]
+TasksOpt = Annotated[bool, typer.Option(
+    "--tasks", help="Also score the held-out task suite (continuation, cloze) at every "
+                    "evaluation: records carry acc_<task> (built-in trainer only).")]
+DemoTasksOpt = Annotated[bool, typer.Option(
+    "--tasks/--no-tasks", help="Score the held-out task suite in every run and predict the "
+                               "validation run's accuracy before it trains.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -164,7 +170,8 @@ def run_sweep_command(
     executor: ExecutorOpt = "local", ray_address: RayOpt = None, retries: RetriesOpt = 1,
     threads: ThreadsOpt = None, trainer: TrainerOpt = None, run_timeout: RunTimeoutOpt = None,
     tb_loss: TbLossOpt = None, tb_tokens: TbTokensOpt = None, tb_n_params: TbParamsOpt = None,
-    runs_dir: RunsDirOpt = None, gpus_per_run: GpusOpt = 0, as_json: JsonOpt = False,
+    runs_dir: RunsDirOpt = None, gpus_per_run: GpusOpt = 0, tasks: TasksOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train the sweep's runs that are not done (re-running never retrains what is done).
 
@@ -180,7 +187,7 @@ def run_sweep_command(
     plan = plan_sweep(spec, load_corpus(spec.corpus, tokenizer=spec.tokenizer))
     settings = SweepSettings(executor=executor, workers=workers, ray_address=ray_address,
                              threads=threads, retries=retries, gpus_per_run=gpus_per_run,
-                             trainer=external)
+                             trainer=external, tasks=tasks)
     with SQLiteRunStore(directory) as store:
         store.set_meta("spec", spec.to_dict())
         run_sweep(store, directory, plan.runs, spec.corpus, spec.tokenizer, settings,
@@ -264,12 +271,13 @@ def demo_command(
     corpus: CorpusOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Results directory.")] = Path(DEFAULT_OUT),
     seed: DemoSeedOpt = 0, workers: WorkersOpt = 2, executor: ExecutorOpt = "local",
-    ray_address: RayOpt = None, threads: ThreadsOpt = None, as_json: JsonOpt = False,
+    ray_address: RayOpt = None, threads: ThreadsOpt = None, tasks: DemoTasksOpt = True,
+    as_json: JsonOpt = False,
 ) -> None:
     """The main job: plan, train the sweep, fit, predict the 10x run, train it, compare."""
     config = DemoConfig(spec=default_spec(corpus or "kjv", seed=seed), out=str(out),
                         workers=workers, executor=executor, ray_address=ray_address,
-                        threads=threads)
+                        threads=threads, tasks=tasks)
     _finish(run_demo(config, json_mode=as_json).summary, as_json)
 
 

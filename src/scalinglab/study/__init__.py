@@ -9,6 +9,7 @@ and the HTML report), which know nothing of it (the report reads ``summary.json`
 * :mod:`~scalinglab.study.pipeline` -- :func:`run_demo`, the sequence and what it writes;
 * :mod:`~scalinglab.study.fits` -- Approaches 3 and 2 on the sweep, the within-sweep backtest,
   the prediction of the validation run;
+* :mod:`~scalinglab.study.tasks` -- the task chains' accuracy predictions of the validation run;
 * :mod:`~scalinglab.study.sizing` -- how the validation run is sized;
 * :mod:`~scalinglab.study.summary` -- :class:`DemoSummary`, the typed ``summary.json``;
 * :mod:`~scalinglab.study.render` -- console output and ``summary.md``.

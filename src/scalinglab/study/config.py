@@ -28,6 +28,9 @@ class DemoConfig:
     ``loss_column``: which loss the fits and the verdict use -- ``loss`` (sampled held-out
     cross-entropy), ``exact_loss`` (the synthetic language's exact expected loss, free of
     validation-sampling noise) or ``auto`` (``exact_loss`` when the corpus has one).
+    ``tasks``: every run also scores the held-out task suite (:mod:`scalinglab.train.tasks`;
+    about 0.3-0.6x the cost of one validation pass per evaluation, bench/task_suite_cost.py), and
+    the task chain fitted on the sweep predicts the validation run's accuracy before it trains.
     """
 
     spec: SweepSpec = field(default_factory=SweepSpec)
@@ -42,6 +45,7 @@ class DemoConfig:
     n_column: str = "n_params"
     threads: int | None = None
     loss_column: str = "auto"
+    tasks: bool = True
 
     def __post_init__(self) -> None:
         if self.loss_column not in LOSS_COLUMNS:
@@ -61,7 +65,7 @@ class DemoConfig:
             raise ScalingLabError(f"the sweep settings must be a table, got {settings!r}")
         spec = default_spec(**settings)
         known = {"out", "workers", "executor", "ray_address", "retries", "bootstrap", "level",
-                 "fit_min_steps", "n_column", "threads", "loss_column"}
+                 "fit_min_steps", "n_column", "threads", "loss_column", "tasks"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ScalingLabError(f"unknown setting(s): {', '.join(unknown)}; known: "

@@ -64,25 +64,17 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config) -> SweepFits:
     """
     from scalinglab.fit import fit_isoflop, fit_parametric  # noqa: PLC0415
 
-    finals = records[records["final"].astype(bool)].copy()
-    finals["run_id"] = finals["run_id"].astype(str)
-    steps = finals["tokens"] / finals["batch_tokens"]
-    usable = finals[steps >= config.fit_min_steps]
-    if len(usable) < MIN_APPROACH3_POINTS:
-        raise ScalingLabError(f"only {len(usable)} points have >= {config.fit_min_steps} steps; "
-                              f"Approach 3 needs at least {MIN_APPROACH3_POINTS} (raise the "
-                              f"compute levels)")
+    finals = final_points(records)
+    usable = approach3_points(finals, config.fit_min_steps)
     # The sweep's points are planned on IsoFLOP lines within +-0.5 dex of the prior optimum and
     # filtered by fit_min_steps: no stray runs for the frontier filter to catch, and with ~10
     # points every valley edge is needed (the filter dropped the top level's two largest
     # models on KJV seed 0 and E fell to 0).
     # The run interval's extrapolation term is calibrated by backtests that hold out whole
     # compute levels (the within-sweep backtest, at every cut leaving two levels below).
-    approach3 = fit_parametric(usable, "chinchilla", n_column=config.n_column,
-                               bootstrap=config.bootstrap, level=config.level,
-                               seed=config.spec.seed, frontier_filter=None,
-                               calibration_cuts=_cuts_inside(level_cuts(plan), usable,
-                                                             config.n_column))
+    approach3 = fit_parametric(usable, bootstrap=config.bootstrap, level=config.level,
+                               seed=config.spec.seed,
+                               **approach3_options(plan, usable, config.n_column))
     approach2, approach2_error = None, None
     try:
         approach2 = fit_isoflop(finals, budgets=level_budgets(plan), min_runs=3,
@@ -93,6 +85,32 @@ def fit_sweep(records: pd.DataFrame, plan: SweepPlan, config) -> SweepFits:
     return SweepFits(approach3, approach2, approach2_error, points_used=int(len(usable)),
                      points_total=int(len(finals)),
                      backtest=within_sweep_backtest(usable, plan, config.n_column))
+
+
+def final_points(records: pd.DataFrame) -> pd.DataFrame:
+    """The ``final`` rows (run ends and cooldown-branch ends), run ids as text."""
+    finals = records[records["final"].astype(bool)].copy()
+    finals["run_id"] = finals["run_id"].astype(str)
+    return finals
+
+
+def approach3_points(finals: pd.DataFrame, fit_min_steps: int) -> pd.DataFrame:
+    """The final points trained for at least ``fit_min_steps`` optimiser steps (one-line error
+    when fewer than :data:`MIN_APPROACH3_POINTS` remain)."""
+    steps = finals["tokens"] / finals["batch_tokens"]
+    usable = finals[steps >= fit_min_steps]
+    if len(usable) < MIN_APPROACH3_POINTS:
+        raise ScalingLabError(f"only {len(usable)} points have >= {fit_min_steps} steps; "
+                              f"Approach 3 needs at least {MIN_APPROACH3_POINTS} (raise the "
+                              f"compute levels)")
+    return usable
+
+
+def approach3_options(plan: SweepPlan, usable: pd.DataFrame, n_column: str) -> dict[str, Any]:
+    """Approach 3's law and settings (also step 1 of the demo's task chains): Chinchilla on
+    ``n_column``, no frontier filter, calibration cuts between the plan's compute levels."""
+    return {"law": "chinchilla", "n_column": n_column, "frontier_filter": None,
+            "calibration_cuts": _cuts_inside(level_cuts(plan), usable, n_column)}
 
 
 def _cuts_inside(cuts: list[float] | None, points: pd.DataFrame,

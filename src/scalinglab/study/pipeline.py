@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from scalinglab.study.summary import (
     PredictionSummary,
     ValidationSummary,
 )
+from scalinglab.study.tasks import measure_tasks, sweep_task_predictions
 from scalinglab.sweep.plan import PlannedRun, SweepPlan, SweepSpec, plan_sweep
 from scalinglab.sweep.runner import SweepSettings, SweepStart, run_sweep
 from scalinglab.sweep.store import SQLiteRunStore
@@ -82,10 +84,13 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
         records = store.records(role="sweep")
         if records.empty:
             raise ScalingLabError("no sweep run finished; see `scalinglab sweep status`")
-        fits = fit_sweep(with_loss_column(records, loss_column), plan, config)
+        records = with_loss_column(records, loss_column)
+        fits = fit_sweep(records, plan, config)
         render.print_fits(ui, fits, config.fit_min_steps, config.level)
         validation = size_validation_run(spec, corpus, plan, fits.approach3, fits.approach2)
-        prediction = _frozen_prediction(store, fits, validation, config.level, out)
+        tasks = ((lambda: sweep_task_predictions(records, plan, validation, config))
+                 if config.tasks else None)
+        prediction = _frozen_prediction(store, fits, validation, config.level, out, tasks)
         render.print_prediction(ui, validation, prediction)
         _train(ui, store, out, spec, [validation], validation_settings(config), "validation",
                show_progress)
@@ -105,7 +110,7 @@ def sweep_settings(config: DemoConfig) -> SweepSettings:
     """How the sweep's runs train: the config's executor, workers, threads and retries."""
     return SweepSettings(executor=config.executor, workers=config.workers,
                          ray_address=config.ray_address, threads=config.threads,
-                         retries=config.retries)
+                         retries=config.retries, tasks=config.tasks)
 
 
 def validation_settings(config: DemoConfig) -> SweepSettings:
@@ -114,7 +119,7 @@ def validation_settings(config: DemoConfig) -> SweepSettings:
     if config.executor == "ray":
         return sweep_settings(config)
     return SweepSettings(workers=1, threads=config.threads or os.cpu_count() or 1,
-                         retries=config.retries, isolate=True)
+                         retries=config.retries, isolate=True, tasks=config.tasks)
 
 
 def _train(ui: render.DemoConsole, store: SQLiteRunStore, out: Path, spec: SweepSpec,
@@ -129,8 +134,11 @@ def _train(ui: render.DemoConsole, store: SQLiteRunStore, out: Path, spec: Sweep
 
 
 def _frozen_prediction(store: SQLiteRunStore, fits: SweepFits, validation: PlannedRun,
-                       level: float, out: Path) -> dict[str, Any]:
-    """Predict the validation run and freeze it in the store and prediction.json.
+                       level: float, out: Path,
+                       tasks: Callable[[], list[dict[str, Any]]] | None = None
+                       ) -> dict[str, Any]:
+    """Predict the validation run and freeze it in the store and prediction.json; ``tasks``
+    (when given) makes the task predictions, frozen under ``"tasks"``.
 
     On a re-run (the validation run finished, or was interrupted part-way), the prediction
     frozen the first time is kept: a new one would no longer be made before the run.
@@ -140,6 +148,8 @@ def _frozen_prediction(store: SQLiteRunStore, fits: SweepFits, validation: Plann
     if stored and stored.get("key") == validation.key:
         return stored
     prediction = predict_validation(fits.approach3, validation, level)
+    if tasks is not None:
+        prediction["tasks"] = to_jsonable(tasks())
     prediction.update({"made_at": time.time(), "validation_already_trained": trained})
     store.add_runs([validation.stored()])
     store.set_meta("prediction", prediction)
@@ -163,6 +173,8 @@ def summarise(config: DemoConfig, corpus, plan: SweepPlan, fits: SweepFits,
     val_records = store.run_records(validation.key)
     finals = [r for r in val_records if r.final and r.run_id == validation.name]
     measured = float(getattr(finals[-1], loss_column)) if finals else math.nan
+    tasks = (measure_tasks(prediction.get("tasks"), finals[-1].tasks if finals else {})
+             if config.tasks else None)
     sampled = float(finals[-1].loss) if finals else math.nan
     sweep_runs = store.runs(role="sweep")
     stored_val = store.get(validation.key)
@@ -197,7 +209,7 @@ def summarise(config: DemoConfig, corpus, plan: SweepPlan, fits: SweepFits,
             approach2.warnings)),
         approach2_error=fits.approach2_error, within_sweep_backtest=fits.backtest,
         runs={"sweep": len(sweep_runs), "failed": sum(r.status == "failed" for r in sweep_runs)},
-        exact=_exact_language(corpus, config.spec.seq_len, approach3))
+        exact=_exact_language(corpus, config.spec.seq_len, approach3), tasks=tasks)
 
 
 def _exact_language(corpus, seq_len: int, approach3) -> ExactLanguageSummary | None:

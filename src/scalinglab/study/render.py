@@ -13,7 +13,7 @@ from rich.console import Console
 
 from scalinglab.fit.interval_text import describe_sources
 from scalinglab.study.fits import SweepFits
-from scalinglab.study.summary import DemoSummary
+from scalinglab.study.summary import DemoSummary, TaskSummary
 from scalinglab.sweep.plan import PlannedRun, SweepPlan
 
 
@@ -93,6 +93,40 @@ def print_prediction(ui: DemoConsole, run: PlannedRun, prediction: dict) -> None
         ui.line(f"  note: {note}")
     for warning in run.warnings:
         ui.line(f"  warning: {warning}")
+    for task in prediction.get("tasks") or []:
+        ui.line(task_prediction_line(task))
+
+
+def _task_name(task: str | None) -> str:
+    return "task suite" if task is None else task.removeprefix("acc_")
+
+
+def task_prediction_line(task: dict) -> str:
+    """One task's frozen prediction (accuracy, fraction) in one line, or why there is none."""
+    name = _task_name(task.get("task"))
+    if task.get("refused"):
+        return f"no accuracy prediction for {name}: {task['refused']}"
+    through = (f"through the {task['intermediate']} {task['intermediate_loss']:.4f}"
+               if task.get("intermediate") and task.get("intermediate_loss") is not None
+               else f"via {task.get('via')}")
+    return (f"PREDICTED accuracy on {name} {task['accuracy']:.3f}, {task['level']:.0%} run "
+            f"interval [{task['low']:.3f}, {task['high']:.3f}] (chance {task['chance']:.2f}; "
+            f"task chain {through})")
+
+
+def task_verdict_line(task: TaskSummary) -> str:
+    """One task's measured accuracy beside its prediction (or the stated refusal)."""
+    name = _task_name(task.task)
+    measured = "not measured" if task.measured is None else f"measured {task.measured:.3f}"
+    if task.refused:
+        return f"{name}: no accuracy prediction ({task.refused}); {measured}"
+    if task.measured is None:
+        return (f"{name}: predicted {task.predicted:.3f} [{task.low:.3f}, {task.high:.3f}], "
+                f"not measured")
+    inside = "inside" if task.inside_interval else "OUTSIDE"
+    return (f"{name} accuracy: measured {task.measured:.3f} vs predicted {task.predicted:.3f} "
+            f"({task.measured - task.predicted:+.3f}), {inside} the {task.level:.0%} run "
+            f"interval [{task.low:.3f}, {task.high:.3f}]")
 
 
 def print_verdict(ui: DemoConsole, summary: DemoSummary) -> None:
@@ -105,6 +139,8 @@ def print_verdict(ui: DemoConsole, summary: DemoSummary) -> None:
             f"{p.level:.0%} {'run ' if p.kind == 'run' else ''}interval, at "
             f"{summary.extrapolation_factor:.1f}x the largest sweep point "
             f"({summary.wall_seconds:.0f} s in all)")
+    for task in summary.tasks or []:
+        ui.line(task_verdict_line(task))
     exact = summary.exact
     if exact is not None:
         ui.line(f"fitted E {exact.fitted_E:.4f} vs exact best possible loss E_T "
@@ -132,6 +168,7 @@ def markdown_summary(table: pd.DataFrame, summary: DemoSummary) -> str:
              f"{p.low:.4f}-{p.high:.4f}), measured {summary.measured_loss:.4f} "
              f"({summary.loss_column}), error {summary.relative_error:+.2%} at "
              f"{summary.extrapolation_factor:.1f}x the largest sweep point", "",
+             *[f"{task_verdict_line(task)}\n" for task in summary.tasks or []],
              backtest_line(summary.within_sweep_backtest, p.level), "",
              "| run | role | status | N | tokens | planned FLOPs | spent FLOPs | seconds |",
              "|---|---|---|---:|---:|---:|---:|---:|"]

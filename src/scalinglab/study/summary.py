@@ -36,6 +36,29 @@ class PredictionSummary:
 
 
 @dataclass
+class TaskSummary:
+    """One task of the held-out suite: the accuracy predicted before the validation run (point
+    and interval at ``level``, fractions), the one measured after, and whether it fell inside;
+    or ``refused`` with the reason the chain gave no number.  ``via`` is the chain's route
+    (``loss``, ``task_loss`` or ``compute``); ``intermediate_loss`` the loss it passes through
+    (nats/token)."""
+
+    task: str | None
+    chance: float | None = None
+    level: float | None = None
+    predicted: float | None = None
+    low: float | None = None
+    high: float | None = None
+    measured: float | None = None
+    inside_interval: bool | None = None
+    refused: str | None = None
+    via: str | None = None
+    intermediate: str | None = None
+    intermediate_loss: float | None = None
+    routes_mae_points: dict[str, float] | None = None
+
+
+@dataclass
 class ValidationSummary:
     """The validation run: its name, N (non-embedding and total), D, and notes/warnings."""
 
@@ -122,6 +145,7 @@ class DemoSummary:
     runs: dict[str, int]
     exact: ExactLanguageSummary | None = None
     report: str | None = None
+    tasks: list[TaskSummary] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``summary.json`` mapping (plain values; nested records as dicts)."""
@@ -135,6 +159,9 @@ class DemoSummary:
                     out["report"] = value
             elif f.name == "prediction":
                 out["prediction"] = _plain(value)
+            elif f.name == "tasks":
+                if value is not None:
+                    out["tasks"] = [_plain(task) for task in value]
             else:
                 out[f.name] = _plain(value) if hasattr(value, "__dataclass_fields__") else value
         return out
@@ -144,7 +171,7 @@ class DemoSummary:
         """A summary read back from ``summary.json``; a key an older or partial file lacks
         becomes None (``loss_column`` defaults to ``loss``, the only one older demos used)."""
         values = {f.name: data.get(f.name) for f in fields(cls)
-                  if f.name not in ("exact", "report")}
+                  if f.name not in ("exact", "report", "tasks")}
         values["loss_column"] = data.get("loss_column") or "loss"
         prediction = data.get("prediction")
         values["prediction"] = (PredictionSummary.from_dict(prediction)
@@ -156,7 +183,10 @@ class DemoSummary:
         values["runs"] = data.get("runs") or {}
         exact = (ExactLanguageSummary(**_known(ExactLanguageSummary, data))
                  if "exact_best_loss" in data else None)
-        return cls(**values, exact=exact, report=data.get("report"))
+        tasks = data.get("tasks")
+        tasks = ([_record(TaskSummary, t) for t in tasks if isinstance(t, dict)]
+                 if isinstance(tasks, list) else None)
+        return cls(**values, exact=exact, report=data.get("report"), tasks=tasks)
 
     @classmethod
     def read(cls, path: str | Path) -> DemoSummary:

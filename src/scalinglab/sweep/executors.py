@@ -74,6 +74,7 @@ class RunTask:
     threads: int | None
     retries: int = 1
     trainer: dict[str, Any] | None = None  # an external trainer's payload (sweep/external.py)
+    tasks: bool = False  # score the held-out task suite at evaluations (built-in trainer)
 
 
 @dataclass
@@ -129,8 +130,7 @@ def train_task(task: RunTask, progress: ProgressCallback | Any | None = None) ->
                               attempts=attempt - 1, interrupted=True)
         try:
             result = train_run(config, _corpus(task.corpus, task.tokenizer), resume=True,
-                               progress=on_progress,
-                               should_stop=STOP.is_set)
+                               progress=on_progress, should_stop=STOP.is_set, tasks=task.tasks)
         except TrainingInterrupted as exc:
             return RunOutcome(task.key, False, error=str(exc), attempts=attempt,
                               interrupted=True)
@@ -390,12 +390,12 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
                 tokenizer: str, runs: list[StoredRun] | None = None, retries: int = 1,
                 progress: ProgressCallback | None = None,
                 on_outcome: Callable[[StoredRun, RunOutcome], None] | None = None,
-                trainer: Any = None) -> list[RunOutcome]:
+                trainer: Any = None, task_suite: bool = False) -> list[RunOutcome]:
     """Train every run of ``runs`` (default: all) that is not done; write outcomes to the store.
 
-    Runs marked ``running`` (a killed sweep) or ``failed`` are tried again; done runs are
-    skipped, which makes the sweep idempotent.  ``trainer``: an ExternalTrainer trains them.
-    """
+    Runs ``running`` (a killed sweep) or ``failed`` are tried again, done runs skipped (the sweep
+    is idempotent); an ExternalTrainer ``trainer`` trains them; with ``task_suite`` the built-in
+    trainer also scores the held-out task suite at evaluations."""
     candidates = store.runs() if runs is None else [store.get(r.key) for r in runs]
     todo = [r for r in candidates if r.status != "done"]
     checkpoints = Path(sweep_dir) / "checkpoints"
@@ -404,7 +404,7 @@ def run_pending(store: RunStore, executor: Executor, sweep_dir: str | Path, corp
         directory = str(checkpoints / run.key)
         config = {**run.config, "checkpoint_every": run.meta.get("checkpoint_every")}
         tasks.append(RunTask(run.key, run.name, config, corpus, tokenizer, directory,
-                             executor.threads_per_run(), retries))
+                             executor.threads_per_run(), retries, tasks=task_suite))
     if trainer is not None:  # the run's own directory and the trainer's payload instead
         from scalinglab.sweep.external import claim_runs  # noqa: PLC0415
         claimed = claim_runs(todo, trainer, Path(sweep_dir), corpus, tokenizer)

@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from scalinglab.errors import ScalingLabError
 from scalinglab.sweep.executors import (
     Executor,
     LocalExecutor,
@@ -43,7 +44,9 @@ class SweepSettings:
     :class:`~scalinglab.sweep.executors.LocalExecutor`); ``gpus_per_run``: GPUs per run
     (``CUDA_VISIBLE_DEVICES`` per local worker, ``num_gpus`` per Ray task); ``trainer``: an
     :class:`~scalinglab.sweep.external.ExternalTrainer` that trains the runs instead of the
-    built-in GPT (None: the built-in trainer).
+    built-in GPT (None: the built-in trainer); ``tasks``: every evaluation also scores the
+    held-out task suite (:mod:`scalinglab.train.tasks`), so the records carry ``acc_<task>`` and
+    ``task_loss_<task>`` (built-in trainer only; it leaves the losses unchanged).
     """
 
     executor: str = "local"
@@ -54,6 +57,12 @@ class SweepSettings:
     isolate: bool = False
     gpus_per_run: int = 0
     trainer: Any = None
+    tasks: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tasks and self.trainer is not None:
+            raise ScalingLabError("the task suite is scored by the built-in trainer only; an "
+                                  "external trainer logs its own task columns (acc_<task>)")
 
     def make_executor(self) -> Executor:
         """The executor these settings describe (the caller closes it)."""
@@ -110,7 +119,8 @@ def run_sweep(store: RunStore, directory: str | Path, runs: Sequence[PlannedRun]
                 outcomes = run_pending(store, executor, directory, corpus, tokenizer,
                                        runs=todo, retries=settings.retries,
                                        progress=bars.event, on_outcome=bars.finished,
-                                       trainer=settings.trainer)
+                                       trainer=settings.trainer,
+                                       task_suite=settings.tasks)
     finally:
         executor.close()
     return SweepRunResult(start, [store.get(r.key) for r in runs], outcomes)
