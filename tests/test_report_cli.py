@@ -149,7 +149,13 @@ def test_demo_folder_report_shows_prediction_and_verdict(tmp_path):
                "inside_interval": prediction["low"] <= measured <= prediction["high"],
                "extrapolation_factor": 10.0, "validation_flops": validation["flops"],
                "wall_seconds": 321.5, "validation": {"name": "val", "warnings": []},
-               "approach3": {"fit_min_steps": 0}, "approach2_error": "too few budgets"}
+               "approach3": {"fit_min_steps": 0}, "approach2_error": "too few budgets",
+               "tasks": [{"task": "acc_cloze", "chance": 0.25, "level": 0.9, "predicted": 0.8181,
+                          "low": 0.7652, "high": 0.8499, "measured": 0.87,
+                          "inside_interval": False, "via": "task_loss",
+                          "intermediate": "task_loss_cloze"},
+                         {"task": "acc_continuation", "refused": "every fitted model is within "
+                          "noise of chance 0.25"}]}
     (folder / "summary.json").write_text(json.dumps(summary))
     out = tmp_path / "demo.html"
     done = run_script("report", str(folder), "-o", str(out), "--json")
@@ -163,6 +169,11 @@ def test_demo_folder_report_shows_prediction_and_verdict(tmp_path):
     assert "sweep seed 3" in html and "321.5 s (the demo, end to end)" in html
     # the validation run is not among the sweep's rows
     assert f"{len(runs)} rows" in html
+    # each task's frozen accuracy prediction beside the measurement, or the chain's refusal
+    assert re.search(r"Task cloze:</b> predicted accuracy 0\.818 \(90% run interval "
+                     r"0\.765–0\.850; chance 0\.25; through the task_loss_cloze\); "
+                     r"measured 0\.870\s*<span class=\"tag outside\">OUTSIDE", html)
+    assert "Task continuation:</b> not predicted: every fitted model is within noise" in html
 
 
 def test_failing_figure_is_left_out_with_its_reason(monkeypatch, tmp_path):

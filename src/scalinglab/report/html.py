@@ -321,7 +321,8 @@ def _verdict(inputs: ReportInputs) -> dict[str, Any] | None:
                 "factor": summary.extrapolation_factor,
                 "flops": out["flops"] or summary.validation_flops,
                 "loss_column": summary.loss_column,
-                "backtest": summary.within_sweep_backtest or {}})
+                "backtest": summary.within_sweep_backtest or {},
+                "tasks": [dataclasses.asdict(t) for t in summary.tasks or []]})
     if summary.exact is not None:
         out.update({"exact_best_loss": summary.exact.exact_best_loss,
                     "fitted_E": summary.exact.fitted_E,
