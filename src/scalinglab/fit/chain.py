@@ -16,7 +16,10 @@ compute cut, predict the rows above it; :mod:`scalinglab.fit.chainselect`) and k
 with the lowest mean absolute error.  Intervals come from a joint case bootstrap over runs:
 each resample refits step 1 *and* step 2 on the same runs; the loss keeps the spread of its
 calibrated run interval, and the run-to-run scatter of accuracy around the link is added.
-Accuracy intervals are clipped to [chance - noise, 1].  A task whose fitted runs are all
+The interval is then made at least as wide as the chosen route's own backtest errors (a
+conformal multiple of the scatter) and as the spread of the routes those backtests cannot tell
+apart (:mod:`scalinglab.fit.chaincalib`).  Accuracy intervals are clipped to
+[chance - noise, 1].  A task whose fitted runs are all
 within noise of chance is refused (:class:`TaskRefusal`), as is a target where the bootstrap
 links disagree over more than half the range between chance and 1.
 """
@@ -201,6 +204,13 @@ class TaskFit(SavableResult):
                          f"backtests (MAE, accuracy points): {shown}")
         lines.append(f"  intervals: joint bootstrap over runs ({len(self.step1_draws) or (0 if self.link_draws is None else len(self.link_draws))} "
                      f"resamples of both steps) + loss run interval + accuracy scatter")
+        n_cal = self.selection.get("calibration", {}).get("n_rows", 0)
+        if n_cal and "backtests" in self.widening:
+            lines.append(f"  interval at least as wide as the chosen route's errors on {n_cal} "
+                         f"backtest rows (conformal multiple of the scatter)")
+        if self.alternatives and "routes" in self.widening:
+            lines.append("  routes the backtests cannot tell apart (their spread widens the "
+                         f"interval): {', '.join(a['route'] for a in self.alternatives)}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return lines
 
