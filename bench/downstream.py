@@ -14,7 +14,9 @@ Validation loss used as step 1's loss: ``loss_c4`` (llm-line families, OLMo); Py
 no validation loss, so its routes are compute (and the LAMBADA task loss for lambada).
 
 Usage:  python bench/downstream.py [--suites NAME,..] [--tasks T,..] [--link sigmoid1]
-            [--via auto] [--bootstrap 64] [--json out.json]
+            [--via auto] [--bootstrap 64] [--widen both|backtests|routes|none]
+            [--point chosen|mean]
+            [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ import pandas as pd
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.chain import DEFAULT_BOOTSTRAP, DEFAULT_LINK, TaskRefusal, fit_task
+from scalinglab.fit.chaincalib import DEFAULT_POINT
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.links import known_chance
 
+#: --widen: what widens the accuracy interval (scalinglab.fit.chaincalib)
+WIDEN = {"both": ("backtests", "routes"), "backtests": ("backtests",), "routes": ("routes",),
+         "none": ()}
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "downstream-dev"
 LOSS = "loss_c4"
@@ -144,6 +150,7 @@ def run_one(frame: pd.DataFrame, suite: Suite, task: str, args) -> dict[str, Any
             fit = fit_task(fit_rows, col, chance=known_chance(task), via=args.via,
                            link=args.link, loss_column=LOSS, bootstrap=args.bootstrap, seed=0)
             rec["via"] = fit.via
+            fit.widening, fit.point = WIDEN[args.widen], args.point
             rec["pred"], rec["refused"] = predict_targets(fit, targets, suite)
         except TaskRefusal:
             rec["refused_task"] = True
@@ -237,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default="", help="comma-separated task names (default all)")
     ap.add_argument("--link", default=DEFAULT_LINK)
     ap.add_argument("--via", default="auto")
+    ap.add_argument("--widen", choices=list(WIDEN), default="both",
+                    help="widen the interval by the backtests' errors, the route spread, both "
+                         "(the default) or neither (the chain before issue 24's follow-up)")
+    ap.add_argument("--point", choices=["chosen", "mean"], default=DEFAULT_POINT,
+                    help="the chosen route's accuracy, or the mean over it and the routes its "
+                         "backtests cannot tell apart")
     ap.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP)
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
@@ -263,11 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(results)
     print_table(results, summary)
     print(f"({time.time() - t0:.0f} s; link {args.link}, via {args.via}, bootstrap "
-          f"{args.bootstrap})")
+          f"{args.bootstrap}, widen {args.widen}, point {args.point})")
     if args.json:
         Path(args.json).write_text(json.dumps(to_jsonable(
             {"results": results, "summary": summary, "link": args.link, "via": args.via,
-             "bootstrap": args.bootstrap}), indent=2))
+             "bootstrap": args.bootstrap, "widen": args.widen, "point": args.point}), indent=2))
     return 0
 
 

@@ -16,7 +16,10 @@ compute cut, predict the rows above it; :mod:`scalinglab.fit.chainselect`) and k
 with the lowest mean absolute error.  Intervals come from a joint case bootstrap over runs:
 each resample refits step 1 *and* step 2 on the same runs; the loss keeps the spread of its
 calibrated run interval, and the run-to-run scatter of accuracy around the link is added.
-Accuracy intervals are clipped to [chance - noise, 1].  A task whose fitted runs are all
+The interval is then made at least as wide as the chosen route's own backtest errors (a
+conformal multiple of the scatter) and as the spread of the routes those backtests cannot tell
+apart (:mod:`scalinglab.fit.chaincalib`).  Accuracy intervals are clipped to
+[chance - noise, 1].  A task whose fitted runs are all
 within noise of chance is refused (:class:`TaskRefusal`), as is a target where the bootstrap
 links disagree over more than half the range between chance and 1.
 """
@@ -31,6 +34,12 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.chaincalib import (
+    DEFAULT_POINT,
+    DEFAULT_WIDENING,
+    alternative_record,
+    combined_point,
+)
 from scalinglab.fit.linkfit import (  # noqa: F401 (TaskRefusal, the constants: public here too)
     MAX_LINK_SPREAD,
     SCATTER_DRAWS,
@@ -95,11 +104,17 @@ class TaskFit(SavableResult):
     above_chance: dict[str, float] = field(default_factory=dict)
     bootstrap_unit: str = "runs"
     notes: list[str] = field(default_factory=list)
+    #: routes the backtests cannot tell from the chosen one (fitted on all rows; their spread
+    #: widens the interval) and what widens it (:mod:`scalinglab.fit.chaincalib`)
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+    widening: tuple[str, ...] = DEFAULT_WIDENING
+    point: str = DEFAULT_POINT
 
     # -- prediction ------------------------------------------------------------------------------
     def predict(self, **inputs: float) -> float:
         """Expected accuracy (fraction) at ``N=, D=`` (or ``C=`` for via compute, ``loss=``)."""
-        return float(self.link.predict(self._point_x(inputs)))
+        x0 = self._point_x(inputs)
+        return combined_point(self, float(self.link.predict(x0)), inputs, x0)[0]
 
     def predict_interval(self, level: float | None = None, **inputs: float) -> dict[str, Any]:
         """Accuracy (fraction) and its run interval at ``level`` for one target.
@@ -131,7 +146,8 @@ class TaskFit(SavableResult):
             "selection": self.selection, "level": self.level, "seed": self.seed,
             "n_rows": self.n_rows, "n_runs": self.n_runs, "x_range": list(self.x_range),
             "above_chance": self.above_chance, "bootstrap_unit": self.bootstrap_unit,
-            "notes": self.notes,
+            "notes": self.notes, "alternatives": self.alternatives,
+            "widening": list(self.widening), "point": self.point,
         }
 
     @classmethod
@@ -151,7 +167,10 @@ class TaskFit(SavableResult):
                    n_runs=data.get("n_runs", 0), x_range=tuple(data.get("x_range", (0, 0))),
                    above_chance=data.get("above_chance", {}),
                    bootstrap_unit=data.get("bootstrap_unit", "runs"),
-                   notes=data.get("notes", []))
+                   notes=data.get("notes", []),
+                   alternatives=data.get("alternatives", []),
+                   widening=tuple(data.get("widening", DEFAULT_WIDENING)),
+                   point=data.get("point", DEFAULT_POINT))
 
     @classmethod
     def load(cls, path: str | Path) -> TaskFit:
@@ -185,6 +204,13 @@ class TaskFit(SavableResult):
                          f"backtests (MAE, accuracy points): {shown}")
         lines.append(f"  intervals: joint bootstrap over runs ({len(self.step1_draws) or (0 if self.link_draws is None else len(self.link_draws))} "
                      f"resamples of both steps) + loss run interval + accuracy scatter")
+        n_cal = self.selection.get("calibration", {}).get("n_rows", 0)
+        if n_cal and "backtests" in self.widening:
+            lines.append(f"  interval at least as wide as the chosen route's errors on {n_cal} "
+                         f"backtest rows (conformal multiple of the scatter)")
+        if self.alternatives and "routes" in self.widening:
+            lines.append("  routes the backtests cannot tell apart (their spread widens the "
+                         f"interval): {', '.join(a['route'] for a in self.alternatives)}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return lines
 
@@ -219,6 +245,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     routes = route_labels(_routes(frame, column, loss_column, via), loss_options,
                           has_scale(frame))
     selection = choose_route(frame, column, chance, routes, link, loss_column, loss_options)
+    user_options = dict(loss_options)
     chosen, loss_options = split_label(selection["chosen"], loss_options)
     fitted = fit_route(frame, column, chance, chosen, link, loss_column, loss_options,
                        calibrate=True)
@@ -230,10 +257,30 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
                   bootstrap_unit="runs" if by_run else "rows (fewer than "
                   f"{MIN_RUNS_FOR_RUN_BOOTSTRAP} runs)")
     out.above_chance = near_chance_check(out, fitted.x, fitted.acc)
+    out.alternatives = _fit_alternatives(frame, column, chance, selection, link, loss_column,
+                                         user_options)
     if bootstrap:
         from scalinglab.fit.chainpredict import joint_bootstrap  # noqa: PLC0415
 
         joint_bootstrap(out, fitted, link, loss_options, bootstrap, seed)
+    return out
+
+
+def _fit_alternatives(frame: pd.DataFrame, column: str, chance: float,
+                      selection: dict[str, Any], link: str, loss_column: str,
+                      loss_options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fit, on every row, the routes the backtests cannot tell from the chosen one."""
+    from scalinglab.fit.chainselect import fit_route, split_label  # noqa: PLC0415
+
+    out = []
+    for label in selection.get("alternative_routes", []):
+        via, options = split_label(label, loss_options)
+        try:
+            route = fit_route(frame, column, chance, via, link, loss_column, options,
+                              calibrate=False)
+        except (ScalingLabError, ValueError):
+            continue
+        out.append(alternative_record(route, label))
     return out
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import norm
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.chaincalib import widen_accuracy_interval
 from scalinglab.fit.linkfit import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal, fit_link_params
 from scalinglab.laws.links import link_values
 
@@ -124,16 +125,21 @@ def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
             f"the accuracy (unidentified region of the link)")
     draws = mean_acc + fit.scatter * rng.standard_normal(mean_acc.shape)
     floor = fit.chance - z * fit.scatter
-    low, high = np.clip(np.quantile(draws, q), floor, 1.0)
     point = float(fit.link.predict(x0))
+    low, high = np.quantile(draws, q)
+    point, low, high, widened = widen_accuracy_interval(fit, point, float(low), float(high),
+                                                        level, inputs, x0)
+    low, high = np.clip([low, high], floor, 1.0)
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
             "kind": "run", "via": fit.via, "task": fit.task, "chance": fit.chance,
             "loss": loss_info, "x": x0,
             "meaning": "a new run's measured accuracy (loss interval + link parameters + "
-                       "run scatter of accuracy); clipped to [chance - noise, 1]",
+                       "run scatter of accuracy, at least as wide as the backtests' errors "
+                       "and the spread of routes they cannot tell apart); clipped to "
+                       "[chance - noise, 1]",
             "components": {"accuracy_scatter_sd": fit.scatter,
                            "link_band": [float(band_lo), float(band_hi)],
-                           "floor": float(floor), "resamples": n}}
+                           "floor": float(floor), "resamples": n, **widened}}
 
 
 def _loss_draws(fit, law_in, point, level, z, n, rng):

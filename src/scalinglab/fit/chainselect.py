@@ -167,53 +167,106 @@ def route_predictions(route: RouteFit, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(route.link.predict(x), dtype=float)
 
 
+def backtest_axis(frame: pd.DataFrame, loss_column: str) -> tuple[np.ndarray, str]:
+    """The direction the backtests hold out along: log10 compute where the table has it, else
+    minus the validation loss (a table without scale is cut by its losses: fit the higher
+    losses, predict the lowest, as the link alone is used there)."""
+    logc = log10_compute(frame) if has_scale(frame) or "flops" in frame.columns else None
+    if logc is not None and np.isfinite(logc).sum() >= 3:
+        return logc, "log10_flops"
+    if loss_column in frame.columns:
+        loss = pd.to_numeric(frame[loss_column], errors="coerce").to_numpy(dtype=float)
+        return -np.where(loss > 0, loss, np.nan), f"-{loss_column}"
+    return np.full(len(frame), np.nan), "none"
+
+
 def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[str], form: str,
                  loss_column: str, loss_options: dict[str, Any]) -> dict[str, Any]:
     """Score route labels (``via`` or ``via:C``) by nested backtests (MAE in accuracy points);
-    pick the lowest."""
-    if len(routes) == 1:
-        return {"chosen": routes[0], "mae_points": {}, "n_backtests": 0,
-                "method": "only route available"}
-    logc = log10_compute(frame)
+    pick the lowest.  Also records the chosen route's normalised backtest errors (for the
+    interval's calibration) and the routes the backtests cannot tell from it
+    (:mod:`scalinglab.fit.chaincalib`)."""
+    from scalinglab.fit.chaincalib import backtest_record  # noqa: PLC0415
+
+    axis, axis_name = backtest_axis(frame, loss_column)
     acc = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    usable = np.isfinite(logc) & np.isfinite(acc)
-    cuts = np.quantile(logc[usable], SELECTION_QUANTILES) if usable.any() else []
-    errors: dict[str, list[float]] = {r: [] for r in routes}
+    usable = np.isfinite(axis) & np.isfinite(acc)
+    cuts = np.quantile(axis[usable], SELECTION_QUANTILES) if usable.any() else []
+    runs: dict[str, list[Backtest | None]] = {r: [] for r in routes}
     for cut in cuts:
-        below, above = frame[usable & (logc < cut)], frame[usable & (logc >= cut)]
+        below, above = frame[usable & (axis < cut)], frame[usable & (axis >= cut)]
         for r in routes:
-            errors[r].append(_backtest_error(below, above, column, chance, r, form,
-                                             loss_column, loss_options))
-    table = np.array([errors[r] for r in routes])               # routes x cuts
+            runs[r].append(backtest_route(below, above, column, chance, r, form, loss_column,
+                                          loss_options))
+    table = np.array([[b.mae_points if b is not None else np.nan for b in runs[r]]
+                      for r in routes]).reshape(len(routes), len(cuts))   # routes x cuts
     viable = np.all(np.isfinite(table), axis=1) if len(cuts) else np.zeros(len(routes), bool)
-    complete = np.ones(len(cuts), bool) if viable.any() else np.zeros(len(cuts), bool)
-    if viable.any():
+    if len(routes) == 1:
+        chosen, method = routes[0], "only route available"
+        mae = {routes[0]: float(np.mean(table[0])) if viable[0] else float("nan")}
+    elif viable.any():
         mae = {r: float(np.mean(table[i])) if viable[i] else float("inf")
                for i, r in enumerate(routes)}
         chosen = min(routes, key=lambda r: (mae[r], ROUTE_ORDER.index(r.partition(":")[0]),
                                             r))
-        method = f"lowest MAE over {int(complete.sum())} nested backtests"
+        method = f"lowest MAE over {len(cuts)} nested backtests"
     else:
         mae = {r: float("nan") for r in routes}
         chosen = min(routes, key=lambda r: (ROUTE_ORDER.index(r.partition(":")[0]), r))
         method = "backtests failed; preference order loss > task_loss > compute"
-    return {"chosen": chosen, "mae_points": mae, "n_backtests": int(complete.sum()),
-            "cuts_log10_flops": [float(c) for c in cuts], "method": method}
+    n_backtests = len(cuts) if viable.any() else 0
+    out = {"chosen": chosen, "mae_points": mae if len(routes) > 1 or viable.any() else {},
+           "n_backtests": n_backtests, "cuts_log10_flops": [float(c) for c in cuts]
+           if axis_name == "log10_flops" else [], "backtest_axis": axis_name,
+           "method": method}
+    out.update(backtest_record(runs, chosen, viable.any()))
+    return out
+
+
+@dataclass
+class Backtest:
+    """One route fitted below a cut and scored above it: signed errors (pred - true, fraction)
+    at the held-out rows (NaN where it could not predict) and the fit's run scatter (fraction)."""
+
+    errors: np.ndarray
+    scatter: float
+
+    @property
+    def mae_points(self) -> float:
+        ok = np.isfinite(self.errors)
+        return float(100 * np.mean(np.abs(self.errors[ok]))) if ok.any() else float("nan")
+
+
+def backtest_route(below: pd.DataFrame, above: pd.DataFrame, column: str, chance: float,
+                   via: str, form: str, loss_column: str, loss_options: dict[str, Any]
+                   ) -> Backtest | None:
+    """Fit route label ``via`` on ``below``, predict ``above`` (None where the fit fails).
+
+    A table without scale (no step 1) predicts from the held-out rows' measured intermediate,
+    as the link alone is used there."""
+    if len(above) == 0:
+        return None
+    via, options = split_label(via, loss_options)
+    try:
+        route = fit_route(below, column, chance, via, form, loss_column, options,
+                          calibrate=False)
+        if route.via != "compute" and route.loss_fit is None:
+            x = pd.to_numeric(above[route.intermediate], errors="coerce").to_numpy(dtype=float)
+            pred = np.asarray(route.link.predict(np.where(x > 0, x, np.nan)), dtype=float)
+        else:
+            pred = route_predictions(route, above)
+    except (ScalingLabError, ValueError, FloatingPointError):
+        return None
+    truth = pd.to_numeric(above[column], errors="coerce").to_numpy(dtype=float)
+    errors = pred - truth
+    if not np.isfinite(errors).any():
+        return None
+    return Backtest(errors=errors, scatter=float(route.scatter))
 
 
 def _backtest_error(below: pd.DataFrame, above: pd.DataFrame, column: str, chance: float,
                     via: str, form: str, loss_column: str, loss_options: dict[str, Any]
                     ) -> float:
     """MAE (accuracy points) of ``via`` fitted on ``below`` at the rows of ``above``."""
-    if len(above) == 0:
-        return float("nan")
-    via, options = split_label(via, loss_options)
-    try:
-        route = fit_route(below, column, chance, via, form, loss_column, options,
-                          calibrate=False)
-        pred = route_predictions(route, above)
-    except (ScalingLabError, ValueError, FloatingPointError):
-        return float("nan")
-    truth = pd.to_numeric(above[column], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(pred) & np.isfinite(truth)
-    return float(100 * np.mean(np.abs(pred[ok] - truth[ok]))) if ok.any() else float("nan")
+    bt = backtest_route(below, above, column, chance, via, form, loss_column, loss_options)
+    return float("nan") if bt is None else bt.mae_points
