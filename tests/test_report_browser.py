@@ -16,12 +16,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from scalinglab.laws import get_preset
-from scalinglab.laws.forms import chinchilla_frontier
+from tests.isoflop_tables import hoffmann_isoflop_runs
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / ".venv" / "bin" / "scalinglab"
@@ -39,17 +36,7 @@ pytestmark = pytest.mark.skipif(
 
 def _isoflop_table(path: Path) -> Path:
     """Runs on five IsoFLOP lines of the Hoffmann 2022 law with 1% multiplicative noise."""
-    law = get_preset("hoffmann2022").law
-    rng = np.random.default_rng(0)
-    rows = []
-    for c in np.logspace(18, 20, 5):
-        centre = float(chinchilla_frontier(law.params, c)["N_opt"])
-        for k, n in enumerate(centre * np.logspace(-0.6, 0.6, 7)):
-            d = c / (6 * n)
-            loss = float(law.predict(N=n, D=d)) * float(np.exp(rng.normal(0, 0.01)))
-            rows.append({"run_id": f"c{c:.0e}-{k}", "n_params": n, "tokens": d, "flops": c,
-                         "loss": loss})
-    pd.DataFrame(rows).to_csv(path, index=False)
+    hoffmann_isoflop_runs().drop(columns="final").to_csv(path, index=False)
     return path
 
 

@@ -9,16 +9,14 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from scalinglab.fit import fit_parametric
-from scalinglab.laws import get_preset
-from scalinglab.laws.forms import chinchilla_frontier
 from scalinglab.report import html as report_html
 from scalinglab.report.sources import inputs_from_table, load_source
 from tests.clihelp import assert_one_line_error, run_script
+from tests.isoflop_tables import hoffmann_isoflop_runs
 
 EPOCH_CSV = (Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla"
              / "epoch_svg_extracted_data.csv")
@@ -27,17 +25,7 @@ EPOCH_COLUMNS = 'N="Model Size",C="Training FLOP",loss=loss'
 
 def _runs(seed: int = 0) -> pd.DataFrame:
     """Five IsoFLOP lines of the Hoffmann 2022 law, 7 sizes each, 1% multiplicative noise."""
-    law = get_preset("hoffmann2022").law
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in np.logspace(18, 20, 5):
-        centre = float(chinchilla_frontier(law.params, c)["N_opt"])
-        for k, n in enumerate(centre * np.logspace(-0.6, 0.6, 7)):
-            d = c / (6 * n)
-            rows.append({"run_id": f"c{c:.0e}-{k}", "n_params": n, "tokens": d, "flops": c,
-                         "loss": float(law.predict(N=n, D=d)) * float(np.exp(rng.normal(0, 0.01))),
-                         "final": True})
-    return pd.DataFrame(rows)
+    return hoffmann_isoflop_runs(seed=seed)
 
 
 def _figures(html: str) -> list[str]:

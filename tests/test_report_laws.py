@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab.laws import get_preset
-from scalinglab.laws.forms import chinchilla_frontier
 from scalinglab.laws.registry import LAW_FORMS
 from scalinglab.report.html import build_figures
 from scalinglab.report.sources import inputs_from_table
 from tests.clihelp import run_script
+from tests.isoflop_tables import hoffmann_isoflop_runs
 
 
 def _law_options() -> list[dict[str, str]]:
@@ -37,18 +35,8 @@ def _law_options() -> list[dict[str, str]]:
 def _table() -> pd.DataFrame:
     """Four IsoFLOP lines of the Hoffmann 2022 law, 4 sizes each, 1% noise, with a unique-token
     column (1 to 3 epochs) for the data-constrained law."""
-    law = get_preset("hoffmann2022").law
-    rng = np.random.default_rng(0)
-    rows = []
-    for c in np.logspace(18, 20, 4):
-        centre = float(chinchilla_frontier(law.params, c)["N_opt"])
-        for k, n in enumerate(centre * np.logspace(-0.5, 0.5, 4)):
-            d = c / (6 * n)
-            rows.append({"run_id": f"c{c:.0e}-{k}", "n_params": n, "tokens": d, "flops": c,
-                         "unique_tokens": d / (1 + k % 3),
-                         "loss": float(law.predict(N=n, D=d)) * float(np.exp(rng.normal(0, 0.01))),
-                         "final": True})
-    return pd.DataFrame(rows)
+    return hoffmann_isoflop_runs(budgets=4, sizes=4, spread=0.5,
+                                 extra=lambda k, d: {"unique_tokens": d / (1 + k % 3)})
 
 
 def test_the_cli_offers_every_registered_law_form():
