@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,13 @@ def child_env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def sigint_acts() -> None:
+    """In a child before it starts: Ctrl-C (SIGINT) back to its default, even when the test run
+    itself ignores it (a background job of a shell without job control, ``nohup make test &``,
+    starts with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_sweep_child(directory: Path, point=None, spec: dict | None = None
                     ) -> subprocess.CompletedProcess:
     """Run the tiny sweep in ``directory`` in a child process, killed at ``point``."""
@@ -168,7 +176,7 @@ def start_cli_child(args: list[str], point=None) -> subprocess.Popen:
     killed (or held) at ``point``."""
     return subprocess.Popen([sys.executable, "-c", CLI_CHILD, json.dumps(point), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env(), start_new_session=True)
+                            env=child_env(), start_new_session=True, preexec_fn=sigint_acts)
 
 
 def run_cli(args: list[str], timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:

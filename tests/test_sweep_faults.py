@@ -27,6 +27,7 @@ from tests.faultlib import (
     child_env,
     run_cli,
     run_sweep_child,
+    sigint_acts,
     start_cli_child,
 )
 
@@ -175,7 +176,7 @@ def test_ctrl_c_with_two_worker_processes_checkpoints_both(tiny_toml, tmp_path):
     command = [CLI, "sweep", "run", str(directory), "--config", str(tiny_toml), "--threads", "1",
                "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=child_env())
+                               text=True, env=child_env(), preexec_fn=sigint_acts)
     try:
         wait_for(lambda: a_run_is_checkpointed(directory), process, "a checkpointed run")
         sent = time.monotonic()
