@@ -11,7 +11,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from scalinglab.cli.common import console, err_console, print_json
+from scalinglab.cli.common import JsonOpt, console, err_console, print_json
 
 MapOpt = Annotated[str | None, typer.Option(
     "--map", help="Where each quantity is: loss=TAG_OR_KEY, tokens=..., N=config:KEY or a "
@@ -19,7 +19,6 @@ MapOpt = Annotated[str | None, typer.Option(
 OutOpt = Annotated[Path, typer.Option(
     "--out", help="A .csv/.parquet run table (what fit, report and plan read) or a sweep "
                   "directory (a run store).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 def register(app: typer.Typer) -> None:

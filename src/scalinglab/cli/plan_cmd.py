@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from scalinglab.cli.common import console, fmt, print_json, print_table
+from scalinglab.cli.common import JsonOpt, console, fmt, print_json, print_table
 from scalinglab.compute.cost import (
     DEFAULT_GPU,
     DEFAULT_GRID_KG_CO2_PER_KWH,
@@ -49,7 +49,6 @@ GridOpt = Annotated[float, typer.Option("--grid", help="Grid intensity, kg CO2e 
 WattsOpt = Annotated[float | None, typer.Option("--watts", help="Power per GPU, W (default TDP).")]
 PeakOpt = Annotated[float | None, typer.Option(
     "--peak-flops", help="Peak dense FLOP/s per GPU (default: the preset's BF16 figure).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from scalinglab.cli.common import console, err_console, print_json, print_table
+from scalinglab.cli.common import JsonOpt, console, err_console, print_json, print_table
 from scalinglab.errors import ScalingLabError
 from scalinglab.study import DEFAULT_OUT, DemoConfig, DemoSummary, load_config_toml, run_demo
 from scalinglab.sweep.plan import (
@@ -22,7 +22,6 @@ from scalinglab.sweep.plan import (
 )
 from scalinglab.sweep.store import STATUSES, SQLiteRunStore, StoredRun
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 CorpusOpt = Annotated[str | None, typer.Option(
     "--corpus", help="kjv (built in, the default), synthetic[:key=value,...], hf:NAME or a "
                      "text path.")]

@@ -14,14 +14,7 @@ def selection_section(fit: Any) -> dict[str, Any] | None:
     record = (getattr(fit, "diagnostics", None) or {}).get("selection")
     if not record or not record.get("table"):
         return None
-    directions = list(record.get("direction_weights", {}))
-    rows = []
-    for r in record["table"]:
-        errors = [r["directions"].get(d, {}).get("mae", float("nan")) for d in directions]
-        rows.append({"name": r["name"], "used": r["name"] == record.get("chosen"),
-                     "indistinguishable": r["name"] in record.get("indistinguishable", []),
-                     "n_free": r["n_free"], "description": r.get("description", ""),
-                     "cells": [_percent(v) for v in errors + [r["score"]]]})
+    directions, rows = selection_table(record)
     cuts = record.get("cuts", [])
     unit = cuts[0]["unit"] if cuts else "runs"
     weights = ", ".join(f"{d} {w:.2f}" for d, w in record.get("direction_weights", {}).items())
@@ -30,6 +23,21 @@ def selection_section(fit: Any) -> dict[str, Any] | None:
             "n_cuts": len(cuts), "unit": unit, "weights": weights,
             "reason": record.get("reason", ""), "form": record.get("form"),
             "frontier_reason": frontier.get("reason")}
+
+
+def selection_table(record: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The cut directions and one row per candidate of a selection record: name, used,
+    indistinguishable, n_free, description and ``cells``, the mean |log error| in % per
+    direction then overall ("-" where a candidate could not be scored)."""
+    directions = list(record.get("direction_weights", {}))
+    rows = []
+    for r in record["table"]:
+        errors = [r["directions"].get(d, {}).get("mae", float("nan")) for d in directions]
+        rows.append({"name": r["name"], "used": r["name"] == record.get("chosen"),
+                     "indistinguishable": r["name"] in record.get("indistinguishable", []),
+                     "n_free": r["n_free"], "description": r.get("description", ""),
+                     "cells": [_percent(v) for v in errors + [r["score"]]]})
+    return directions, rows
 
 
 def _percent(value: float) -> str:
