@@ -114,8 +114,10 @@ def fit_command(
         min=0)] = None,
     level: LevelOpt = 0.9,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    huber_delta: Annotated[float, typer.Option(help="Huber delta on log-loss residuals.",
-                                               callback=_check_positive)] = 1e-3,
+    huber_delta: Annotated[str, typer.Option(
+        help="Huber delta on log-loss residuals: a number > 0 (Hoffmann et al. and Epoch use "
+             "1e-3) or auto (1.345 x the robust sd of a first fit's residuals, at least "
+             "1e-3).")] = "auto",
     method: Annotated[str, typer.Option(
         help="varpro (fast) or hoffmann (4500-start L-BFGS grid).")] = "varpro",
     e_fixed: Annotated[float | None, typer.Option("--E-fixed", help="Fix E (nats/token).")] = None,

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from scalinglab.errors import FitError, ScalingLabError
+from scalinglab.fit.huber import first_pass_delta, is_auto, likelihood_factor, scaled_delta
 from scalinglab.fit.objective import LogHuberObjective
 from scalinglab.fit.settings import FitSettings
 from scalinglab.fit.varpro import chinchilla_screen, power_screen
@@ -83,7 +84,8 @@ def screen_starts(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarr
                                      E_fixed=settings.E_fixed)
     else:
         starts = law.default_starts(X, y)
-        score = LogHuberObjective(law, X, y, settings.huber_delta, w).value(starts)
+        score = LogHuberObjective(law, X, y, first_pass_delta(settings.huber_delta),
+                                  w).value(starts)
     score = np.where(np.isfinite(score), score, np.inf)
     return starts[np.argsort(score, kind="stable")]
 
@@ -133,6 +135,10 @@ def fit_arrays(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
     from variable-projection screening (``varpro``) or Hoffmann's grid (``hoffmann``);
     ``screened`` is :func:`screen_starts` of these very arrays when the caller has it already.
     """
+    if is_auto(settings.huber_delta):
+        theta, value, _ = fit_scaled_delta(law, X, y, w, settings, starts=starts,
+                                           n_polish=n_polish, rescue=rescue, screened=screened)
+        return theta, value
     if starts is None and screened is None and not (
             settings.method == "hoffmann" and isinstance(law, Chinchilla)):
         screened = screen_starts(law, X, y, w, settings)
@@ -159,6 +165,46 @@ def fit_arrays(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
     return best_theta, best_value
 
 
+#: Refits at most this often while delta (from the last fit's residuals) moves by more than
+#: SCALE_TOLERANCE (a scale measured on residuals at one delta moves the fit, and so the
+#: residuals, at the next).
+SCALE_PASSES = 3
+SCALE_TOLERANCE = 0.05
+
+
+def fit_scaled_delta(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndarray,
+                     settings: FitSettings, starts: np.ndarray | None = None,
+                     n_polish: int = N_POLISH, rescue: bool = True,
+                     screened: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    """Fit at Huber's delta scaled to the residuals (:mod:`scalinglab.fit.huber`) when
+    ``settings.huber_delta`` is ``"auto"``, else at the given delta.
+
+    A first fit at the largest delta allowed gives the residuals; the law is refitted at 1.345 x
+    their robust sd (between 1e-3 and 1e-2), from the last optimum and the same starts, until delta settles
+    (``SCALE_PASSES``, ``SCALE_TOLERANCE``).  Returns the raw
+    parameters, the objective value and the delta used.
+    """
+    first = replace(settings, huber_delta=first_pass_delta(settings.huber_delta))
+    theta, value = fit_arrays(law, X, y, w, first, starts=starts, n_polish=n_polish,
+                              rescue=rescue, screened=screened)
+    if not is_auto(settings.huber_delta):           # a fixed delta: nothing to scale
+        return theta, value, first.huber_delta
+    n_free = len(law.raw_names) - (settings.E_fixed is not None)
+    others = [] if starts is None and screened is None else \
+        list(np.atleast_2d(starts)) if starts is not None else \
+        list(distinct_starts(screened, n_polish))
+    delta = first.huber_delta
+    for _ in range(SCALE_PASSES):
+        new = scaled_delta(np.log(y) - law.log_predict_raw(theta, X), w, n_free)
+        if abs(new - delta) <= SCALE_TOLERANCE * delta:
+            break
+        delta = new
+        theta, value = fit_arrays(law, X, y, w, replace(settings, huber_delta=delta),
+                                  starts=np.array([np.asarray(theta, dtype=float), *others]),
+                                  rescue=rescue)
+    return theta, value, delta
+
+
 def distinct_starts(starts: np.ndarray, k: int) -> np.ndarray:
     """The first k starts that differ in their exponents (avoid polishing near-duplicates)."""
     chosen: list[np.ndarray] = []
@@ -178,10 +224,11 @@ def profile_E(template: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndar
               settings: FitSettings, theta: np.ndarray, n_eff: int) -> list[dict[str, Any]]:
     """Refits with E fixed along a grid: the flat direction the bootstrap may not explore.
 
-    Each entry holds the raw parameters and a likelihood-ratio statistic 2 n log(S_E / S_min),
-    with S the summed Huber objective (close to the sum of absolute log residuals at the
-    default delta, i.e. a Laplace likelihood) and n the number of *runs* (rows of one run are
-    not independent).  A fit whose statistic is below the chi-square(1) quantile of a level is
+    Each entry holds the raw parameters and a likelihood-ratio statistic f n log(S_E / S_min),
+    with S the summed Huber objective, n the number of *runs* (rows of one run are not
+    independent) and f between 1 (every residual inside delta: a Gaussian likelihood's sum of
+    squares) and 2 (every residual beyond it: a Laplace likelihood's sum of absolute values),
+    :func:`scalinglab.fit.huber.likelihood_factor`.  A fit whose statistic is below the chi-square(1) quantile of a level is
     as consistent with the data as the optimum: the spread of their predictions at a target is
     the identifiability part of the parameter uncertainty.
     """
@@ -189,6 +236,7 @@ def profile_E(template: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndar
         return []
     objective = LogHuberObjective(template, X, y, settings.huber_delta, w, settings.E_prior)
     best = float(objective.value(theta))
+    factor = likelihood_factor(objective.residuals(theta), objective.delta)
     lo, hi = _log_E_bounds(y, settings)
     grid = [max(f * float(np.min(y)), float(np.exp(lo))) for f in PROFILE_FRACTIONS]
     grid = [E for E in grid if hi is None or np.log(E) <= hi]
@@ -209,7 +257,7 @@ def profile_E(template: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndar
         value = float(objective.value(th))
         if not np.isfinite(value) or best <= 0:
             continue
-        lr = 2.0 * n_eff * max(np.log(value / best), 0.0)
+        lr = factor * n_eff * max(np.log(value / best), 0.0)
         out.append({"theta": [float(t) for t in th], "lr": float(lr), "E": float(E)})
     return out
 

@@ -24,6 +24,7 @@ from scalinglab.fit.intervals import reference_of, run_scatter, scale_inputs, sc
 from scalinglab.fit.optimise import (
     distinct_starts,
     fit_arrays,
+    fit_scaled_delta,
     make_law,
     profile_E,
     raw_bounds,
@@ -72,7 +73,8 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
                        f"{template.name} law; need more than {n_free}")
     table_guards = check_table(frame, settings.n_column, settings.E_fixed)
     screened = screen_starts(template, X, y, w, settings)   # once: fit, bootstrap, calibration
-    theta, value = fit_arrays(template, X, y, w, settings, screened=screened)
+    theta, value, delta = fit_scaled_delta(template, X, y, w, settings, screened=screened)
+    settings = replace(settings, huber_delta=delta)   # the bootstrap and the cuts use it too
     fitted = template.with_params(template.from_raw(theta))
     n_runs = int(len(np.unique(groups)))
     boot_groups = groups if n_runs >= MIN_RUNS_FOR_RUN_BOOTSTRAP else np.arange(len(y))

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
-from scalinglab.fit.optimise import fit_arrays, make_law
+from scalinglab.fit.optimise import fit_arrays, fit_scaled_delta, make_law
 from scalinglab.fit.parametric import _collinear
 from scalinglab.fit.rows import arrays_for, column_for
 from scalinglab.fit.settings import FitSettings
@@ -194,12 +194,15 @@ def make_cuts(frame: pd.DataFrame, settings: FitSettings) -> list[Cut]:
 
 
 # -- backtests ------------------------------------------------------------------------------------
-def full_fit(cand: Candidate, rows: pd.DataFrame) -> np.ndarray:
-    """Raw parameters of the candidate fitted to every row (screened starts, full polish)."""
+def full_fit(cand: Candidate, rows: pd.DataFrame) -> tuple[Candidate, np.ndarray]:
+    """The candidate fitted to every row (screened starts, full polish): the candidate with
+    the Huber delta it used fixed in its settings (its backtests use the same), and its raw
+    parameters."""
     law = make_law(cand.settings)
     X, y, w, _ = arrays_for(rows, law, cand.settings)
-    theta, _ = fit_arrays(law, X, y, w, cand.settings, n_polish=2)
-    return np.asarray(theta, dtype=float)
+    theta, _, delta = fit_scaled_delta(law, X, y, w, cand.settings, n_polish=2)
+    return replace(cand, settings=replace(cand.settings, huber_delta=delta)), \
+        np.asarray(theta, dtype=float)
 
 
 def _inputs(rows: pd.DataFrame, cand: Candidate) -> dict[str, np.ndarray]:
@@ -469,14 +472,15 @@ def select_law(frame: pd.DataFrame, settings: FitSettings,
     ``chosen`` is None when fewer than two candidates fit or no direction can be cut (too
     few distinct runs or rows); ``why_not`` then says why, and the caller keeps its law.
     """
-    cands = candidates(frame, settings)
     full: dict[str, np.ndarray] = {}
-    for cand in cands:
+    fitted: list[Candidate] = []
+    for cand in candidates(frame, settings):
         try:
-            full[cand.name] = full_fit(cand, frame)
+            cand, full[cand.name] = full_fit(cand, frame)
         except (FitError, ScalingLabError, np.linalg.LinAlgError, ValueError):
             continue
-    cands = [c for c in cands if c.name in full]
+        fitted.append(cand)
+    cands = fitted
     cuts = make_cuts(frame, settings)
     if len(cands) < 2 or not cuts:
         why = (f"{len(cands)} candidate law(s) fit this design" if len(cands) < 2 else

@@ -17,7 +17,7 @@ from numbers import Integral, Real
 from typing import Any
 
 from scalinglab.errors import SettingError
-from scalinglab.fit.objective import DEFAULT_HUBER_DELTA
+from scalinglab.fit.huber import AUTO, is_auto
 from scalinglab.laws.registry import LAW_FORMS
 
 #: Default row filter (see :func:`scalinglab.fit.rows.frontier_mask`): a run whose final loss is
@@ -44,7 +44,9 @@ class FitSettings:
     * ``variable``: the power law's variable, N, D or C (None: C).
     * ``irreducible``: the power law with (True) or without (False) E.
     * ``n_column``: which parameter count is N (``n_params`` non-embedding, ``n_params_total``).
-    * ``huber_delta``: Huber's delta on log-loss residuals (> 0).
+    * ``huber_delta``: Huber's delta on log-loss residuals (> 0), or ``"auto"`` (1.345 x the
+      robust sd of a first fit's residuals, at least Hoffmann's 1e-3: :mod:`.huber`); a fit's
+      result records the number used.
     * ``method``: ``varpro`` (fast screen + polish) or ``hoffmann`` (4500-start grid).
     * ``E_fixed`` [nats/token]: fix E; ``E_bounds`` [nats/token]: (low, high) for E;
       ``E_prior`` [nats/token]: Gaussian (mean, sd) on E; ``bound_E_below_min_loss``: E <= the
@@ -70,7 +72,7 @@ class FitSettings:
     variable: str | None = None
     irreducible: bool = True
     n_column: str = "n_params"
-    huber_delta: float = DEFAULT_HUBER_DELTA
+    huber_delta: float | str = AUTO
     method: str = "varpro"
     E_fixed: float | None = None
     E_bounds: tuple[float, float] | None = None
@@ -101,7 +103,7 @@ class FitSettings:
         self.irreducible = _flag("irreducible", self.irreducible)
         if not isinstance(self.n_column, str) or not self.n_column:
             raise SettingError("n_column", f"must be a column name, got {self.n_column!r}")
-        self.huber_delta = _number("huber_delta", self.huber_delta, "a number > 0", low=0.0)
+        self.huber_delta = _huber_delta(self.huber_delta)
         if self.method not in METHODS:
             raise SettingError("method", f"must be varpro or hoffmann, got {self.method!r}")
         if self.weights is not None and not isinstance(self.weights, str):
@@ -264,3 +266,16 @@ def _cuts(values: Any, name: str = "calibration_cuts") -> tuple[float, ...]:
     if not cuts or not all(math.isfinite(c) and c > 0 for c in cuts):
         raise SettingError(name, f"must be FLOP counts > 0, got {list(values)}")
     return tuple(sorted(set(cuts)))
+
+
+def _huber_delta(value: Any) -> float | str:
+    """``"auto"`` or a number > 0 (a numeric string from the command line counts)."""
+    if is_auto(value):
+        return AUTO
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise SettingError("huber_delta", f"must be a number > 0 or 'auto', got "
+                                              f"{value!r}") from None
+    return _number("huber_delta", value, "a number > 0 or 'auto'", low=0.0)
