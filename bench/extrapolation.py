@@ -384,9 +384,10 @@ def method_plain(task: Task, fit_rows: pd.DataFrame, targets: pd.DataFrame,
     if single_run:  # resampling whole runs of a one-run table repeats it: a zero-width interval
         bootstrap = 0
     try:
-        # the plain fit: exactly these rows, no row filter, no run-interval calibration
+        # the plain fit: exactly these rows, no row filter, no run-interval calibration,
+        # Hoffmann's Huber delta
         plain_options = _supported({"checkpoints_after": None, "frontier_filter": None,
-                                    "calibrate": False})
+                                    "calibrate": False, "huber_delta": 1e-3})
         result = fit_parametric(rows, bootstrap=bootstrap, seed=SEED, **kwargs, **plain_options)
         point, low, high, kind, _ = _interval(result, _inputs(result, targets), "law", n)
     except ScalingLabError as exc:

@@ -4,6 +4,8 @@ the one-resample-at-a-time SciPy path it replaces: same optima, same quantiles, 
 Speed is measured in bench/fit_speed.py, not here.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,12 @@ from scalinglab.fit.bootstrap import (
     resample_weights,
 )
 from scalinglab.fit.objective import BatchedLogHuber, LogHuberObjective, lse_design
-from scalinglab.fit.optimise import fit_arrays, make_law, raw_bounds, screen_starts
+from scalinglab.fit.optimise import (
+    fit_scaled_delta,
+    make_law,
+    raw_bounds,
+    screen_starts,
+)
 from scalinglab.fit.settings import FitSettings
 from scalinglab.laws import get_preset
 
@@ -47,7 +54,8 @@ def problem(runs: pd.DataFrame, weights: np.ndarray | None = None, law: str = "c
     X = {v: runs[columns[v]].to_numpy(dtype=float) for v in template.variables}
     y = runs["loss"].to_numpy(dtype=float)
     w = np.ones_like(y) if weights is None else weights
-    theta, _ = fit_arrays(template, X, y, w, settings)
+    theta, _, delta = fit_scaled_delta(template, X, y, w, settings)
+    settings = replace(settings, huber_delta=delta)   # as fit_parametric passes it on
     candidates = screen_starts(template, X, y, w, settings)
     alternative = next(c for c in candidates if np.max(np.abs(c - theta)) > 0.05)
     return template, X, y, w, settings, np.vstack([theta, alternative])
@@ -214,7 +222,7 @@ def test_bootstrap_fit_paths_agree_and_other_forms_keep_scipy(epoch_runs):
 def test_batched_newton_respects_an_active_upper_bound(epoch_runs):
     from scalinglab.fit.optimise import polish
 
-    template, X, y, w, settings, starts = problem(epoch_runs)
+    template, X, y, w, settings, starts = problem(epoch_runs, huber_delta=1e-3)
     obj = BatchedLogHuber(lse_design(template, X), y, 1e-3, np.ones((2, len(y))))
     lo = np.full((2, 5), -np.inf)
     hi = np.full((2, 5), np.inf)

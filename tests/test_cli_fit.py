@@ -23,6 +23,7 @@ def test_fit_epoch_json_and_reload(tmp_path):
     result = runner.invoke(app, ["fit", str(shared_file(EPOCH_CSV)), "--columns", EPOCH_COLUMNS,
                                  "--derive-tokens", "--drop-highest", "5", "--bootstrap", "50",
                                  "--frontier-filter", "none", "--law", "chinchilla",
+                                 "--huber-delta", "1e-3",   # Epoch's protocol
                                  "--compute", "5.76e23", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

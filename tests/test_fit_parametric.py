@@ -28,7 +28,8 @@ def planted(sigma: float = 0.0, seed: int = 0, budgets=np.logspace(18, 21, 5), p
 
 # -- the Epoch AI reference (Besiroglu et al. 2024) ---------------------------------------------
 #: Epoch's protocol: the 5 highest losses dropped by hand (the fixture), no other row filter.
-EPOCH_PROTOCOL = {"frontier_filter": None}
+#: Besiroglu et al. 2024: no row filter, Hoffmann's Huber delta 1e-3
+EPOCH_PROTOCOL = {"frontier_filter": None, "huber_delta": 1e-3}
 
 
 def test_epoch_reference_fit(epoch_runs):
@@ -60,7 +61,7 @@ def test_hoffmann_grid_mode_agrees_with_fast_path(epoch_runs):
     from scalinglab.fit.rows import arrays_for
     from scalinglab.fit.settings import FitSettings
 
-    settings = FitSettings(method="hoffmann")
+    settings = FitSettings(method="hoffmann", huber_delta=1e-3)
     law = make_law(settings)
     grid = law.default_starts({}, np.array([]))
     assert grid.shape == (4500, 5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,10 @@ def test_settings_object_and_overrides_give_the_same_fit():
     settings = FitSettings(frontier_filter=0.2, calibrate=False)
     by_object = scalinglab.fit(runs, settings)
     assert by_object.params == by_keywords.params
-    assert by_object.settings == by_keywords.settings == settings
+    assert by_object.settings == by_keywords.settings
+    # the result records the Huber delta the fit used, the settings ask for "auto"
+    assert settings.huber_delta == "auto" and by_object.settings.huber_delta >= 1e-3
+    assert replace(by_object.settings, huber_delta="auto") == settings
     assert isinstance(by_object.procedure, FitProcedure)
 
 
