@@ -47,8 +47,8 @@ def test_predict_below_the_data_is_refused(files):
 
 def test_allow_far_answers_with_warnings_and_an_interval_above_the_floor(files):
     fit = FitResult.load(files["fit"])
-    result = run_script("predict", "--fit", str(files["fit"]), "--params", "1e15", "--tokens",
-                        "1e18", "--allow-far", "--json")
+    result = run_script("predict", "--fit", str(files["fit"]), "--params", "1e18", "--tokens",
+                        "1e21", "--allow-far", "--json")
     assert result.code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["kind"] == "run" and payload["label"] == "90% run interval"
@@ -57,11 +57,11 @@ def test_allow_far_answers_with_warnings_and_an_interval_above_the_floor(files):
     distance = next(g for g in payload["guards"] if g["quantity"] == "N")
     assert distance["decades"] > 2 and distance["limit"] == 1.0 and distance["action"] == "warn"
     assert payload["low"] >= fit.loss_floor(0.9) - 1e-9
-    text = run_inprocess("predict", "--fit", str(files["fit"]), "--params", "1e15",
-                         "--tokens", "1e18", "--allow-far")
+    text = run_inprocess("predict", "--fit", str(files["fit"]), "--params", "1e18",
+                         "--tokens", "1e21", "--allow-far")
     assert text.code == 0
     warnings = [ln for ln in text.stdout.splitlines() if ln.startswith("warning: ")]
-    assert any("N = 1e+15 parameters" in ln for ln in warnings)
+    assert any("N = 1e+18 parameters" in ln for ln in warnings)
 
 
 def test_frontier_labels_each_kind_and_refuses_far_compute(files):
