@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,12 +45,6 @@ PresetOpt = Annotated[str | None, typer.Option(
     "--preset", help="A published law (see `scalinglab laws`).")]
 #: predict's flag for each variable of a law
 VARIABLE_FLAGS = {"N": "--params", "D": "--tokens", "C": "--compute"}
-
-
-def _check_positive(value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise typer.BadParameter(f"must be a finite number > 0, got {value:g}")
-    return value
 
 
 AllowFarOpt = Annotated[bool, typer.Option(
@@ -116,8 +109,8 @@ def fit_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     huber_delta: Annotated[str, typer.Option(
         help="Huber delta on log-loss residuals: a number > 0 (Hoffmann et al. and Epoch use "
-             "1e-3) or auto (1.345 x the robust sd of a first fit's residuals, at least "
-             "1e-3).")] = "auto",
+             "1e-3) or auto (1.345 x the robust sd of the fit's residuals, kept between 1e-3 "
+             "and 1e-2).")] = "auto",
     method: Annotated[str, typer.Option(
         help="varpro (fast) or hoffmann (4500-start L-BFGS grid).")] = "varpro",
     e_fixed: Annotated[float | None, typer.Option("--E-fixed", help="Fix E (nats/token).")] = None,

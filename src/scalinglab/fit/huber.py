@@ -11,12 +11,12 @@ Holland & Welsch 1977; the default of scikit-learn's ``HuberRegressor`` and R's
 ``MASS::rlm``).
 
 The scale sigma is the robust one (1.4826 x the median absolute deviation) of the residuals
-of a first fit at the largest delta allowed; the law is then refitted at delta = 1.345 sigma, never
-below Hoffmann's 1e-3 (a table that the law fits to better than 0.1% is fitted as before) and
-never above 1e-2 (``MAX_DELTA``: scatter beyond ~0.75% is misfit, not seed noise).
+of a first fit at the largest delta allowed; the law is then refitted at delta = 1.345 sigma,
+never below Hoffmann's 1e-3 (a table that the law fits to better than 0.1% is fitted as
+before) and never above 1e-2 (``MAX_DELTA``: scatter beyond ~0.75% is misfit, not seed noise).
 On 40 simulated IsoFLOP sweeps with 1% noise (bench/isoflop_simulation.py) the RMS error of
-the prediction 10x beyond the data fell from 2.06 to about 1.7 noise sd and 100x beyond from
-2.74 to about 2.0 (bench/README.md: the table, and the development library's).
+the prediction 10x beyond the data fell from 2.06 to 1.81 noise sd and 100x beyond from 2.74
+to 2.21 (bench/README.md: the table, and the development library's).
 """
 
 from __future__ import annotations

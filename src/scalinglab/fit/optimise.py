@@ -179,10 +179,10 @@ def fit_scaled_delta(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.nd
     """Fit at Huber's delta scaled to the residuals (:mod:`scalinglab.fit.huber`) when
     ``settings.huber_delta`` is ``"auto"``, else at the given delta.
 
-    A first fit at the largest delta allowed gives the residuals; the law is refitted at 1.345 x
-    their robust sd (between 1e-3 and 1e-2), from the last optimum and the same starts, until delta settles
-    (``SCALE_PASSES``, ``SCALE_TOLERANCE``).  Returns the raw
-    parameters, the objective value and the delta used.
+    A first fit at the largest delta allowed gives the residuals; the law is refitted at 1.345
+    x their robust sd (between 1e-3 and 1e-2), from the last optimum and the same starts, until
+    delta settles (``SCALE_PASSES``, ``SCALE_TOLERANCE``).  Returns the raw parameters, the
+    objective value and the delta used.
     """
     first = replace(settings, huber_delta=first_pass_delta(settings.huber_delta))
     theta, value = fit_arrays(law, X, y, w, first, starts=starts, n_polish=n_polish,
@@ -190,9 +190,11 @@ def fit_scaled_delta(law: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.nd
     if not is_auto(settings.huber_delta):           # a fixed delta: nothing to scale
         return theta, value, first.huber_delta
     n_free = len(law.raw_names) - (settings.E_fixed is not None)
-    others = [] if starts is None and screened is None else \
-        list(np.atleast_2d(starts)) if starts is not None else \
-        list(distinct_starts(screened, n_polish))
+    others: list[np.ndarray] = []          # the first fit's starts, polished again after it
+    if starts is not None:
+        others = list(np.atleast_2d(starts))
+    elif screened is not None:
+        others = list(distinct_starts(screened, n_polish))
     delta = first.huber_delta
     for _ in range(SCALE_PASSES):
         new = scaled_delta(np.log(y) - law.log_predict_raw(theta, X), w, n_free)
@@ -228,9 +230,9 @@ def profile_E(template: Law, X: dict[str, np.ndarray], y: np.ndarray, w: np.ndar
     with S the summed Huber objective, n the number of *runs* (rows of one run are not
     independent) and f between 1 (every residual inside delta: a Gaussian likelihood's sum of
     squares) and 2 (every residual beyond it: a Laplace likelihood's sum of absolute values),
-    :func:`scalinglab.fit.huber.likelihood_factor`.  A fit whose statistic is below the chi-square(1) quantile of a level is
-    as consistent with the data as the optimum: the spread of their predictions at a target is
-    the identifiability part of the parameter uncertainty.
+    :func:`scalinglab.fit.huber.likelihood_factor`.  A fit whose statistic is below the
+    chi-square(1) quantile of a level is as consistent with the data as the optimum: the spread
+    of their predictions at a target is the identifiability part of the parameter uncertainty.
     """
     if "e" not in template.raw_names or settings.E_fixed is not None:
         return []

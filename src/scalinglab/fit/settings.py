@@ -45,8 +45,8 @@ class FitSettings:
     * ``irreducible``: the power law with (True) or without (False) E.
     * ``n_column``: which parameter count is N (``n_params`` non-embedding, ``n_params_total``).
     * ``huber_delta``: Huber's delta on log-loss residuals (> 0), or ``"auto"`` (1.345 x the
-      robust sd of a first fit's residuals, at least Hoffmann's 1e-3: :mod:`.huber`); a fit's
-      result records the number used.
+      robust sd of the fit's residuals, kept between Hoffmann's 1e-3 and 1e-2: :mod:`.huber`);
+      a fit's result records the number used.
     * ``method``: ``varpro`` (fast screen + polish) or ``hoffmann`` (4500-start grid).
     * ``E_fixed`` [nats/token]: fix E; ``E_bounds`` [nats/token]: (low, high) for E;
       ``E_prior`` [nats/token]: Gaussian (mean, sd) on E; ``bound_E_below_min_loss``: E <= the
