@@ -50,7 +50,7 @@ WIDTH = "100"
 #: Command prefixes not run here -> why, and where they are checked instead.
 LADDER_WHY = ("the external-trainer ladder of examples/hf_trainer.py: about 10 minutes of transformers training; run end to end with a kill and resume by bench/external_ladder.py (bench/README.md), its command-line path by tests/test_external_trainer.py")
 EXCLUDED: dict[str, str] = {
-    "scalinglab demo": "a 6-minute sweep of 8 training runs and a 10x validation run; "
+    "scalinglab demo": "a 9-minute sweep of 7 training runs and a 10x validation run; "
                        "checked by bench/demo.py (three seeds, bench/README.md) and, scaled "
                        "down, by tests/test_demo.py",
     "scalinglab manifold teacher-student": "about 500 s of student training; checked by "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from scalinglab.errors import ScalingLabError
@@ -31,6 +31,9 @@ class DemoConfig:
     ``tasks``: every run also scores the held-out task suite (:mod:`scalinglab.train.tasks`;
     about 0.3-0.6x the cost of one validation pass per evaluation, bench/task_suite_cost.py), and
     the task chain fitted on the sweep predicts the validation run's accuracy before it trains.
+
+    The demo plans no point its fit would drop: the sweep is planned with ``min_steps`` raised
+    to ``fit_min_steps`` (:meth:`planning_spec`), so a point shorter than that is not trained.
     """
 
     spec: SweepSpec = field(default_factory=SweepSpec)
@@ -51,6 +54,11 @@ class DemoConfig:
         if self.loss_column not in LOSS_COLUMNS:
             raise ScalingLabError(f"loss_column must be one of {', '.join(LOSS_COLUMNS)}, "
                                   f"not {self.loss_column!r}")
+
+    def planning_spec(self) -> SweepSpec:
+        """The sweep spec the demo plans: ``spec`` with ``min_steps`` at least ``fit_min_steps``
+        (points Approach 3 would drop cost compute and are not trained)."""
+        return replace(self.spec, min_steps=max(self.spec.min_steps, self.fit_min_steps))
 
     def to_dict(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "spec"},

@@ -4,10 +4,11 @@
 prediction (point and bootstrap interval from Approach 3) is written to ``prediction.json`` and
 to the store *before* the validation run starts, so it cannot be tuned on its result.
 
-Default design (measured on the project's 2-core CPU, see bench/README.md): five IsoFLOP
-levels 1e11, 2e11, 4e11, 1e12, 2e12 FLOPs (the synthetic language: three), five sizes per
-level, one WSD run per size with cooldown branches (every point a fully cooled-down run) at
-0.7x the trainer's learning rate, and a validation run at 10x the largest level, sized at the
+Default design (measured on the project's 2-core CPU, see bench/README.md): six IsoFLOP
+levels 1e11, 2e11, 4e11, 6e11, 1e12, 2e12 FLOPs (the synthetic language: three), five sizes per
+level less the points shorter than ``fit_min_steps`` (not trained: the fit would drop them),
+one WSD run per size with cooldown branches (every point a fully cooled-down run) at 0.7x the
+trainer's learning rate, and a validation run at 10x the largest level, sized at the
 first credible compute-optimal N (:mod:`scalinglab.study.sizing`).  Backtests that hold out
 whole levels calibrate the run interval's extrapolation term (:mod:`scalinglab.study.fits`);
 the validation run trains in its own process (passive OpenMP wait).
@@ -69,7 +70,7 @@ def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = 
 
     began = time.perf_counter()
     ui = render.DemoConsole(json_mode)
-    spec = config.spec
+    spec = config.planning_spec()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(spec.corpus, tokenizer=spec.tokenizer)
