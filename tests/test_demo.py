@@ -29,7 +29,7 @@ from scalinglab.study.render import backtest_line, task_verdict_line
 from scalinglab.study.sizing import validation_size_source
 from scalinglab.study.summary import DemoSummary
 from scalinglab.study.tasks import measure_tasks, predict_tasks
-from scalinglab.sweep.plan import SweepPlan, SweepSpec
+from scalinglab.sweep.plan import SweepPlan, SweepSpec, plan_sweep
 from scalinglab.sweep.runner import SweepSettings
 from scalinglab.sweep.store import SQLiteRunStore
 
@@ -342,3 +342,23 @@ def test_task_suite_needs_the_built_in_trainer():
     with pytest.raises(ScalingLabError, match="built-in trainer"):
         SweepSettings(tasks=True, trainer=object())
     assert DemoConfig.from_dict({"tasks": False}).tasks is False
+
+
+def test_the_demo_plans_no_point_its_fit_would_drop():
+    config = DemoConfig(spec=SweepSpec(min_steps=300), fit_min_steps=1500)
+    assert config.planning_spec().min_steps == 1500
+    assert config.spec.min_steps == 300  # the settings as given are kept (and stored)
+    assert DemoConfig(spec=SweepSpec(min_steps=2000)).planning_spec().min_steps == 2000
+    plan = plan_sweep(config.planning_spec(), load_corpus("kjv"))
+    assert min(p["steps"] for run in plan.runs for p in run.points) >= 1500
+
+
+def test_default_kjv_design_gives_two_cuts_with_enough_points_below():
+    # the reason for the 6e11 level: a level cut needs more than n_free + 1 = 6 points below it
+    # (fit.parametric's refit), or the run interval cannot be calibrated
+    config = DemoConfig()
+    plan = plan_sweep(config.planning_spec(), load_corpus("kjv"))
+    compute = np.array([p["flops"] for run in plan.runs for p in run.points])
+    usable_cuts = [cut for cut in level_cuts(plan) if (compute < cut).sum() > 6
+                   and (compute > cut).sum() >= 3]
+    assert len(usable_cuts) >= 2, usable_cuts
