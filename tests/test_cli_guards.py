@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import scalinglab
 from scalinglab.fit import FitResult
 from tests.clihelp import assert_one_line_error, run_inprocess, run_script
 from tests.test_guards import sweep
@@ -115,3 +117,21 @@ def test_a_power_law_in_n_says_it_ignores_tokens(files):
                            "--tokens", "2e9")
     assert result.code == 0, result.stderr
     assert "does not use D" in " ".join(result.stdout.split())
+
+
+def test_rows_marked_not_final_without_run_ids_are_flagged(tmp_path):
+    # without run ids every row is its own run, so checkpoint rows (final = 0) would be fitted
+    # as finished runs; the user is told, by the console script and by the API
+    table = sweep().drop(columns="run_id")
+    table["final"] = 1
+    early = table.assign(tokens=table["tokens"] / 2, loss=table["loss"] * 1.05, final=0)
+    path = tmp_path / "no_ids.csv"
+    pd.concat([table, early]).to_csv(path, index=False)
+    result = run_script("fit", str(path), "--bootstrap", "0", "--json")
+    assert result.code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and f"{len(early)} row(s) with final = false" in lines[0]
+    fitted = scalinglab.fit(pd.read_csv(path), bootstrap=0)
+    assert any("no run id column" in w for w in fitted.warnings)
+    quiet = scalinglab.fit(table, bootstrap=0)  # every row final: nothing to say
+    assert not any("no run id column" in w for w in quiet.warnings)

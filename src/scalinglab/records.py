@@ -248,7 +248,8 @@ def load_runs(
     ``n_params`` when the table has it, else ``n_params_total``.  Without a ``run_id`` column
     (present or mapped) the first of :data:`RUN_ID_CANDIDATES` that the table has identifies
     the runs (rows of one loss curve share it), and ``frame.attrs["notes"]`` says so; without
-    any, every row is its own run.  Returns a copy with canonical column names and float
+    any, every row is its own run (``frame.attrs["warnings"]`` says so when some rows are
+    marked not final).  Returns a copy with canonical column names and float
     dtypes, validated by :func:`validate_runs`; messages name the table's own columns.
     """
     frame = read_table(source) if not isinstance(source, pd.DataFrame) else source.copy()
@@ -277,7 +278,9 @@ def load_runs(
     _derive(renamed, view, derive_tokens, derive_flops, n_column)
     _check_required(renamed, view, require)
     validate_runs(renamed, require=require)
+    warnings: list[str] = []
     if "run_id" not in renamed.columns:
+        warnings += _rows_as_runs_warning(renamed, view)
         renamed.insert(0, "run_id", [f"run{i}" for i in range(len(renamed))])
     else:
         renamed["run_id"] = renamed["run_id"].astype(str)
@@ -285,8 +288,25 @@ def load_runs(
         renamed["final"] = True
     out = renamed.reset_index(drop=True)
     out.attrs["notes"] = notes
+    out.attrs["warnings"] = warnings
     out.attrs["user_view"] = {"columns": view.columns, "mapping": view.mapping}
     return out
+
+
+def _rows_as_runs_warning(frame: pd.DataFrame, view: _UserView) -> list[str]:
+    """Without run ids every row is its own run, and a fit takes each run's final row: a row
+    marked not final (a checkpoint before the end of its schedule, whose loss is higher than a
+    finished run's at the same tokens) would be fitted as a finished run.  Says so, or []."""
+    if "final" not in frame.columns:
+        return []
+    unfinished = int((~frame["final"].astype(bool)).sum())
+    if unfinished == 0:
+        return []
+    name = view.mapping.get("final", "final")
+    return [f"the table has no run id column, so every row is taken as its own finished run, "
+            f"including the {unfinished} row(s) with {name} = false (checkpoints before the end "
+            f"of a schedule, whose losses are higher); name the runs (a run_id column, or map "
+            f"one: run_id=COLUMN) to fit their curves, or keep only the final rows"]
 
 
 @dataclass

@@ -195,7 +195,7 @@ def distance_guards(inputs: Mapping[str, Any], ranges: Mapping[str, Any],
         if not on_line:
             what += (" -- a direction this law does not model (it holds along the fitted "
                      "data only)")
-        limits = f"warning past {warn:g}, refused past {refuse:g} decades"
+        limits = f"warning past {warn:g}, refused past {refuse:g} decade{'' if refuse == 1 else 's'}"
         if action == "refuse":
             message = f"{what}; {limits}: {INSIST}"
         elif decades > refuse:
@@ -269,7 +269,8 @@ def enforce(guards: list[Guard]) -> list[Guard]:
     if refused:
         first = max(refused, key=lambda g: (g.value or 0.0) / (g.limit or 1.0))
         others = [g.quantity for g in refused if g is not first]
-        also = f" (also {', '.join(others)} past their limits)" if others else ""
+        limit = "its limit" if len(others) == 1 else "their limits"
+        also = f" (also {', '.join(others)} past {limit})" if others else ""
         raise GuardRefused(first.message + also, guards)
     return guards
 

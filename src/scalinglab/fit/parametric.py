@@ -101,7 +101,8 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
     diagnose(result, template, X, w, theta, raw_bounds(template, y, settings), settings)
     result.diagnostics["dropped"] = row_notes["dropped"]
     attach_fit_guards(result, frame, settings.n_column, table_guards)
-    notes = [row_notes["dropped_message"]] if row_notes["dropped"] else []
+    notes = list(row_notes["table_warnings"])
+    notes += [row_notes["dropped_message"]] if row_notes["dropped"] else []
     envelope = row_notes["envelope"]
     if envelope is not None:
         result.diagnostics["hparam_envelope"] = asdict(envelope)

@@ -224,7 +224,8 @@ def prepare_runs(runs: pd.DataFrame | str, law: Law,
     frame = select_rows(loaded.assign(_row_position=np.arange(len(loaded))), fraction)
     picked = frame.pop("_row_position").to_numpy()
     notes: dict[str, Any] = {"rows": rows_note, "dropped": [], "dropped_message": "",
-                             "envelope": None}
+                             "envelope": None, "table_warnings": list(loaded.attrs.get(
+                                 "warnings", []))}
     tuned, envelope = envelope_runs(frame, settings.n_column, _final_mask(frame),
                                     settings.hparams)
     if envelope is not None and tuned.sum() <= len(law.raw_names) + 1:
