@@ -129,8 +129,11 @@ def test_rows_marked_not_final_without_run_ids_are_flagged(tmp_path):
     pd.concat([table, early]).to_csv(path, index=False)
     result = run_script("fit", str(path), "--bootstrap", "0", "--json")
     assert result.code == 0, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(lines) == 1 and f"{len(early)} row(s) with final = false" in lines[0]
+    warned = [w for w in json.loads(result.stdout)["warnings"] if "no run id column" in w]
+    assert len(warned) == 1 and f"{len(early)} row(s) with final = false" in warned[0]
+    text = run_script("fit", str(path), "--bootstrap", "0")
+    assert text.code == 0, text.stderr
+    assert " ".join(text.stdout.split()).count("warning: the table has no run id column") == 1
     fitted = scalinglab.fit(pd.read_csv(path), bootstrap=0)
     assert any("no run id column" in w for w in fitted.warnings)
     quiet = scalinglab.fit(table, bootstrap=0)  # every row final: nothing to say

@@ -249,7 +249,8 @@ def load_runs(
     (present or mapped) the first of :data:`RUN_ID_CANDIDATES` that the table has identifies
     the runs (rows of one loss curve share it), and ``frame.attrs["notes"]`` says so; without
     any, every row is its own run (``frame.attrs["warnings"]`` says so when some rows are
-    marked not final).  Returns a copy with canonical column names and float
+    marked not final, and loading the returned frame again keeps that warning, for the fit's
+    result).  Returns a copy with canonical column names and float
     dtypes, validated by :func:`validate_runs`; messages name the table's own columns.
     """
     frame = read_table(source) if not isinstance(source, pd.DataFrame) else source.copy()
@@ -278,7 +279,8 @@ def load_runs(
     _derive(renamed, view, derive_tokens, derive_flops, n_column)
     _check_required(renamed, view, require)
     validate_runs(renamed, require=require)
-    warnings: list[str] = []
+    # a frame loaded before keeps its warnings: its run ids may be the ones made below
+    warnings: list[str] = list(frame.attrs.get("warnings", []))
     if "run_id" not in renamed.columns:
         warnings += _rows_as_runs_warning(renamed, view)
         renamed.insert(0, "run_id", [f"run{i}" for i in range(len(renamed))])

@@ -236,19 +236,17 @@ def read_runs(path: Path, columns: str | None, derive_tokens: bool = False,
     """Load a run table (CSV/Parquet) through the mapping; drop the K highest losses.
 
     Prints the table's notes (e.g. which column identifies the runs): on stdout with the
-    human output, on stderr when stdout carries JSON.
+    human output, on stderr when stdout carries JSON.  Its warnings stay in
+    ``frame.attrs["warnings"]``: the fit puts them in its result, which the commands print.
     """
     frame = load_runs(path, columns=columns, derive_tokens=derive_tokens,
                       derive_flops=derive_flops, require=("loss",), n_column=n_column)
     notes = list(frame.attrs.get("notes", []))
-    warnings = list(frame.attrs.get("warnings", []))
-    for prefix, lines in (("note", notes), ("warning", warnings)):
-        for line in lines:
-            (err_console if as_json else console).print(f"{prefix}: {line}", markup=False,
-                                                        highlight=False, soft_wrap=True)
+    for note in notes:
+        (err_console if as_json else console).print(f"note: {note}", markup=False,
+                                                    highlight=False, soft_wrap=True)
     frame = drop_highest_losses(frame, drop_highest)
     frame.attrs["notes"] = notes
-    frame.attrs["warnings"] = warnings
     return frame
 
 
