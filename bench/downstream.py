@@ -13,7 +13,8 @@ is counted and not scored.
 Validation loss used as step 1's loss: ``loss_c4`` (llm-line families, OLMo); Pythia publishes
 no validation loss, so its routes are compute (and the LAMBADA task loss for lambada).
 
-Usage:  python bench/downstream.py [--suites NAME,..] [--tasks T,..] [--link sigmoid1]
+Usage:  python bench/downstream.py [--suites NAME,..] [--tasks T,..]
+            [--link sigmoid_pm|sigmoid|sigmoid1]
             [--via auto] [--bootstrap 64] [--widen both|backtests|routes|none]
             [--point chosen|mean]
             [--json out.json]

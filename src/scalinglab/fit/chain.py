@@ -65,7 +65,7 @@ from scalinglab.results import SavableResult, read_result_json
 FORMAT = "scalinglab.taskfit"
 FORMAT_VERSION = 1
 #: link form used unless told (chosen on the development library: bench/downstream.py)
-DEFAULT_LINK = "sigmoid"
+DEFAULT_LINK = "sigmoid_pm"
 #: joint bootstrap resamples (each refits the loss law and the link)
 DEFAULT_BOOTSTRAP = 64
 #: fewer runs than this: resample rows instead of runs (as the loss fit does)

@@ -42,7 +42,7 @@ def joint_bootstrap(fit, route, form: str, loss_options: dict[str, Any], n_resam
         try:
             params = fit_link_params(route.x, route.acc, fit.chance, form,
                                      decreasing=fit.via != "compute", weights=w_link,
-                                     start=fit.link.raw())
+                                     start=fit.link.raw(), units=route.units)
             if table is not None:
                 weighted = table.assign(_boot_weight=counts[table_idx].astype(float))
                 law = fit_loss_law(weighted, loss_options, weights="_boot_weight",

@@ -137,12 +137,12 @@ def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: s
     if via != "compute" and has_scale(frame):
         table = step1_table(frame, intermediate)
         loss_fit = fit_loss_law(table, loss_options, calibrate=calibrate, bootstrap=0)
-    params = fit_link_params(x, acc, chance, form, decreasing=via != "compute")
+    units = frame["_unit"].to_numpy()[mask] if "_unit" in frame.columns else np.arange(len(x))
+    params = fit_link_params(x, acc, chance, form, decreasing=via != "compute", units=units)
     link = TaskLink(form=form, variable="log10_flops" if via == "compute" else "loss",
                     chance=chance, ceiling=float(params[0]), slope=float(params[1]),
                     midpoint=float(params[2]))
     scatter = link_scatter(x, acc, params, chance, free_parameters(form))
-    units = frame["_unit"].to_numpy()[mask] if "_unit" in frame.columns else np.arange(len(x))
     groups = (pd.factorize(frame["run_id"].astype(str))[0][mask] if "run_id" in frame.columns
               else np.arange(len(x)))
     return RouteFit(via, link, scatter, loss_fit, intermediate, x, acc, groups, units, table)

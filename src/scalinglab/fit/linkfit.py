@@ -1,7 +1,8 @@
 """Fitting the loss -> accuracy link (:mod:`scalinglab.laws.links`) to rows of a run table.
 
 Least squares on accuracy (fractions) with bounds, from a small grid of starts; rows may carry
-weights (the run multiplicities of a bootstrap resample).  The run-to-run scatter of accuracy
+weights (the run multiplicities of a bootstrap resample).  The default form's ceiling is the
+mean of its profile likelihood over [best accuracy seen, 1] (:func:`mean_ceiling`).  The run-to-run scatter of accuracy
 around the link is the weighted residual standard deviation, corrected for the fitted
 parameters.
 """
@@ -34,58 +35,131 @@ MIN_SCATTER = 0.005
 
 
 def fit_link_params(x: np.ndarray, acc: np.ndarray, chance: float, form: str, decreasing: bool,
-                    weights: np.ndarray | None = None, start: np.ndarray | None = None
-                    ) -> np.ndarray:
+                    weights: np.ndarray | None = None, start: np.ndarray | None = None,
+                    units: np.ndarray | None = None) -> np.ndarray:
     """Best (ceiling, slope, midpoint) of the link ``form`` to accuracies ``acc`` at ``x``.
 
     ``decreasing``: accuracy falls with x (x a loss), so the slope is negative; else positive.
+    ``units``: the independent unit (run) of each row, for form ``sigmoid_pm`` (see
+    :func:`mean_ceiling`); every row its own unit when None.
     """
     x = np.asarray(x, dtype=float)
     acc = np.asarray(acc, dtype=float)
     w = np.ones_like(acc) if weights is None else np.asarray(weights, dtype=float)
     keep = w > 0
-    x, acc, sw = x[keep], acc[keep], np.sqrt(w[keep])
+    x, acc, w = x[keep], acc[keep], w[keep]
     if len(x) < 3 or np.ptp(x) <= 0:
         raise FitError("the link needs at least 3 rows at different losses (or computes)")
-    span = float(np.ptp(x))
-    free_ceiling = LINK_FORMS[form]
     lo_c = min(max(float(acc.max()), chance + 1e-3), 1.0 - 1e-6)
-    max_slope = MAX_LOGITS_ACROSS_RANGE / span
-    slope_b = (-max_slope, -1e-6 / span) if decreasing else (1e-6 / span, max_slope)
-    mid_b = (float(x.min()) - MIDPOINT_RANGES * span, float(x.max()) + MIDPOINT_RANGES * span)
-
-    def unpack(theta: np.ndarray) -> np.ndarray:
-        return theta if free_ceiling else np.array([1.0, theta[0], theta[1]])
-
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        return sw * (link_values(unpack(theta), x, chance) - acc)
-
-    lower = [slope_b[0], mid_b[0]]
-    upper = [slope_b[1], mid_b[1]]
-    if free_ceiling:
-        lower, upper = [lo_c, *lower], [1.0, *upper]
-    best, best_cost = None, np.inf
-    for theta0 in _starts(x, acc, chance, free_ceiling, decreasing, span, start):
-        theta0 = np.clip(theta0, np.array(lower) + 1e-9, np.array(upper) - 1e-9)
-        sol = least_squares(residuals, theta0, bounds=(lower, upper), method="trf",
-                            x_scale="jac", max_nfev=400)
-        if sol.cost < best_cost:
-            best, best_cost = sol.x, sol.cost
-    return unpack(best)
+    problem = _LinkProblem(x, acc, np.sqrt(w), chance, decreasing)
+    ceiling = LINK_FORMS[form]
+    if ceiling == "one":
+        return problem.fit_at(1.0, _starts(x, acc, chance, decreasing, start))[0]
+    free = problem.fit_free(lo_c, _starts(x, acc, chance, decreasing, start))
+    if ceiling == "fitted":
+        return free
+    unit_ids = (np.arange(len(x)) if units is None else np.asarray(units)[keep])
+    return mean_ceiling(problem, lo_c, free, w, unit_ids)
 
 
-def _starts(x, acc, chance, free_ceiling, decreasing, span, start):
-    """A few starting points: the previous solution (if any) and a grid of slopes/midpoints."""
+#: ceilings on the grid of the likelihood's mean (form ``sigmoid_pm``), from the largest
+#: accuracy seen to 1: 11 and 21 points gave the same development scores (bench/README.md)
+CEILING_GRID = 21
+#: the runs in a table count as the independent evidence about the ceiling when there are at
+#: least this many (as the bootstrap resamples runs, scalinglab.fit.chain); else the rows
+MIN_RUNS_AS_EVIDENCE = 3
+
+
+def mean_ceiling(problem: _LinkProblem, lo_c: float, free: np.ndarray, w: np.ndarray,
+                 units: np.ndarray) -> np.ndarray:
+    """The link with its ceiling at the mean of the ceiling's likelihood on [lo_c, 1].
+
+    Small runs rarely identify the ceiling: their accuracies lie below the curve's bend, and
+    least squares puts the ceiling at its lower bound (the best accuracy seen) as soon as they
+    bend a little, so that it under-predicts larger runs.  Here the ceiling is profiled on a
+    grid (slope and midpoint refitted at each), weighted by its Gaussian likelihood
+    exp(-(RSS(c) - RSS_min) / (2 s^2)) under a flat prior, s^2 = RSS_min / (n - 3), and set
+    to the weighted mean; slope and midpoint are refitted there.  Checkpoints of one run share
+    that run's offset from the link, so the evidence is counted by runs: the log-likelihood
+    is scaled by runs / rows when the rows come from at least
+    :data:`MIN_RUNS_AS_EVIDENCE` runs (with bootstrap weights, weighted counts).
+    """
+    grid = np.linspace(lo_c, 1.0, CEILING_GRID)
+    fits, rss = [], []
+    starts = [free[1:]]
+    for c in grid:
+        params, cost = problem.fit_at(float(c), starts)
+        fits.append(params)
+        rss.append(cost)
+        starts = [params[1:], free[1:]]
+    rss = np.array(rss)
+    n_rows = float(np.sum(w))
+    s2 = max(float(rss.min()) / max(n_rows - 3.0, 1.0), MIN_SCATTER ** 2)
+    _, first = np.unique(units, return_index=True)
+    evidence = (float(np.sum(w[first])) / n_rows if len(first) >= MIN_RUNS_AS_EVIDENCE
+                else 1.0)
+    loglik = -evidence * (rss - rss.min()) / (2.0 * s2)
+    weights = np.exp(loglik - loglik.max())
+    ceiling = float(np.sum(weights * grid) / np.sum(weights))
+    nearest = np.argsort(np.abs(grid - ceiling))[:2]
+    return problem.fit_at(ceiling, [fits[i][1:] for i in nearest])[0]
+
+
+class _LinkProblem:
+    """Weighted least squares of the link to (x, acc) within the slope and midpoint bounds."""
+
+    def __init__(self, x: np.ndarray, acc: np.ndarray, sw: np.ndarray, chance: float,
+                 decreasing: bool) -> None:
+        self.x, self.acc, self.sw, self.chance = x, acc, sw, chance
+        span = float(np.ptp(x))
+        max_slope = MAX_LOGITS_ACROSS_RANGE / span
+        slope_b = (-max_slope, -1e-6 / span) if decreasing else (1e-6 / span, max_slope)
+        mid_b = (float(x.min()) - MIDPOINT_RANGES * span, float(x.max()) + MIDPOINT_RANGES * span)
+        self.lower = np.array([slope_b[0], mid_b[0]])
+        self.upper = np.array([slope_b[1], mid_b[1]])
+
+    def _solve(self, residuals, starts, lower, upper) -> tuple[np.ndarray, float]:
+        best, best_cost = None, np.inf
+        for theta0 in starts:
+            theta0 = np.clip(theta0, lower + 1e-9, upper - 1e-9)
+            sol = least_squares(residuals, theta0, bounds=(lower, upper), method="trf",
+                                x_scale="jac", max_nfev=400)
+            if sol.cost < best_cost:
+                best, best_cost = sol.x, sol.cost
+        return best, 2.0 * best_cost
+
+    def fit_at(self, ceiling: float, starts) -> tuple[np.ndarray, float]:
+        """(params, weighted RSS) with the ceiling fixed; ``starts``: (slope, midpoint) pairs."""
+        def residuals(theta):
+            return self.sw * (link_values(np.array([ceiling, *theta]), self.x, self.chance)
+                              - self.acc)
+        theta, rss = self._solve(residuals, [np.asarray(t)[-2:] for t in starts],
+                                 self.lower, self.upper)
+        return np.array([ceiling, *theta]), rss
+
+    def fit_free(self, lo_c: float, starts) -> np.ndarray:
+        """Least-squares (ceiling, slope, midpoint) with the ceiling in [lo_c, 1]."""
+        def residuals(theta):
+            return self.sw * (link_values(theta, self.x, self.chance) - self.acc)
+        lower = np.array([lo_c, *self.lower])
+        upper = np.array([1.0, *self.upper])
+        theta, _ = self._solve(residuals, starts, lower, upper)
+        return theta
+
+
+def _starts(x, acc, chance, decreasing, start):
+    """A few starting points (ceiling, slope, midpoint): the previous solution (if any) and a
+    grid of slopes/midpoints."""
+    span = float(np.ptp(x))
     sign = -1.0 if decreasing else 1.0
     ceiling = min(max(float(acc.max()) + 0.05, chance + 0.05), 1.0)
     out = []
     if start is not None:
-        out.append(start if free_ceiling else start[1:])
+        out.append(np.asarray(start, dtype=float))
     for logits in (2.0, 6.0, 15.0):
         for mid in (float(x.min()), float(np.median(x)), float(x.max()),
                     float(x.min()) - sign * span if decreasing else float(x.max()) + span):
-            theta = [sign * logits / span, mid]
-            out.append(np.array([ceiling, *theta]) if free_ceiling else np.array(theta))
+            out.append(np.array([ceiling, sign * logits / span, mid]))
     return out
 
 
@@ -98,5 +172,5 @@ def link_scatter(x: np.ndarray, acc: np.ndarray, params: np.ndarray, chance: flo
 
 
 def free_parameters(form: str) -> int:
-    """Number of fitted parameters of a link form."""
-    return 3 if LINK_FORMS[form] else 2
+    """Number of fitted parameters of a link form (the ceiling counts unless fixed at 1)."""
+    return 2 if LINK_FORMS[form] == "one" else 3
