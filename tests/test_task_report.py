@@ -44,3 +44,19 @@ def test_report_of_a_task_fit_file(fitted, tmp_path):
     written = write_report(tmp_path / "report.html", inputs)
     assert {"accuracy_vs_loss", "accuracy_vs_compute"} <= set(written.figures), written.omitted
     assert "Accuracy against loss" in (tmp_path / "report.html").read_text()
+
+
+def test_report_of_a_task_loss_chain_draws_that_loss_beside_its_law(fitted, tmp_path):
+    """Step 1 of a chain through the task loss is fitted to ``task_loss_<task>``: the loss
+    figures must show that column beside the law, not the validation loss."""
+    frame, _ = fitted
+    frame = frame.assign(task_loss_demo=0.9 * frame["loss"] - 0.3)
+    fit = fit_task(frame, "acc_demo", chance=0.25, via="task_loss", bootstrap=0)
+    assert fit.intermediate == "task_loss_demo"
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    fit.save(tmp_path / "task.json")
+    inputs = load_source(tmp_path / "task.json", runs=tmp_path / "runs.csv")
+    assert inputs.runs["loss"].tolist() == pytest.approx(frame["task_loss_demo"].tolist())
+    assert any("task_loss_demo" in note for note in inputs.notes)
+    plain = load_source(tmp_path / "task.json")         # no rows: nothing to replace
+    assert plain.runs is None

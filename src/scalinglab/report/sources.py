@@ -96,7 +96,7 @@ def load_source(source: str | Path, columns: str | None = None, derive_tokens: b
     elif path.suffix.lower() == ".json":
         inputs = _from_json(path)
         if runs is not None:
-            inputs.runs = read_table(runs, **reading)
+            inputs.runs = _step1_loss(inputs, read_table(runs, **reading))
     else:
         table = read_table(path, **reading)
         inputs = inputs_from_table(table, str(path), bootstrap=bootstrap, level=level, seed=seed,
@@ -107,6 +107,21 @@ def load_source(source: str | Path, columns: str | None = None, derive_tokens: b
     elif inputs.target_compute is None:
         _default_target(inputs)
     return inputs
+
+
+def _step1_loss(inputs: ReportInputs, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows behind a task fit whose step 1 was fitted to another loss than ``loss`` (the
+    task loss, nats per token of the correct continuation): that column becomes the ``loss``
+    the loss figures draw beside the law, and a note says so."""
+    task_fit = inputs.task_fit
+    column = None if task_fit is None or task_fit.loss_fit is None else task_fit.intermediate
+    if not column or column == "loss" or column not in runs.columns:
+        return runs
+    out = runs.assign(loss=pd.to_numeric(runs[column], errors="coerce"))
+    out.attrs = dict(runs.attrs)
+    inputs.notes.append(f"the loss figures and the run table show {column} (nats) as the "
+                        f"loss: step 1 of this task chain was fitted to it")
+    return out
 
 
 def read_table(path: str | Path, columns: str | None = None, derive_tokens: bool = False,
