@@ -63,7 +63,7 @@ def fit_link_params(x: np.ndarray, acc: np.ndarray, chance: float, form: str, de
 
 
 #: ceilings on the grid of the likelihood's mean (form ``sigmoid_pm``), from the largest
-#: accuracy seen to 1: 11 and 21 points gave the same development scores (bench/README.md)
+#: accuracy seen to 1 (11 points moved the development MAE by 0.02 point: bench/README.md)
 CEILING_GRID = 21
 #: the runs in a table count as the independent evidence about the ceiling when there are at
 #: least this many (as the bootstrap resamples runs, scalinglab.fit.chain); else the rows
