@@ -60,3 +60,18 @@ def test_report_of_a_task_loss_chain_draws_that_loss_beside_its_law(fitted, tmp_
     assert any("task_loss_demo" in note for note in inputs.notes)
     plain = load_source(tmp_path / "task.json")         # no rows: nothing to replace
     assert plain.runs is None
+
+
+def test_report_shows_the_joint_bootstrap_as_step_1s_uncertainty(fitted, tmp_path):
+    """Step 1 of a chain has no bootstrap of its own; the report's parameter intervals are the
+    chain's joint resamples, and a note says so."""
+    _, fit = fitted
+    assert fit.loss_fit.bootstrap_params is None and len(fit.step1_draws) == 8
+    fit.save(tmp_path / "task.json")
+    inputs = load_source(tmp_path / "task.json")
+    boot = inputs.fit.bootstrap_params
+    assert len(boot) == 8 and list(boot.columns) == list(fit.loss_fit.law.params)
+    assert boot["E"].tolist() == [law.params["E"] for law in fit.step1_draws]
+    assert any("joint bootstrap (8 resamples" in note for note in inputs.notes)
+    low, high = inputs.fit.intervals(0.9)["E"]
+    assert boot["E"].min() <= low < high <= boot["E"].max()

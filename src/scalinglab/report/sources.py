@@ -176,8 +176,10 @@ def _from_json(path: Path) -> ReportInputs:
         from scalinglab.fit.chain import TaskFit  # noqa: PLC0415
 
         task_fit = TaskFit.load(path)
-        return ReportInputs(source=str(path), kind="fit", fit=task_fit.loss_fit,
-                            task_fit=task_fit)
+        inputs = ReportInputs(source=str(path), kind="fit", fit=task_fit.loss_fit,
+                              task_fit=task_fit)
+        _step1_draws_as_bootstrap(inputs)
+        return inputs
     if fmt == "scalinglab.isoflop":
         data = read_result_json(path, "scalinglab.isoflop", versions=(FRONTIER_FORMAT_VERSION,))
         return ReportInputs(source=str(path), kind="fit", isoflop=IsoFlopResult.from_dict(data))
@@ -185,6 +187,23 @@ def _from_json(path: Path) -> ReportInputs:
         read_result_json(path, "scalinglab.fit")  # the one-line error for unreadable files
     raise ScalingLabError(f"{str(path)!r} is a {fmt!r} file; a report reads scalinglab.fit or "
                           f"scalinglab.isoflop results, run tables and results folders")
+
+
+def _step1_draws_as_bootstrap(inputs: ReportInputs) -> None:
+    """A task chain's step 1 is fitted without a bootstrap of its own: its uncertainty is the
+    chain's joint bootstrap (each resample refits step 1 and the link on the same runs).  The
+    report shows those draws as step 1's bootstrap, and says so."""
+    task_fit, fit = inputs.task_fit, inputs.fit
+    if fit is None or fit.bootstrap_params is not None or len(task_fit.step1_draws) < 2:
+        return
+    names = list(fit.law.params)
+    draws = [law.params for law in task_fit.step1_draws if list(law.params) == names]
+    if len(draws) < 2:
+        return
+    fit.bootstrap_params = pd.DataFrame(draws, columns=names)
+    inputs.notes.append(f"step 1's parameter intervals are the task chain's joint bootstrap "
+                        f"({len(draws)} resamples of the runs, each refitting step 1 and the "
+                        f"link together)")
 
 
 def _fit_from_dict(data: dict[str, Any], path: Path) -> FitResult:
