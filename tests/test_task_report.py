@@ -75,3 +75,7 @@ def test_report_shows_the_joint_bootstrap_as_step_1s_uncertainty(fitted, tmp_pat
     assert any("joint bootstrap (8 resamples" in note for note in inputs.notes)
     low, high = inputs.fit.intervals(0.9)["E"]
     assert boot["E"].min() <= low < high <= boot["E"].max()
+    # the task fit itself is untouched: the report's accuracy prediction is predict's
+    assert inputs.task_fit.loss_fit.bootstrap_params is None
+    assert (inputs.task_fit.predict_interval(N=2.56e8, D=5.12e9)
+            == fit.predict_interval(N=2.56e8, D=5.12e9))

@@ -2,9 +2,9 @@
 
 Least squares on accuracy (fractions) with bounds, from a small grid of starts; rows may carry
 weights (the run multiplicities of a bootstrap resample).  The default form's ceiling is the
-mean of its profile likelihood over [best accuracy seen, 1] (:func:`mean_ceiling`).  The run-to-run scatter of accuracy
-around the link is the weighted residual standard deviation, corrected for the fitted
-parameters.
+mean of its profile likelihood over [best accuracy seen, 1] (:func:`mean_ceiling`).  The
+run-to-run scatter of accuracy around the link is the weighted residual standard deviation,
+corrected for the fitted parameters.
 """
 
 from __future__ import annotations

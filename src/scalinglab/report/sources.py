@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,6 @@ def _step1_loss(inputs: ReportInputs, runs: pd.DataFrame) -> pd.DataFrame:
     if not column or column == "loss" or column not in runs.columns:
         return runs
     out = runs.assign(loss=pd.to_numeric(runs[column], errors="coerce"))
-    out.attrs = dict(runs.attrs)
     inputs.notes.append(f"the loss figures and the run table show {column} (nats) as the "
                         f"loss: step 1 of this task chain was fitted to it")
     return out
@@ -192,7 +191,8 @@ def _from_json(path: Path) -> ReportInputs:
 def _step1_draws_as_bootstrap(inputs: ReportInputs) -> None:
     """A task chain's step 1 is fitted without a bootstrap of its own: its uncertainty is the
     chain's joint bootstrap (each resample refits step 1 and the link on the same runs).  The
-    report shows those draws as step 1's bootstrap, and says so."""
+    report shows those draws as step 1's bootstrap, and says so.  On a copy: the task fit's
+    own step 1 stays as fitted, so the accuracy it predicts here is ``predict``'s."""
     task_fit, fit = inputs.task_fit, inputs.fit
     if fit is None or fit.bootstrap_params is not None or len(task_fit.step1_draws) < 2:
         return
@@ -200,7 +200,7 @@ def _step1_draws_as_bootstrap(inputs: ReportInputs) -> None:
     draws = [law.params for law in task_fit.step1_draws if list(law.params) == names]
     if len(draws) < 2:
         return
-    fit.bootstrap_params = pd.DataFrame(draws, columns=names)
+    inputs.fit = replace(fit, bootstrap_params=pd.DataFrame(draws, columns=names))
     inputs.notes.append(f"step 1's parameter intervals are the task chain's joint bootstrap "
                         f"({len(draws)} resamples of the runs, each refitting step 1 and the "
                         f"link together)")
