@@ -190,3 +190,32 @@ def test_target_where_bootstrap_links_disagree_is_refused(chain_fit, tmp_path):
     res = run_inprocess("predict", "--fit", str(tmp_path / "wild.json"), "--params", "2.56e8",
                         "--tokens", "5.12e9")
     assert_one_line_error(res, "unidentified region")
+
+
+def test_task_answers_far_from_the_data_are_guarded_on_every_route(chain_fit, table):
+    """Through the loss law the loss fit's distance guards apply; through compute the distance
+    of C = 6ND from the fitted compute (warning past 2 decades, refusal past 4)."""
+    from scalinglab.fit.guards import GuardRefused
+
+    with pytest.raises(GuardRefused, match="decades above"):
+        chain_fit.predict_interval(N=1e12, D=2e13)          # 4.2 decades beyond in N
+    far = chain_fit.predict_interval(N=1e12, D=2e13, allow_far=True)
+    assert any(g.action == "warn" and "insisted" in g.message for g in far["guards"])
+    assert chain_fit.predict_interval(N=1e8, D=2e9)["guards"] == []
+
+    direct = fit_task(ladder(), "acc_demo", chance=0.25, via="compute", bootstrap=4)
+    top = 10 ** direct.x_range[1]                            # largest fitted C, FLOPs
+    with pytest.raises(GuardRefused, match=r"C = .* FLOPs lies 5\.00 decades above"):
+        direct.predict_interval(C=top * 1e5)
+    warned = direct.predict_interval(C=top * 1e3)           # 3 decades: answered, warned
+    assert [(g.name, g.quantity, g.action) for g in warned["guards"]] == [
+        ("distance", "C", "warn")]
+    below = direct.predict_interval(N=1e5, D=1e5)            # 3 decades *below* counts too
+    assert below["guards"] and "below the smallest" in below["guards"][0].message
+
+    path = direct.save(table / "direct.json")
+    res = run_script("predict", "--fit", str(path), "--params", "1e14", "--tokens", "3e13")
+    assert_one_line_error(res, "--allow-far")
+    res = run_inprocess("predict", "--fit", str(path), "--params", "1e14", "--tokens", "3e13",
+                        "--allow-far")
+    assert res.code == 0 and "answered because you insisted" in " ".join(res.stdout.split())

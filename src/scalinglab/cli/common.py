@@ -169,6 +169,13 @@ def parse_float(text: str, name: str, positive: bool = True) -> float:
     return value
 
 
+def print_guards(guards: list[Any]) -> None:
+    """One line per guard that warns (``warning:``) or notes (``note:``), on stdout."""
+    for g in guards:
+        if g.action in ("warn", "note"):
+            print_warnings([g.message], "warning:" if g.action == "warn" else "note:")
+
+
 def print_warnings(warnings: Sequence[str], label: str = "warning:") -> None:
     """Each warning (or note) of a result on its own line, in the command line's terms."""
     colour = "yellow" if label == "warning:" else "dim"

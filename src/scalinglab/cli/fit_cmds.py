@@ -29,6 +29,7 @@ from scalinglab.cli.common import (
     fit_settings,
     fmt,
     parse_float,
+    print_guards,
     print_json,
     print_table,
     print_warnings,
@@ -50,13 +51,6 @@ VARIABLE_FLAGS = {"N": "--params", "D": "--tokens", "C": "--compute"}
 AllowFarOpt = Annotated[bool, typer.Option(
     "--allow-far", help="Answer even past the refusal distance from the fitted data (10^2x in "
     "N, D or D/N, 10^4x in C; see scalinglab.fit.guards); the answer still warns.")]
-
-
-def print_guards(guards: list[Any]) -> None:
-    """One line per guard that warns (``warning:``) or notes (``note:``), on stdout."""
-    for g in guards:
-        if g.action in ("warn", "note"):
-            print_warnings([g.message], "warning:" if g.action == "warn" else "note:")
 
 
 def _pair(text: str | None, name: str) -> tuple[float, float] | None:
@@ -321,7 +315,8 @@ def predict_command(
     from scalinglab.fit.intervals import check_kind  # noqa: PLC0415
 
     if task_cmds.is_task_fit(fit):
-        task_cmds.predict_task_command(fit, params, tokens, compute, loss, level, as_json)
+        task_cmds.predict_task_command(fit, params, tokens, compute, loss, level, as_json,
+                                       allow_far)
         return
     check_kind(kind)
     law, result, source = load_law(fit, preset)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scalinglab.cli.common import console, fmt, parse_float, print_json
+from scalinglab.cli.common import console, fmt, parse_float, print_guards, print_json
 from scalinglab.errors import ScalingLabError
 
 TaskOpt = Annotated[str | None, typer.Option(
@@ -71,7 +71,7 @@ def fit_task_command(runs: Path, task: str, chance: str | None, via: str, loss_c
 
 def predict_task_command(fit: Path, params: str | None, tokens: str | None,
                          compute: str | None, loss: str | None, level: float,
-                         as_json: bool) -> None:
+                         as_json: bool, allow_far: bool = False) -> None:
     """Predicted accuracy and its run interval at N, D (or C, or a measured loss)."""
     from scalinglab.fit.chain import TaskFit  # noqa: PLC0415
 
@@ -83,7 +83,7 @@ def predict_task_command(fit: Path, params: str | None, tokens: str | None,
             inputs[name] = parse_float(value, flag)
     if not inputs:
         raise ScalingLabError("give the target: --params and --tokens (or --compute, or --loss)")
-    out = result.predict_interval(level, **inputs)
+    out = result.predict_interval(level, allow_far=allow_far, **inputs)
     if as_json:
         print_json({"source": str(fit), "inputs": inputs, **out})
         return
@@ -98,3 +98,4 @@ def predict_task_command(fit: Path, params: str | None, tokens: str | None,
     elif out["via"] == "compute":
         console.print(f"direct fit in log10 compute: log10 C = {out['x']:.3f}",
                       highlight=False, markup=False)
+    print_guards(out.get("guards", []))

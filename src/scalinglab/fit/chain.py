@@ -116,18 +116,22 @@ class TaskFit(SavableResult):
         x0 = self._point_x(inputs)
         return combined_point(self, float(self.link.predict(x0)), inputs, x0)[0]
 
-    def predict_interval(self, level: float | None = None, **inputs: float) -> dict[str, Any]:
+    def predict_interval(self, level: float | None = None, allow_far: bool = False,
+                         **inputs: float) -> dict[str, Any]:
         """Accuracy (fraction) and its run interval at ``level`` for one target.
 
         Inputs: ``N`` (parameters) and ``D`` (tokens) -- or ``C`` (FLOPs) for via compute --
         or a measured ``loss`` (nats, the intermediate's units) to use step 2 alone.
         Keys: ``accuracy``, ``low``, ``high``, ``level``, ``kind`` ("run"), ``via``, ``loss``
-        (point, low, high of the intermediate; None for via compute), ``chance``, ``meaning``.
-        Raises :class:`TaskRefusal` where the bootstrap links disagree too much to answer.
+        (point, low, high of the intermediate; None for via compute), ``chance``, ``meaning``,
+        ``guards`` (distance from the data: :func:`~scalinglab.fit.chainpredict.task_guards`).
+        Raises :class:`TaskRefusal` where the bootstrap links disagree too much to answer, and
+        :class:`~scalinglab.fit.guards.GuardRefused` past the distance limits unless
+        ``allow_far``.
         """
         from scalinglab.fit.chainpredict import interval_at  # noqa: PLC0415
 
-        return interval_at(self, level or self.level, inputs)
+        return interval_at(self, level or self.level, inputs, allow_far)
 
     def _point_x(self, inputs: dict[str, float]) -> float:
         from scalinglab.fit.chainpredict import target_x  # noqa: PLC0415

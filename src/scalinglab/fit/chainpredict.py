@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import norm
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit import guards as _guards
 from scalinglab.fit.chaincalib import widen_accuracy_interval
 from scalinglab.fit.linkfit import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal, fit_link_params
 from scalinglab.laws.links import link_values
@@ -98,19 +99,46 @@ def _positive(value: Any, name: str) -> float:
     return v
 
 
-def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
+def task_guards(fit, inputs: dict[str, float], law_in: dict[str, float],
+                allow_far: bool = False) -> list[_guards.Guard]:
+    """The distance guards of a task question; raises :class:`GuardRefused` past the limits.
+
+    Through a loss law the question is the loss fit's (N, D, C against its fitted rows, with
+    its limits and its other guards).  Through compute it is the distance of C = 6ND (FLOPs)
+    from the fitted rows' compute, with the loss fit's limits for C (warning past 2 decades,
+    refusal past 4: :mod:`scalinglab.fit.guards`).  A measured loss (step 2 alone) has none:
+    the link's own refusal covers the unidentified region.
+    """
+    given = {k: v for k, v in inputs.items() if k in ("N", "D", "C") and v is not None}
+    if fit.via == "compute":
+        low, high = fit.x_range
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return [_guards.Guard("distance", "C", None, "decades", None, "note",
+                                  "distance from the data not checked: this task fit carries "
+                                  "no record of the compute it was fitted to")]
+        ranges = {"C": (10.0 ** float(low), 10.0 ** float(high))}
+        return _guards.enforce(_guards.distance_guards(given, ranges, ("C",), allow_far))
+    if law_in:
+        return fit.loss_fit.question_guards(given, allow_far)
+    return []
+
+
+def interval_at(fit, level: float, inputs: dict[str, float],
+                allow_far: bool = False) -> dict[str, Any]:
     """See :meth:`TaskFit.predict_interval`."""
 
     if not 0 < level < 1:
         raise ScalingLabError(f"level must be in (0, 1), got {level}")
     z = float(norm.ppf(0.5 + level / 2))
     x0, law_in = target_x(fit, inputs)
+    guards = task_guards(fit, inputs, law_in, allow_far)
     rng = np.random.default_rng(fit.seed + 1)
     params = fit.link.raw()[None, :] if fit.link_draws is None else fit.link_draws
     n = len(params)
     loss_info = None
     if law_in:
-        x_draws, loss_info = _loss_draws(fit, law_in, x0, level, z, n, rng)
+        x_draws, loss_info, guards = _loss_draws(fit, law_in, x0, level, z, n, rng, guards,
+                                                 allow_far)
     else:
         x_draws = np.full((n, SCATTER_DRAWS), x0)
     mean_acc = np.stack([link_values(p, x_draws[i], fit.chance) for i, p in enumerate(params)])
@@ -132,7 +160,7 @@ def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
     low, high = np.clip([low, high], floor, 1.0)
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
             "kind": "run", "via": fit.via, "task": fit.task, "chance": fit.chance,
-            "loss": loss_info, "x": x0,
+            "loss": loss_info, "x": x0, "guards": guards,
             "meaning": "a new run's measured accuracy (loss interval + link parameters + "
                        "run scatter of accuracy, at least as wide as the backtests' errors "
                        "and the spread of routes they cannot tell apart); clipped to "
@@ -142,14 +170,16 @@ def interval_at(fit, level: float, inputs: dict[str, float]) -> dict[str, Any]:
                            "floor": float(floor), "resamples": n, **widened}}
 
 
-def _loss_draws(fit, law_in, point, level, z, n, rng):
-    """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval."""
+def _loss_draws(fit, law_in, point, level, z, n, rng, guards, allow_far):
+    """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval;
+    the loss info; the guards (the loss interval's, which add its floor, when it has one)."""
 
     if fit.loss_fit.run_interval is None:       # no calibration: step-1 draws and scatter only
         lo = hi = point
     else:                                       # a guard's refusal of the loss passes through
-        band = fit.loss_fit.predict_interval(level=level, **law_in)
+        band = fit.loss_fit.predict_interval(level=level, allow_far=allow_far, **law_in)
         lo, hi = float(band["low"]), float(band["high"])
+        guards = list(band.get("guards", guards))
     sd_total = max(np.log(hi / point), np.log(point / lo), 0.0) / z
     if fit.step1_draws and len(fit.step1_draws) == n:
         centre = np.array([float(law.predict(**_vars(law, law_in))) for law in fit.step1_draws])
@@ -160,7 +190,7 @@ def _loss_draws(fit, law_in, point, level, z, n, rng):
     draws = centre[:, None] * np.exp(sd_rest * rng.standard_normal((n, SCATTER_DRAWS)))
     info = {"loss": point, "low": lo, "high": hi, "column": fit.intermediate,
             "unit": "nats (per token for a validation loss)"}
-    return draws, info
+    return draws, info, guards
 
 
 def _vars(law, law_in: dict[str, float]) -> dict[str, float]:

@@ -211,7 +211,7 @@ def describe_method(model: RunIntervalModel) -> str:
         where = "at the given compute cuts" if d.get("cuts_given") else "inside the data"
         where += f" ({plan})" if plan else ""
         return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
-                f"({d.get('n_scores', 0)} held-out {d.get('unit', 'runs')}, up to "
+                f"({_held_out_text(d)}, up to "
                 f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
                 f"{model.slope:.4f} log-loss sd per decade (as the square root of the "
                 f"distance beyond {d.get('max_distance', 0):.2f}), split-conformal multiplier"
@@ -223,6 +223,16 @@ def describe_method(model: RunIntervalModel) -> str:
     return (f"NOT calibrated ({reason}): default slope "
             f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and "
             f"{multiplier}")
+
+
+def _held_out_text(details: dict[str, Any]) -> str:
+    """``"40 held-out runs"``, or ``"3633 held-out rows of 117 runs"`` on curves (each of a
+    run's checkpoints is a score, and a run held out by several cuts is scored by each)."""
+    n_scores, unit = details.get("n_scores", 0), details.get("unit", "runs")
+    n_runs = details.get("n_runs_scored", n_scores)
+    if unit == "runs" and n_runs != n_scores:
+        return f"{n_scores} held-out rows of {n_runs} runs"
+    return f"{n_scores} held-out {unit}"
 
 
 def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
@@ -369,11 +379,13 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
 @dataclass
 class CutScores:
     """One nested backtest's held-out rows: ``errors`` ln L - ln L_hat (log loss),
-    ``distances`` u (decades beyond the rows below the cut) and ``weights`` (summing to 1)."""
+    ``distances`` u (decades beyond the rows below the cut), ``weights`` (summing to 1) and
+    ``run_ids``, the held-out runs they come from (empty when cutting by rows)."""
 
     errors: np.ndarray
     distances: np.ndarray
     weights: np.ndarray
+    run_ids: tuple = ()
 
 
 def _cut_quantity(scaled: dict[str, np.ndarray], cut_on: np.ndarray | None
@@ -429,7 +441,8 @@ def _score_cut(frame: pd.DataFrame, below: np.ndarray,
         reach[k] = max(reach.get(k, 0.0), float(np.max(np.log10(scaled_held[k] / ref))))
     if not np.all(np.isfinite(errors)):
         return None
-    return CutScores(errors, distances, _held_weights(held, by_runs))
+    run_ids = tuple(held["run_id"].unique()) if by_runs else ()
+    return CutScores(errors, distances, _held_weights(held, by_runs), run_ids)
 
 
 def _held_weights(held: pd.DataFrame, by_runs: bool) -> np.ndarray:
@@ -455,7 +468,8 @@ def _run_interval_model(scored: list[CutScores], details: dict[str, Any], scatte
                for name in ("errors", "distances", "weights"))
     slope = _moment_slope(e, u, w, scatter)
     scores = np.abs(e) / np.sqrt(scatter**2 + (slope * u) ** 2)
-    details.update({"n_scores": int(len(e)), "max_distance": float(u.max()),
+    details.update({"n_scores": int(len(e)), "n_runs_scored": len({r for one in scored for r in one.run_ids}),
+                    "max_distance": float(u.max()),
                     "median_distance": float(np.median(u)),
                     "mean_signed_error_log": float(np.sum(w * e) / np.sum(w)),
                     "rms_error_log": float(np.sqrt(np.sum(w * e**2) / np.sum(w)))})
