@@ -36,6 +36,7 @@ import pandas as pd
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.chain import DEFAULT_BOOTSTRAP, DEFAULT_LINK, TaskRefusal, fit_task
 from scalinglab.fit.chaincalib import DEFAULT_POINT
+from scalinglab.fit.guards import GuardRefused
 from scalinglab.jsonutil import to_jsonable
 from scalinglab.laws.links import known_chance
 
@@ -124,7 +125,7 @@ def predict_targets(fit, targets: pd.DataFrame, suite: Suite):
                   and fit.via != "compute" else {"N": row.n_params, "D": row.tokens})
         try:
             p = fit.predict_interval(**inputs)
-        except TaskRefusal:
+        except (TaskRefusal, GuardRefused):   # a distance guard refuses like the link does
             refused[i] = True
             continue
         out[i] = p["accuracy"], p["low"], p["high"]

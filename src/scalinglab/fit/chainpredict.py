@@ -103,7 +103,7 @@ def task_guards(fit, inputs: dict[str, float], law_in: dict[str, float],
                 allow_far: bool = False) -> list[_guards.Guard]:
     """The distance guards of a task question; raises :class:`GuardRefused` past the limits.
 
-    Through a loss law the question is the loss fit's (N, D, C against its fitted rows, with
+    Through a loss law the question is the loss fit's (its inputs against its fitted rows, with
     its limits and its other guards).  Through compute it is the distance of C = 6ND (FLOPs)
     from the fitted rows' compute, with the loss fit's limits for C (warning past 2 decades,
     refusal past 4: :mod:`scalinglab.fit.guards`).  A measured loss (step 2 alone) has none:
@@ -118,8 +118,8 @@ def task_guards(fit, inputs: dict[str, float], law_in: dict[str, float],
                                   "no record of the compute it was fitted to")]
         ranges = {"C": (10.0 ** float(low), 10.0 ** float(high))}
         return _guards.enforce(_guards.distance_guards(given, ranges, ("C",), allow_far))
-    if law_in:
-        return fit.loss_fit.question_guards(given, allow_far)
+    if law_in:   # the loss law's own inputs (C = 6ND for a law in C), as its interval asks
+        return fit.loss_fit.question_guards(law_in, allow_far)
     return []
 
 
