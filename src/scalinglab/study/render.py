@@ -13,6 +13,7 @@ from rich.console import Console
 
 from scalinglab.fit.interval_text import describe_sources
 from scalinglab.study.fits import SweepFits
+from scalinglab.study.sizing import CREDIBLE_N_OPT_EXPONENT
 from scalinglab.study.summary import DemoSummary, TaskSummary
 from scalinglab.sweep.plan import PlannedRun, SweepPlan
 
@@ -62,7 +63,12 @@ def print_fits(ui: DemoConsole, fits: SweepFits, fit_min_steps: int, level: floa
     ui.line(backtest_line(fits.backtest, level))
     a2 = fits.approach2
     if a2 is not None:
-        ui.line(f"Approach 2 (IsoFLOP profiles): N_opt ~ C^{a2.a:.3f}, D_opt ~ C^{a2.b:.3f}")
+        low, high = CREDIBLE_N_OPT_EXPONENT
+        verdict = ("" if low <= a2.a <= high else
+                   f" -- not credible (a outside {low:g}-{high:g}; published 0.46-0.73): "
+                   f"the sweep's IsoFLOP minima are too noisy to size the run")
+        ui.line(f"Approach 2 (IsoFLOP profiles): N_opt ~ C^{a2.a:.3f}, D_opt ~ C^{a2.b:.3f}"
+                f"{verdict}")
     else:
         ui.line(f"Approach 2 could not be fitted: {fits.approach2_error}")
 
