@@ -219,3 +219,19 @@ def test_task_answers_far_from_the_data_are_guarded_on_every_route(chain_fit, ta
     res = run_inprocess("predict", "--fit", str(path), "--params", "1e14", "--tokens", "3e13",
                         "--allow-far")
     assert res.code == 0 and "answered because you insisted" in " ".join(res.stdout.split())
+
+
+def test_a_link_fitted_on_one_run_warns_that_other_models_are_not_measured(tmp_path):
+    """One run's checkpoints measure its own noise around the link, not how far another model
+    lies from it at equal loss: every answer says so (a warning guard), and the fit notes it."""
+    one = ladder().query("run_id == 'n6e+07'").drop(columns=["n_params", "tokens"])
+    fit = fit_task(one, "acc_demo", chance=0.25, bootstrap=4)
+    assert fit.n_runs == 1 and any("fitted on 1 run(s)" in n for n in fit.notes)
+    out = fit.predict_interval(loss=3.0)
+    assert [(g.name, g.action) for g in out["guards"]] == [("few_runs", "warn")]
+    many = fit_task(ladder().drop(columns=["n_params", "tokens"]), "acc_demo", chance=0.25,
+                    bootstrap=4)
+    assert many.predict_interval(loss=3.0)["guards"] == []
+    res = run_script("predict", "--fit", str(fit.save(tmp_path / "one.json")), "--loss", "3.0")
+    assert res.code == 0 and "warning: acc_demo: the link was fitted on 1 run(s)" in \
+        " ".join(res.stdout.split())

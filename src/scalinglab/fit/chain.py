@@ -261,6 +261,9 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
                   bootstrap_unit="runs" if by_run else "rows (fewer than "
                   f"{MIN_RUNS_FOR_RUN_BOOTSTRAP} runs)")
     out.above_chance = near_chance_check(out, fitted.x, fitted.acc)
+    from scalinglab.fit.chainpredict import few_runs_guard  # noqa: PLC0415
+
+    out.notes.extend(g.message for g in few_runs_guard(out))
     out.alternatives = _fit_alternatives(frame, column, chance, selection, link, loss_column,
                                          user_options)
     if bootstrap:

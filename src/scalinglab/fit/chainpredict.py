@@ -17,6 +17,7 @@ from scipy.stats import norm
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import guards as _guards
+from scalinglab.fit.chain import MIN_RUNS_FOR_RUN_BOOTSTRAP
 from scalinglab.fit.chaincalib import widen_accuracy_interval
 from scalinglab.fit.linkfit import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal, fit_link_params
 from scalinglab.laws.links import link_values
@@ -99,6 +100,20 @@ def _positive(value: Any, name: str) -> float:
     return v
 
 
+def few_runs_guard(fit) -> list[_guards.Guard]:
+    """A warning when the link was fitted on fewer than 3 runs: the scatter around it is one
+    run's checkpoint noise, and how far another model lies from the link at equal loss (a
+    different size, architecture or data) is not measured -- and not in the interval."""
+    if not 0 < fit.n_runs < MIN_RUNS_FOR_RUN_BOOTSTRAP:
+        return []
+    return [_guards.Guard(
+        "few_runs", "runs", float(fit.n_runs), "runs", float(MIN_RUNS_FOR_RUN_BOOTSTRAP),
+        "warn", f"{fit.task}: the link was fitted on {fit.n_runs} run(s): its scatter is that "
+        f"of their checkpoints, and how far another model lies from the link at the same loss "
+        f"is not measured, so the interval leaves it out (OLMo-7B against OLMo-1B's link: "
+        f"off by up to 13 points at the 7B's losses, bench/README.md)")]
+
+
 def task_guards(fit, inputs: dict[str, float], law_in: dict[str, float],
                 allow_far: bool = False) -> list[_guards.Guard]:
     """The distance guards of a task question; raises :class:`GuardRefused` past the limits.
@@ -160,7 +175,7 @@ def interval_at(fit, level: float, inputs: dict[str, float],
     low, high = np.clip([low, high], floor, 1.0)
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
             "kind": "run", "via": fit.via, "task": fit.task, "chance": fit.chance,
-            "loss": loss_info, "x": x0, "guards": guards,
+            "loss": loss_info, "x": x0, "guards": few_runs_guard(fit) + guards,
             "meaning": "a new run's measured accuracy (loss interval + link parameters + "
                        "run scatter of accuracy, at least as wide as the backtests' errors "
                        "and the spread of routes they cannot tell apart); clipped to "
