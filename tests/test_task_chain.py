@@ -235,3 +235,17 @@ def test_a_link_fitted_on_one_run_warns_that_other_models_are_not_measured(tmp_p
     res = run_script("predict", "--fit", str(fit.save(tmp_path / "one.json")), "--loss", "3.0")
     assert res.code == 0 and "warning: acc_demo: the link was fitted on 1 run(s)" in \
         " ".join(res.stdout.split())
+
+
+def test_task_fit_given_to_the_wrong_command_or_half_a_target_says_what_to_do(chain_fit,
+                                                                            tmp_path):
+    path = str(chain_fit.save(tmp_path / "task.json"))
+    res = run_inprocess("frontier", "--fit", path, "--compute", "1e18")
+    assert_one_line_error(res, "it is a scalinglab.taskfit file: a task fit answers `predict`")
+    res = run_inprocess("predict", "--fit", path, "--params", "1e8", "--kind", "law")
+    assert_one_line_error(res, "a task fit gives run intervals only")
+    via_c = fit_task(ladder(), "acc_demo", chance=0.25, via="loss", law="power", variable="C",
+                     bootstrap=0)
+    res = run_inprocess("predict", "--fit", str(via_c.save(tmp_path / "c.json")), "--params",
+                        "1e8")
+    assert_one_line_error(res, "missing C (FLOPs: give C, --compute; or N and D")

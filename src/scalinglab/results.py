@@ -78,6 +78,11 @@ def frame_from_columns(data: dict[str, list] | None) -> pd.DataFrame | None:
     return frame
 
 
+#: what a result file of another kind is for, when a command was given the wrong kind
+WHAT_TO_DO = {"scalinglab.taskfit": ": a task fit answers `predict` (accuracy at N and D, C or "
+                                    "a loss) and `report`; fit the loss alone for this"}
+
+
 def read_result_json(path: str | Path, fmt: str,
                      versions: tuple[int, ...] | None = None) -> dict[str, Any]:
     """Read a result file written by ``save``; one-line errors for unusable files.
@@ -93,7 +98,9 @@ def read_result_json(path: str | Path, fmt: str,
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ScalingLabError(f"result file {str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != fmt:
-        raise ScalingLabError(f"{str(path)!r} is not a {fmt} file")
+        found = data.get("format") if isinstance(data, dict) else None
+        what = f" (it is a {found} file{WHAT_TO_DO.get(found, '')})" if found else ""
+        raise ScalingLabError(f"{str(path)!r} is not a {fmt} file{what}")
     if versions is not None and data.get("version") not in versions:
         known = ", ".join(map(str, versions))
         raise ScalingLabError(f"{str(path)!r} is a {fmt} file of format version "

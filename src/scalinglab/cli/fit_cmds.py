@@ -315,6 +315,9 @@ def predict_command(
     from scalinglab.fit.intervals import check_kind  # noqa: PLC0415
 
     if task_cmds.is_task_fit(fit):
+        if kind != "run":
+            raise ScalingLabError(f"--kind {kind}: a task fit gives run intervals only (a new "
+                                  f"run's measured accuracy); drop --kind")
         task_cmds.predict_task_command(fit, params, tokens, compute, loss, level, as_json,
                                        allow_far)
         return

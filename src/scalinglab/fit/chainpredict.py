@@ -84,8 +84,10 @@ def target_x(fit, inputs: dict[str, float]) -> tuple[float, dict[str, float]]:
         inputs["C"] = 6.0 * _positive(inputs["N"], "N") * _positive(inputs["D"], "D")
     missing = [v for v in variables if v not in inputs]
     if missing:
+        how = (" (FLOPs: give C, --compute; or N and D, --params and --tokens, for C = 6ND)"
+               if "C" in missing else "")
         raise ScalingLabError(f"this task fit's loss law needs {', '.join(variables)}; "
-                              f"missing {', '.join(missing)}")
+                              f"missing {', '.join(missing)}{how}")
     law_in = {v: _positive(inputs[v], v) for v in variables}
     return float(fit.loss_fit.predict(**law_in)), law_in
 
