@@ -42,6 +42,7 @@ from scalinglab.fit.chaincalib import (
 )
 from scalinglab.fit.linkfit import (  # noqa: F401 (TaskRefusal, the constants: public here too)
     MAX_LINK_SPREAD,
+    MIN_RUNS_FOR_RUN_BOOTSTRAP,
     SCATTER_DRAWS,
     TaskRefusal,
     free_parameters,
@@ -68,8 +69,6 @@ FORMAT_VERSION = 1
 DEFAULT_LINK = "sigmoid_pm"
 #: joint bootstrap resamples (each refits the loss law and the link)
 DEFAULT_BOOTSTRAP = 64
-#: fewer runs than this: resample rows instead of runs (as the loss fit does)
-MIN_RUNS_FOR_RUN_BOOTSTRAP = 3
 #: a task counts as above chance when its best rows (the top fifth by loss or compute) average
 #: this many run scatters above chance, and at least NEAR_CHANCE_POINTS accuracy points
 NEAR_CHANCE_SCATTERS = 3.0

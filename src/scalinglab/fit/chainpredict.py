@@ -17,9 +17,14 @@ from scipy.stats import norm
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import guards as _guards
-from scalinglab.fit.chain import MIN_RUNS_FOR_RUN_BOOTSTRAP
 from scalinglab.fit.chaincalib import widen_accuracy_interval
-from scalinglab.fit.linkfit import MAX_LINK_SPREAD, SCATTER_DRAWS, TaskRefusal, fit_link_params
+from scalinglab.fit.linkfit import (
+    MAX_LINK_SPREAD,
+    MIN_RUNS_FOR_RUN_BOOTSTRAP,
+    SCATTER_DRAWS,
+    TaskRefusal,
+    fit_link_params,
+)
 from scalinglab.laws.links import link_values
 
 

@@ -207,11 +207,14 @@ def describe_method(model: RunIntervalModel) -> str:
     """One sentence on how the extrapolation term was obtained."""
     d = model.details
     plan = d.get("cut_plan", {}).get("text")
-    if model.calibrated:
+    if model.calibrated:   # curves: each checkpoint of a held-out run is a score
+        n, runs = d.get("n_scores", 0), d.get("n_runs_scored")
+        held = (f"{n} held-out rows of {runs} runs" if d.get("unit") == "runs" and runs
+                not in (None, n) else f"{n} held-out {d.get('unit', 'runs')}")
         where = "at the given compute cuts" if d.get("cuts_given") else "inside the data"
         where += f" ({plan})" if plan else ""
         return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
-                f"({_held_out_text(d)}, up to "
+                f"({held}, up to "
                 f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
                 f"{model.slope:.4f} log-loss sd per decade (as the square root of the "
                 f"distance beyond {d.get('max_distance', 0):.2f}), split-conformal multiplier"
@@ -223,16 +226,6 @@ def describe_method(model: RunIntervalModel) -> str:
     return (f"NOT calibrated ({reason}): default slope "
             f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and "
             f"{multiplier}")
-
-
-def _held_out_text(details: dict[str, Any]) -> str:
-    """``"40 held-out runs"``, or ``"3633 held-out rows of 117 runs"`` on curves (each of a
-    run's checkpoints is a score, and a run held out by several cuts is scored by each)."""
-    n_scores, unit = details.get("n_scores", 0), details.get("unit", "runs")
-    n_runs = details.get("n_runs_scored", n_scores)
-    if unit == "runs" and n_runs != n_scores:
-        return f"{n_scores} held-out rows of {n_runs} runs"
-    return f"{n_scores} held-out {unit}"
 
 
 def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
@@ -378,9 +371,8 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
 
 @dataclass
 class CutScores:
-    """One nested backtest's held-out rows: ``errors`` ln L - ln L_hat (log loss),
-    ``distances`` u (decades beyond the rows below the cut), ``weights`` (summing to 1) and
-    ``run_ids``, the held-out runs they come from (empty when cutting by rows)."""
+    """One cut's held-out rows: ``errors`` ln L - ln L_hat (log loss), ``distances`` u (decades
+    beyond the rows below the cut), ``weights`` (sum 1), ``run_ids`` (none by rows)."""
 
     errors: np.ndarray
     distances: np.ndarray

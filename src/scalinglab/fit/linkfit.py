@@ -19,6 +19,9 @@ from scalinglab.laws.links import LINK_FORMS, link_values
 SCATTER_DRAWS = 64
 #: refuse a target where the bootstrap links' 90% band is wider than this share of [chance, 1]
 MAX_LINK_SPREAD = 0.5
+#: fewer runs than this: resample rows instead of runs (as the loss fit does), and the scatter
+#: around the link is the runs' checkpoint noise only (the few_runs guard says so)
+MIN_RUNS_FOR_RUN_BOOTSTRAP = 3
 
 
 class TaskRefusal(FitError):
