@@ -123,7 +123,8 @@ class TaskFit(SavableResult):
         or a measured ``loss`` (nats, the intermediate's units) to use step 2 alone.
         Keys: ``accuracy``, ``low``, ``high``, ``level``, ``kind`` ("run"), ``via``, ``loss``
         (point, low, high of the intermediate; None for via compute), ``chance``, ``meaning``,
-        ``guards`` (distance from the data: :func:`~scalinglab.fit.chainpredict.task_guards`).
+        ``guards`` (distance from the data, through the loss fit's guards or, via compute,
+        :func:`~scalinglab.fit.chainpredict.task_guards`; ``few_runs``).
         Raises :class:`TaskRefusal` where the bootstrap links disagree too much to answer, and
         :class:`~scalinglab.fit.guards.GuardRefused` past the distance limits unless
         ``allow_far``.

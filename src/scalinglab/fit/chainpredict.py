@@ -121,28 +121,25 @@ def few_runs_guard(fit) -> list[_guards.Guard]:
         f"off by up to 13 points at the 7B's losses, bench/README.md)")]
 
 
-def task_guards(fit, inputs: dict[str, float], law_in: dict[str, float],
-                allow_far: bool = False) -> list[_guards.Guard]:
-    """The distance guards of a task question; raises :class:`GuardRefused` past the limits.
+def task_guards(fit, inputs: dict[str, float], allow_far: bool = False) -> list[_guards.Guard]:
+    """The distance guards of a question to a task fit through compute; raises
+    :class:`GuardRefused` past the limits.
 
-    Through a loss law the question is the loss fit's (its inputs against its fitted rows, with
-    its limits and its other guards).  Through compute it is the distance of C = 6ND (FLOPs)
-    from the fitted rows' compute, with the loss fit's limits for C (warning past 2 decades,
-    refusal past 4: :mod:`scalinglab.fit.guards`).  A measured loss (step 2 alone) has none:
-    the link's own refusal covers the unidentified region.
+    The distance is that of C = 6ND (FLOPs) from the fitted rows' compute, with the loss fit's
+    limits for C (warning past 2 decades, refusal past 4: :mod:`scalinglab.fit.guards`).
+    Through a loss law the loss fit's own guards apply (:func:`_loss_band`); a measured loss
+    (step 2 alone) has none: the link's own refusal covers the unidentified region.
     """
+    if fit.via != "compute":
+        return []
+    low, high = fit.x_range
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return [_guards.Guard("distance", "C", None, "decades", None, "note",
+                              "distance from the data not checked: this task fit carries "
+                              "no record of the compute it was fitted to")]
     given = {k: v for k, v in inputs.items() if k in ("N", "D", "C") and v is not None}
-    if fit.via == "compute":
-        low, high = fit.x_range
-        if not (np.isfinite(low) and np.isfinite(high)):
-            return [_guards.Guard("distance", "C", None, "decades", None, "note",
-                                  "distance from the data not checked: this task fit carries "
-                                  "no record of the compute it was fitted to")]
-        ranges = {"C": (10.0 ** float(low), 10.0 ** float(high))}
-        return _guards.enforce(_guards.distance_guards(given, ranges, ("C",), allow_far))
-    if law_in:   # the loss law's own inputs (C = 6ND for a law in C), as its interval asks
-        return fit.loss_fit.question_guards(law_in, allow_far)
-    return []
+    ranges = {"C": (10.0 ** float(low), 10.0 ** float(high))}
+    return _guards.enforce(_guards.distance_guards(given, ranges, ("C",), allow_far))
 
 
 def interval_at(fit, level: float, inputs: dict[str, float],
@@ -153,14 +150,14 @@ def interval_at(fit, level: float, inputs: dict[str, float],
         raise ScalingLabError(f"level must be in (0, 1), got {level}")
     z = float(norm.ppf(0.5 + level / 2))
     x0, law_in = target_x(fit, inputs)
-    guards = task_guards(fit, inputs, law_in, allow_far)
+    guards = task_guards(fit, inputs, allow_far)
     rng = np.random.default_rng(fit.seed + 1)
     params = fit.link.raw()[None, :] if fit.link_draws is None else fit.link_draws
     n = len(params)
     loss_info = None
     if law_in:
-        x_draws, loss_info, guards = _loss_draws(fit, law_in, x0, level, z, n, rng, guards,
-                                                 allow_far)
+        lo, hi, guards = _loss_band(fit, law_in, x0, level, allow_far)
+        x_draws, loss_info = _loss_draws(fit, law_in, x0, lo, hi, z, n, rng)
     else:
         x_draws = np.full((n, SCATTER_DRAWS), x0)
     mean_acc = np.stack([link_values(p, x_draws[i], fit.chance) for i, p in enumerate(params)])
@@ -192,16 +189,20 @@ def interval_at(fit, level: float, inputs: dict[str, float],
                            "floor": float(floor), "resamples": n, **widened}}
 
 
-def _loss_draws(fit, law_in, point, level, z, n, rng, guards, allow_far):
-    """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval;
-    the loss info; the guards (the loss interval's, which add its floor, when it has one)."""
+def _loss_band(fit, law_in, point, level, allow_far) -> tuple[float, float, list]:
+    """(low, high) of the loss's calibrated run interval at the target (the point itself when
+    the loss fit has no calibration) and the loss fit's guards of the question (refusals
+    raise), with the interval's floor guard when it has one."""
+    if fit.loss_fit.run_interval is None:
+        return point, point, fit.loss_fit.question_guards(law_in, allow_far)
+    band = fit.loss_fit.predict_interval(level=level, allow_far=allow_far, **law_in)
+    return float(band["low"]), float(band["high"]), list(band["guards"])
 
-    if fit.loss_fit.run_interval is None:       # no calibration: step-1 draws and scatter only
-        lo = hi = point
-    else:                                       # a guard's refusal of the loss passes through
-        band = fit.loss_fit.predict_interval(level=level, allow_far=allow_far, **law_in)
-        lo, hi = float(band["low"]), float(band["high"])
-        guards = list(band.get("guards", guards))
+
+def _loss_draws(fit, law_in, point, lo, hi, z, n, rng):
+    """(n, SCATTER_DRAWS) losses: step-1 draws times the rest of the calibrated run interval
+    [lo, hi]; and the loss info."""
+
     sd_total = max(np.log(hi / point), np.log(point / lo), 0.0) / z
     if fit.step1_draws and len(fit.step1_draws) == n:
         centre = np.array([float(law.predict(**_vars(law, law_in))) for law in fit.step1_draws])
@@ -212,7 +213,7 @@ def _loss_draws(fit, law_in, point, level, z, n, rng, guards, allow_far):
     draws = centre[:, None] * np.exp(sd_rest * rng.standard_normal((n, SCATTER_DRAWS)))
     info = {"loss": point, "low": lo, "high": hi, "column": fit.intermediate,
             "unit": "nats (per token for a validation loss)"}
-    return draws, info, guards
+    return draws, info
 
 
 def _vars(law, law_in: dict[str, float]) -> dict[str, float]:
