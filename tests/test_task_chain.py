@@ -249,3 +249,17 @@ def test_task_fit_given_to_the_wrong_command_or_half_a_target_says_what_to_do(ch
     res = run_inprocess("predict", "--fit", str(via_c.save(tmp_path / "c.json")), "--params",
                         "1e8")
     assert_one_line_error(res, "missing C (FLOPs: give C, --compute; or N and D")
+
+
+def test_the_tables_and_step_1s_warnings_reach_the_task_fit(tmp_path):
+    """Curves without run ids and N in millions: the loss fit warns about both; a task fit on
+    the same table must say so too (it printed neither)."""
+    frame = ladder().drop(columns=["run_id"]).assign(n_params=lambda f: f.n_params / 1e6)
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    res = run_script("fit", str(tmp_path / "runs.csv"), "--task", "acc_demo", "--chance", "0.25",
+                     "--via", "loss", "--bootstrap", "0", "--out", str(tmp_path / "t.json"))
+    text = " ".join(res.stdout.split())
+    assert res.code == 0 and "warning: the table has no run id column" in text
+    assert "warning: step 1:" in text and "tokens per parameter" in text
+    assert text.count("no run id column") == 1
+    assert TaskFit.load(tmp_path / "t.json").warnings[0].startswith("the table has no run id")

@@ -103,6 +103,8 @@ class TaskFit(SavableResult):
     above_chance: dict[str, float] = field(default_factory=dict)
     bootstrap_unit: str = "runs"
     notes: list[str] = field(default_factory=list)
+    #: the run table's warnings (e.g. no run ids) and step 1's (e.g. implausible units)
+    warnings: list[str] = field(default_factory=list)
     #: routes the backtests cannot tell from the chosen one (fitted on all rows; their spread
     #: widens the interval) and what widens it (:mod:`scalinglab.fit.chaincalib`)
     alternatives: list[dict[str, Any]] = field(default_factory=list)
@@ -150,7 +152,7 @@ class TaskFit(SavableResult):
             "selection": self.selection, "level": self.level, "seed": self.seed,
             "n_rows": self.n_rows, "n_runs": self.n_runs, "x_range": list(self.x_range),
             "above_chance": self.above_chance, "bootstrap_unit": self.bootstrap_unit,
-            "notes": self.notes, "alternatives": self.alternatives,
+            "notes": self.notes, "warnings": self.warnings, "alternatives": self.alternatives,
             "widening": list(self.widening), "point": self.point,
         }
 
@@ -171,7 +173,7 @@ class TaskFit(SavableResult):
                    n_runs=data.get("n_runs", 0), x_range=tuple(data.get("x_range", (0, 0))),
                    above_chance=data.get("above_chance", {}),
                    bootstrap_unit=data.get("bootstrap_unit", "runs"),
-                   notes=data.get("notes", []),
+                   notes=data.get("notes", []), warnings=data.get("warnings", []),
                    alternatives=data.get("alternatives", []),
                    widening=tuple(data.get("widening", DEFAULT_WIDENING)),
                    point=data.get("point", DEFAULT_POINT))
@@ -216,6 +218,7 @@ class TaskFit(SavableResult):
             lines.append("  routes the backtests cannot tell apart (their spread widens the "
                          f"interval): {', '.join(a['route'] for a in self.alternatives)}")
         lines.extend(f"  note: {n}" for n in self.notes)
+        lines.extend(f"  warning: {w}" for w in self.warnings)
         return lines
 
 
@@ -237,6 +240,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     )
 
     frame = runs if isinstance(runs, pd.DataFrame) else load_runs(runs, require=())
+    table_warnings = list(frame.attrs.get("warnings", []))
     column = task_column(task)
     accuracy = check_accuracy(frame, column)
     frame = frame.loc[np.isfinite(accuracy)].reset_index(drop=True)
@@ -264,6 +268,9 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     from scalinglab.fit.chainpredict import few_runs_guard  # noqa: PLC0415
 
     out.notes.extend(g.message for g in few_runs_guard(out))
+    step1 = [] if out.loss_fit is None else [f"step 1: {w}" for w in out.loss_fit.warnings
+                                              if w not in table_warnings]
+    out.warnings = table_warnings + step1
     out.alternatives = _fit_alternatives(frame, column, chance, selection, link, loss_column,
                                          user_options)
     if bootstrap:
