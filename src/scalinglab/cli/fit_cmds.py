@@ -143,8 +143,9 @@ def fit_command(
     via: task_cmds.ViaOpt = "auto",
     loss_column: task_cmds.LossColumnOpt = "loss",
 ) -> None:
-    """Fit a scaling law to a table of training runs (Approach 3, 2 or 1), or with --task the
-    chain compute -> loss -> task accuracy."""
+    """Fit a scaling law to a table of runs; with --task, the chain to a task's accuracy.
+
+    Approach 3 (default), 2 or 1; the task chain is compute -> loss -> task accuracy."""
     from scalinglab.fit.api import fit  # noqa: PLC0415
 
     if task is not None:
@@ -310,8 +311,9 @@ def predict_command(
     as_json: JsonOpt = False,
     loss: task_cmds.AtLossOpt = None,
 ) -> None:
-    """Predict the loss (nats/token) of a run of N parameters on D tokens (or C FLOPs); with a
-    task fit, the accuracy and its run interval."""
+    """Predict the loss of a run of N parameters on D tokens (or C FLOPs), or a task's accuracy.
+
+    Loss in nats/token; with a task fit, the accuracy and its run interval."""
     from scalinglab.fit.intervals import check_kind  # noqa: PLC0415
 
     if task_cmds.is_task_fit(fit):

@@ -112,8 +112,10 @@ def plan(
     = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """What a budget buys (compute-optimal N, D, loss, time, energy, cost), or what a target
-    loss costs (--target-loss), with intervals from a fit's bootstrap draws."""
+    """What a budget buys (N, D, loss, time, energy, cost), or what a target loss costs.
+
+    Compute-optimal N and D at the budget (or at --target-loss), with intervals from a fit's
+    bootstrap draws."""
     costs = _cost_model(gpu, gpus, mfu, price_, currency, rate, pue, grid, watts, peak_flops,
                         inference_mfu)
     law = _law(fit, preset, level)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import guards as _guards
@@ -25,6 +24,7 @@ from scalinglab.fit.linkfit import (
     TaskRefusal,
     fit_link_params,
 )
+from scalinglab.fit.quantiles import normal_ppf
 from scalinglab.laws.links import link_values
 
 
@@ -148,7 +148,7 @@ def interval_at(fit, level: float, inputs: dict[str, float],
 
     if not 0 < level < 1:
         raise ScalingLabError(f"level must be in (0, 1), got {level}")
-    z = float(norm.ppf(0.5 + level / 2))
+    z = float(normal_ppf(0.5 + level / 2))
     x0, law_in = target_x(fit, inputs)
     guards = task_guards(fit, inputs, allow_far)
     rng = np.random.default_rng(fit.seed + 1)

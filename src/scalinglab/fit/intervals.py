@@ -53,11 +53,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
-from scipy.stats import t as student_t
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.cuts import plan_cuts
+from scalinglab.fit.quantiles import chi2_ppf, normal_ppf, student_t_ppf
 
 #: Fewer backtest errors than this (or fewer than two cuts) and the slope is not calibrated.
 MIN_SCORES = 8
@@ -145,7 +144,7 @@ class RunIntervalModel:
         calibrated = np.sqrt(self.scatter**2 + s_extra**2)
         total = np.maximum(calibrated, s_param)
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
-        gauss = float(norm.ppf(0.5 + level / 2))
+        gauss = float(normal_ppf(0.5 + level / 2))
         # each source at its own multiplier: q was calibrated for the backtests' spread, the
         # bootstrap's spread is a distribution of its own (Gaussian quantile); the larger rules,
         # never narrower than the scatter floor
@@ -196,11 +195,11 @@ class RunIntervalModel:
         below the chi-square(1) quantile at ``level``, divided by 2 z (a central ``level``
         range of a normal has width 2 z sd).
         """
-        accepted = [p["theta"] for p in self.profile if p["lr"] <= chi2.ppf(level, 1)]
+        accepted = [p["theta"] for p in self.profile if p["lr"] <= chi2_ppf(level, 1)]
         if len(accepted) < 2:
             return 0.0
         preds = law.log_predict_raw(np.asarray(accepted, dtype=float), X)
-        return (preds.max(axis=0) - preds.min(axis=0)) / (2 * norm.ppf(0.5 + level / 2))
+        return (preds.max(axis=0) - preds.min(axis=0)) / (2 * normal_ppf(0.5 + level / 2))
 
 
 def describe_method(model: RunIntervalModel) -> str:
@@ -245,8 +244,8 @@ def uncalibrated_multiplier(level: float, dof: float | None) -> float:
     (runs minus free parameters; a scale estimated from 3 runs of a 2-parameter law is no
     Gaussian sd), Gaussian when they are unknown (a fit saved before they were recorded)."""
     if dof is None:
-        return float(norm.ppf(0.5 + level / 2))
-    return float(student_t.ppf(0.5 + level / 2, max(float(dof), 1.0)))
+        return float(normal_ppf(0.5 + level / 2))
+    return float(student_t_ppf(0.5 + level / 2, max(float(dof), 1.0)))
 
 
 def scatter_dof(groups: np.ndarray, n_free: int) -> int:
@@ -286,7 +285,7 @@ def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: 
     if target >= 1:
         rms = float(np.sqrt(np.sum(w * s**2)))
         dof = max(n_eff - 1.0, 1.0)
-        return float(student_t.ppf(0.5 + level / 2, dof) * np.sqrt(1 + 1 / n_eff) * rms)
+        return float(student_t_ppf(0.5 + level / 2, dof) * np.sqrt(1 + 1 / n_eff) * rms)
     cum = np.cumsum(w)
     return float(s[np.searchsorted(cum, target - 1e-12)])
 

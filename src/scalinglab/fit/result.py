@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit import guards as _guards
 from scalinglab.fit.frontier_interval import frontier_answer, interval_label
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
+from scalinglab.fit.quantiles import chi2_ppf
 from scalinglab.fit.settings import FitSettings
 from scalinglab.fit.spread import adjust_interval
 from scalinglab.laws.base import Law
@@ -255,7 +255,7 @@ class FitResult(SavableResult):
         draws = None if boot is None or "E" not in boot.columns else boot["E"].to_numpy()
         profile = self.run_interval.profile if self.run_interval is not None else []
         accepted = [p["E"] for p in profile
-                    if "E" in p and p["lr"] <= chi2.ppf(level or self.level, 1)]
+                    if "E" in p and p["lr"] <= chi2_ppf(level or self.level, 1)]
         return _guards.loss_floor(self.law.params, draws, level or self.level,
                                   self.settings.E_fixed, accepted)
 

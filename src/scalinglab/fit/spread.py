@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
+from scalinglab.fit.quantiles import normal_ppf
 from scalinglab.laws.base import Law
 
 
@@ -64,7 +64,7 @@ def widen_interval(out: dict[str, Any], selection: dict[str, Any] | None, law: L
     spread = model_spread_log(selection, law, inputs)
     if np.all(np.asarray(spread) == 0) or "low" not in out:
         return out
-    scale = norm.ppf(0.5 + level / 2) / norm.ppf(0.95)
+    scale = normal_ppf(0.5 + level / 2) / normal_ppf(0.95)
     point = np.asarray(out["loss"], dtype=float)
     half = np.log(np.asarray(out["high"], dtype=float) / point)
     spread = np.reshape(spread, np.shape(half)) * scale

@@ -6,22 +6,28 @@ Nothing below ``report`` imports it: results' ``.plot()`` looks these functions 
 when called.
 """
 
-from scalinglab.report.figures import (
-    backtest,
-    budget_curve,
-    dropped_rows,
-    fit_rows,
-    fitted_rows,
-    isoflop_profiles,
-    law_frontier,
-    loss_contours,
-    loss_vs_compute,
-    optimal_allocation,
-    prediction_vs_measurement,
-    residuals,
-)
-from scalinglab.report.manifold import manifold_dimension
-from scalinglab.report.task_figures import accuracy_vs_compute, accuracy_vs_loss
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_FIGURE_FUNCTIONS = ("backtest", "budget_curve", "dropped_rows", "fit_rows", "fitted_rows",
+                     "isoflop_profiles", "law_frontier", "loss_contours", "loss_vs_compute",
+                     "optimal_allocation", "prediction_vs_measurement", "residuals")
+#: Exported name -> submodule, loaded on first use (PEP 562): the command line's tables need
+#: :mod:`scalinglab.report.selection`, not matplotlib (0.4 s to import).
+_EXPORTS = {**{name: "figures" for name in _FIGURE_FUNCTIONS},
+            "manifold_dimension": "manifold",
+            "accuracy_vs_compute": "task_figures", "accuracy_vs_loss": "task_figures"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'scalinglab.report' has no attribute {name!r}")
+    value = getattr(import_module(f"scalinglab.report.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")

@@ -8,12 +8,33 @@ Typical use::
     result.frame()  # one RunRecord row per evaluation
 """
 
-from scalinglab.train.config import RunPlan, TrainConfig, resolve_plan
-from scalinglab.train.data import load_text_corpus
-from scalinglab.train.loop import ProgressInfo, TrainingDiverged, TrainResult, train_run
-from scalinglab.train.model import GPT
-from scalinglab.train.schedules import Schedule
-from scalinglab.train.shape import ModelShape
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scalinglab.train.config import RunPlan, TrainConfig, resolve_plan
+    from scalinglab.train.data import load_text_corpus
+    from scalinglab.train.loop import ProgressInfo, TrainingDiverged, TrainResult, train_run
+    from scalinglab.train.model import GPT
+    from scalinglab.train.schedules import Schedule
+    from scalinglab.train.shape import ModelShape
+
+#: Exported name -> submodule.  Loaded on first use (PEP 562): the planner and the command
+#: line need the run's configuration and shape, not PyTorch (2 s to import).
+_EXPORTS = {"RunPlan": "config", "TrainConfig": "config", "resolve_plan": "config",
+            "load_text_corpus": "data", "ProgressInfo": "loop", "TrainingDiverged": "loop",
+            "TrainResult": "loop", "train_run": "loop", "GPT": "model", "Schedule": "schedules",
+            "ModelShape": "shape"}
 
 __all__ = ["GPT", "ModelShape", "ProgressInfo", "RunPlan", "Schedule", "TrainConfig",
            "TrainResult", "TrainingDiverged", "load_text_corpus", "resolve_plan", "train_run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'scalinglab.train' has no attribute {name!r}")
+    value = getattr(import_module(f"scalinglab.train.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
