@@ -8,8 +8,7 @@ when called.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from scalinglab.lazy import lazy_exports
 
 _FIGURE_FUNCTIONS = ("backtest", "budget_curve", "dropped_rows", "fit_rows", "fitted_rows",
                      "isoflop_profiles", "law_frontier", "loss_contours", "loss_vs_compute",
@@ -19,15 +18,7 @@ _FIGURE_FUNCTIONS = ("backtest", "budget_curve", "dropped_rows", "fit_rows", "fi
 _EXPORTS = {**{name: "figures" for name in _FIGURE_FUNCTIONS},
             "manifold_dimension": "manifold",
             "accuracy_vs_compute": "task_figures", "accuracy_vs_loss": "task_figures"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'scalinglab.report' has no attribute {name!r}")
-    value = getattr(import_module(f"scalinglab.report.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")

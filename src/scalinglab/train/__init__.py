@@ -10,8 +10,9 @@ Typical use::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from scalinglab.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from scalinglab.train.config import RunPlan, TrainConfig, resolve_plan
@@ -32,9 +33,4 @@ __all__ = ["GPT", "ModelShape", "ProgressInfo", "RunPlan", "Schedule", "TrainCon
            "TrainResult", "TrainingDiverged", "load_text_corpus", "resolve_plan", "train_run"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'scalinglab.train' has no attribute {name!r}")
-    value = getattr(import_module(f"scalinglab.train.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
