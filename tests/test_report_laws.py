@@ -66,3 +66,5 @@ def test_compute_only_law_report_through_the_console_script(tmp_path):
     assert "residuals" in payload["figures"], payload["omitted"]
     assert "not iterable" not in json.dumps(payload["omitted"])
     assert out.read_text().count("<svg") == len(payload["figures"])
+    # the residuals are drawn against C for a law in C, and the caption says so
+    assert "residuals of the fitted rows against C (FLOPs);" in out.read_text()

@@ -140,8 +140,8 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
          "makes one)",
          lambda f: f(fit, fit_runs, inputs.prediction, measured=inputs.measured)),
         ("residuals", "Residuals of the fit",
-         "Log-loss residuals of the fitted rows against N and D; a trend in the binned median "
-         "means the law's form misses something.",
+         f"Log-loss residuals of the fitted rows against {_residual_axes(fit)}; a trend in "
+         "the binned median means the law's form misses something.",
          no_fit if fit is None else no_rows if fit_runs is None else None,
          lambda f: f(fit, fit_runs)),
         ("backtest", "Backtest",
@@ -170,6 +170,15 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
                 figure.failed = not isinstance(exc, ScalingLabError)
         out.append(figure)
     return out
+
+
+def _residual_axes(fit) -> str:
+    """The variables the residuals figure plots against (N and D, else the law's own)."""
+    if fit is None:
+        return "the law's inputs"
+    variables = [v for v in ("N", "D") if v in fit.law.variables] or list(fit.law.variables)
+    names = {"N": "N (parameters)", "D": "D (tokens)", "C": "C (FLOPs)"}
+    return " and ".join(names.get(v, v) for v in variables)
 
 
 def _dropped_caption(inputs: ReportInputs) -> str:
