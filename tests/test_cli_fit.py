@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scalinglab.cli import app
+from tests.clihelp import run_script
 from tests.conftest import EPOCH_COLUMNS, EPOCH_CSV, shared_file
 
 runner = CliRunner()
@@ -97,3 +98,13 @@ def test_malformed_tables_exit_2(tmp_path):
         proc = cli("fit", str(path), "--bootstrap", "0")
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_a_table_of_N_D_and_loss_fits_through_the_console_script(tmp_path):
+    rows = [(n, 20 * n * f) for n in (1e7, 3e7, 1e8, 3e8) for f in (0.5, 1.0, 2.0)]
+    lines = [f"{n},{d},{1.8 + 400 * n**-0.34 + 1800 * d**-0.28}\n" for n, d in rows]
+    table = tmp_path / "nd.csv"
+    table.write_text("N,D,loss\n" + "".join(lines))
+    done = run_script("fit", str(table), "--bootstrap", "0")
+    assert done.code == 0, done.stderr
+    assert "column 'N' read as n_params" in done.stdout + done.stderr

@@ -90,3 +90,20 @@ def test_mapped_column_replaces_a_column_with_the_canonical_name():
     assert swapped["loss"].tolist() == [1.95, 1.85]
     assert swapped["exact_loss"].tolist() == [2.0, 1.9]
     assert load_runs(table, columns={"loss": "loss"})["loss"].tolist() == [2.0, 1.9]
+
+
+def test_columns_named_by_the_short_aliases_are_read_and_said():
+    """A table of N, D and loss (the names the literature uses) loads without a mapping; a
+    column that already bears the record's name, or a mapping, wins over an alias column."""
+    table = pd.DataFrame({"N": [1e6, 2e6, 4e6], "D": [1e8, 2e8, 4e8], "loss": [3.0, 2.9, 2.8],
+                          "arch": ["a", "b", "c"]})
+    runs = load_runs(table)
+    assert runs["n_params"].tolist() == [1e6, 2e6, 4e6] and runs["tokens"].tolist()[0] == 1e8
+    assert "arch" in runs.columns                       # other columns are kept, not filtered
+    assert any("'N' read as n_params" in note for note in runs.attrs["notes"])
+    both = load_runs(table.assign(n_params=[5e6, 6e6, 7e6]))
+    assert both["n_params"].tolist() == [5e6, 6e6, 7e6]
+    mapped = load_runs(table.assign(size=[7e6, 8e6, 9e6]), columns={"N": "size"})
+    assert mapped["n_params"].tolist() == [7e6, 8e6, 9e6]
+    with pytest.raises(RunsError, match="the table has 'M', 'D'"):
+        load_runs(table.rename(columns={"N": "M"}))

@@ -257,8 +257,11 @@ def load_runs(
     mapping = parse_column_mapping(columns) if isinstance(columns, str) else dict(columns or {})
     mapping = {ALIASES.get(k, k): v for k, v in mapping.items()}
     _check_sources(frame, mapping)
-    view = _user_view(frame, mapping)
-    notes: list[str] = []
+    implicit = _alias_columns(frame, mapping)
+    view = _user_view(frame, {**mapping, **implicit})
+    frame = frame.rename(columns={alias: canonical for canonical, alias in implicit.items()})
+    notes = [f"column {alias!r} read as {canonical} ({RECORD_COLUMNS[canonical]})"
+             for canonical, alias in implicit.items()]
     run_column = _detect_run_column(frame, mapping)
     if run_column is not None:
         mapping["run_id"] = run_column
@@ -293,6 +296,15 @@ def load_runs(
     out.attrs["warnings"] = warnings
     out.attrs["user_view"] = {"columns": view.columns, "mapping": view.mapping}
     return out
+
+
+def _alias_columns(frame: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, str]:
+    """{record column: table column} for columns named by an alias (N, D, C, L) where the
+    record column itself is neither in the table nor mapped: a table of N, D and loss."""
+    taken = set(mapping) | set(mapping.values()) | set(map(str, frame.columns))
+    return {canonical: alias for alias, canonical in ALIASES.items()
+            if alias in frame.columns and canonical not in taken
+            and alias not in set(mapping.values())}
 
 
 def _rows_as_runs_warning(frame: pd.DataFrame, view: _UserView) -> list[str]:
