@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-# OpenMP reads its wait policy once, when torch loads (the commands below import it): idle
+# OpenMP reads its wait policy once, when torch loads (a command that trains imports it): idle
 # threads that sleep instead of spinning keep multi-threaded training usable when another
 # program takes a core (issue 13; bench/busy_threads.py).  A value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
