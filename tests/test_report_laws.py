@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,3 +69,19 @@ def test_compute_only_law_report_through_the_console_script(tmp_path):
     assert out.read_text().count("<svg") == len(payload["figures"])
     # the residuals are drawn against C for a law in C, and the caption says so
     assert "residuals of the fitted rows against C (FLOPs);" in out.read_text()
+    assert "with the fitted L(C) and its band" in out.read_text()
+
+
+def test_a_table_of_compute_and_loss_alone_gets_its_loss_against_compute_figure(tmp_path):
+    """No N to colour by: the runs are drawn in one colour (it was left out, 'needs n_params')."""
+    compute = np.logspace(18, 21, 12)
+    table = tmp_path / "c.csv"
+    pd.DataFrame({"flops": compute, "loss": 1.7 + 900 * compute**-0.12}).to_csv(table,
+                                                                               index=False)
+    out = tmp_path / "c.html"
+    done = run_script("report", str(table), "--law", "power", "--variable", "C",
+                      "--bootstrap", "20", "-o", str(out), "--json")
+    assert done.code == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert "loss_vs_compute" in payload["figures"], payload["omitted"]
+    assert "with the fitted L(C) and its band" in out.read_text()

@@ -108,9 +108,7 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     target = inputs.target_compute
     specs: list[tuple[str, str, str, str | None, Callable[[Any], Any]]] = [
         ("loss_vs_compute", "Loss against compute",
-         "Each run's loss against its training compute, coloured by model size; the fitted "
-         "compute-optimal frontier should be the lower envelope that no run crosses."
-         + _dropped_caption(inputs),
+         _compute_caption(fit) + _dropped_caption(inputs),
          None if runs is not None or fit is not None else "the source has no runs and no fit",
          lambda f: f(runs=runs, fit=fit, envelope=inputs.envelope)),
         ("isoflop_profiles", "IsoFLOP profiles",
@@ -170,6 +168,15 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
                 figure.failed = not isinstance(exc, ScalingLabError)
         out.append(figure)
     return out
+
+
+def _compute_caption(fit) -> str:
+    """What Figure "loss against compute" shows: a frontier over sizes, or a law in C alone."""
+    if fit is not None and tuple(fit.law.variables) == ("C",):
+        return ("Each run's loss against its training compute, with the fitted L(C) and its "
+                "band; the runs should scatter about the curve without a trend.")
+    return ("Each run's loss against its training compute, coloured by model size; the fitted "
+            "compute-optimal frontier should be the lower envelope that no run crosses.")
 
 
 def _residual_axes(fit) -> str:

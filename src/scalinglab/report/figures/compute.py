@@ -96,33 +96,42 @@ def _draw_runs(fig: Figure, ax: Axes, frame: pd.DataFrame, ncol: str,
                dropped: pd.DataFrame | None) -> list[float]:
     """Curves (runs with several rows) and points, coloured by N; dropped rows as crosses.
 
-    Returns the compute span drawn (FLOPs).
+    A table of compute and loss alone (a law in C) is drawn in one colour, without a colour
+    bar.  Returns the compute span drawn (FLOPs).
     """
-    n_values = _column(frame, ncol, "loss_vs_compute (colour by N)")
+    by_size = ncol in frame.columns or "flops" not in frame.columns
+    n_values = (_column(frame, ncol, "loss_vs_compute (colour by N)") if by_size
+                else np.ones(len(frame)))
     frame = frame.assign(_C=_flops(frame, ncol), _N=n_values).sort_values(["run_id", "_C"])
     norm, cmap = log_norm(n_values), RUN_CMAP
+    plain = OKABE_ITO["blue"]
+
+    def colours(n: np.ndarray) -> Any:
+        return cmap(norm(n)) if by_size else plain
+
     multi = frame.groupby("run_id", sort=False)["loss"].transform("size").to_numpy() >= 2
     curves = [g[["_C", "loss"]].to_numpy(dtype=float)
               for _, g in frame[multi].groupby("run_id", sort=False)]
     if curves:
         curve_n = frame[multi].groupby("run_id", sort=False)["_N"].first().to_numpy(float)
-        ax.add_collection(LineCollection(curves, colors=cmap(norm(curve_n)), linewidths=1.3,
+        ax.add_collection(LineCollection(curves, colors=colours(curve_n), linewidths=1.3,
                                          alpha=0.9, label=f"runs ({len(curves)} loss curves)"),
                           autolim=True)
     gone = (FitRows(frame.iloc[:0], dropped).is_dropped(frame) if dropped is not None
             else np.zeros(len(frame), dtype=bool))
     points = frame[~multi & ~gone]
     if len(points):
-        ax.scatter(points["_C"], points["loss"], c=points["_N"], cmap=cmap, norm=norm, s=20,
-                   alpha=0.9, edgecolors="none", zorder=2,
+        ax.scatter(points["_C"], points["loss"], color=colours(points["_N"].to_numpy(float)),
+                   s=20, alpha=0.9, edgecolors="none", zorder=2,
                    label=f"runs ({len(points)} final losses)")
     if gone.any():
         reason = dropped["reason"].iloc[0]
         ax.scatter(frame["_C"][gone], frame["loss"][gone], marker="x", s=34, linewidths=1.4,
                    color=OKABE_ITO["vermillion"], zorder=3,
                    label=f"dropped by the fit ({int(gone.sum())} rows): {reason}")
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
-    bar.set_label(LABELS["N"])
+    if by_size:
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
+        bar.set_label(LABELS["N"])
     return [float(frame["_C"].min()), float(frame["_C"].max())]
 
 
