@@ -119,6 +119,12 @@ def test_a_power_law_in_n_says_it_ignores_tokens(files):
     assert "does not use D" in " ".join(result.stdout.split())
 
 
+def test_plan_of_a_law_in_one_variable_says_what_to_do_instead(files):
+    result = run_script("plan", "--fit", str(files["power"]), "--budget-flops", "1e21")
+    assert_one_line_error(result, "not power")
+    assert "predict single runs" in result.stderr
+
+
 def test_rows_marked_not_final_without_run_ids_are_flagged(tmp_path):
     # without run ids every row is its own run, so checkpoint rows (final = 0) would be fitted
     # as finished runs; the user is told, by the console script and by the API
