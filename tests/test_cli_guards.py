@@ -125,6 +125,12 @@ def test_plan_of_a_law_in_one_variable_says_what_to_do_instead(files):
     assert "predict single runs" in result.stderr
 
 
+def test_predict_with_compute_alone_on_a_law_in_n_and_d_points_to_frontier(files):
+    result = run_script("predict", "--fit", str(files["fit"]), "--compute", "1e20")
+    assert_one_line_error(result, "needs --params")
+    assert "scalinglab frontier --compute" in result.stderr
+
+
 def test_rows_marked_not_final_without_run_ids_are_flagged(tmp_path):
     # without run ids every row is its own run, so checkpoint rows (final = 0) would be fitted
     # as finished runs; the user is told, by the console script and by the API

@@ -329,7 +329,10 @@ def predict_command(
     inputs = {}
     for var in law.variables:
         if given.get(var) is None:
-            raise ScalingLabError(f"the {law.name} law needs {VARIABLE_FLAGS.get(var, var)}")
+            hint = ("; for the compute-optimal run at that compute, ask `scalinglab frontier "
+                    "--compute C`" if compute is not None and "C" not in law.variables else "")
+            raise ScalingLabError(f"the {law.name} law needs "
+                                  f"{VARIABLE_FLAGS.get(var, var)}{hint}")
         inputs[var] = parse_float(given[var], VARIABLE_FLAGS.get(var, f"--{var}"))
     # inputs the law does not use are not dropped silently: the guards say so
     question = {k: parse_float(v, VARIABLE_FLAGS[k]) for k, v in given.items() if v is not None}
