@@ -56,32 +56,30 @@ def test_every_law_form_renders_a_report_with_its_residuals(options):
     assert figures["residuals"].svg is not None, figures["residuals"].reason
 
 
-def test_compute_only_law_report_through_the_console_script(tmp_path):
-    table = tmp_path / "runs.csv"
-    _table().to_csv(table, index=False)
-    out = tmp_path / "r.html"
-    done = run_script("report", str(table), "--law", "power", "--variable", "C",
-                      "--bootstrap", "0", "-o", str(out), "--json")
+def _report_law_in_c(tmp_path, table: pd.DataFrame, bootstrap: str) -> tuple[dict, str]:
+    """``scalinglab report TABLE --law power --variable C`` through the console script."""
+    path, out = tmp_path / "runs.csv", tmp_path / "r.html"
+    table.to_csv(path, index=False)
+    done = run_script("report", str(path), "--law", "power", "--variable", "C",
+                      "--bootstrap", bootstrap, "-o", str(out), "--json")
     assert done.code == 0, done.stderr
-    payload = json.loads(done.stdout)
+    return json.loads(done.stdout), out.read_text()
+
+
+def test_compute_only_law_report_through_the_console_script(tmp_path):
+    payload, html = _report_law_in_c(tmp_path, _table(), "0")
     assert "residuals" in payload["figures"], payload["omitted"]
     assert "not iterable" not in json.dumps(payload["omitted"])
-    assert out.read_text().count("<svg") == len(payload["figures"])
+    assert html.count("<svg") == len(payload["figures"])
     # the residuals are drawn against C for a law in C, and the caption says so
-    assert "residuals of the fitted rows against C (FLOPs);" in out.read_text()
-    assert "with the fitted L(C) and its band" in out.read_text()
+    assert "residuals of the fitted rows against C (FLOPs);" in html
+    assert "with the fitted L(C) and its band" in html
 
 
 def test_a_table_of_compute_and_loss_alone_gets_its_loss_against_compute_figure(tmp_path):
     """No N to colour by: the runs are drawn in one colour (it was left out, 'needs n_params')."""
     compute = np.logspace(18, 21, 12)
-    table = tmp_path / "c.csv"
-    pd.DataFrame({"flops": compute, "loss": 1.7 + 900 * compute**-0.12}).to_csv(table,
-                                                                               index=False)
-    out = tmp_path / "c.html"
-    done = run_script("report", str(table), "--law", "power", "--variable", "C",
-                      "--bootstrap", "20", "-o", str(out), "--json")
-    assert done.code == 0, done.stderr
-    payload = json.loads(done.stdout)
+    table = pd.DataFrame({"flops": compute, "loss": 1.7 + 900 * compute**-0.12})
+    payload, html = _report_law_in_c(tmp_path, table, "20")
     assert "loss_vs_compute" in payload["figures"], payload["omitted"]
-    assert "with the fitted L(C) and its band" in out.read_text()
+    assert "with the fitted L(C) and its band" in html
