@@ -121,9 +121,10 @@ def _draw_runs(fig: Figure, ax: Axes, frame: pd.DataFrame, ncol: str,
             else np.zeros(len(frame), dtype=bool))
     points = frame[~multi & ~gone]
     if len(points):
-        ax.scatter(points["_C"], points["loss"], color=colours(points["_N"].to_numpy(float)),
-                   s=20, alpha=0.9, edgecolors="none", zorder=2,
-                   label=f"runs ({len(points)} final losses)")
+        colour = ({"c": points["_N"], "cmap": cmap, "norm": norm} if by_size
+                  else {"color": plain})                    # the colour bar reads N's scale
+        ax.scatter(points["_C"], points["loss"], s=20, alpha=0.9, edgecolors="none", zorder=2,
+                   label=f"runs ({len(points)} final losses)", **colour)
     if gone.any():
         reason = dropped["reason"].iloc[0]
         ax.scatter(frame["_C"][gone], frame["loss"][gone], marker="x", s=34, linewidths=1.4,
