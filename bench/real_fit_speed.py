@@ -92,12 +92,12 @@ def main() -> None:
                 batched_s, result = timed_fit(table, args.bootstrap)
             with ScipyOnly():
                 scipy_s, reference = timed_fit(table, args.bootstrap)
-        same = result.bootstrap_params.quantile([0.05, 0.5, 0.95]).sub(
+        quantile_gap = result.bootstrap_params.quantile([0.05, 0.5, 0.95]).sub(
             reference.bootstrap_params.quantile([0.05, 0.5, 0.95])).abs().max().max()
         rows.append({"family": name, "rows": len(table), "law": result.law.name,
                      "batched_s": batched_s, "scipy_s": scipy_s,
                      "fallbacks": counter.fallbacks, "resamples": counter.resamples,
-                     "max_quantile_diff": float(same)})
+                     "max_quantile_diff": float(quantile_gap)})
         print(f"  {name}: {batched_s:.2f} s / {scipy_s:.2f} s", flush=True)
     table_view = Table(title=f"fit(table, bootstrap={args.bootstrap}) on the development library")
     for column in ("family", "rows", "law", "batched path s", "SciPy path s", "ratio",

@@ -72,7 +72,7 @@ class NewtonResult:
 
     theta: np.ndarray       # (m, k) raw parameters
     value: np.ndarray       # (m,) objective (sum of Huber / delta, plus prior)
-    converged: np.ndarray   # (m,) bool: met the convergence test at a positive-definite point
+    converged: np.ndarray   # (m,) bool: met the convergence test at a semi-definite point
     iterations: np.ndarray  # (m,) Newton iterations used
     remaining: np.ndarray   # (m,) decrease the last quadratic model still promised (0: converged)
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from scalinglab.fit.intervals import weighted_conformal_quantile
-from scalinglab.fit.quantiles import normal_ppf
+from scalinglab.fit.quantiles import from_90_percent
 
 #: a route within this many paired standard errors of the chosen one's backtest error is one
 #: the data cannot tell apart from it (the loss laws' rule, scalinglab.fit.selection)
@@ -150,7 +150,7 @@ def widen_accuracy_interval(fit, point: float, low: float, high: float, level: f
             parts["backtest_multiplier"] = q
             parts["backtest_half_width"] = q * fit.scatter
     if "routes" in widening and len(alt):
-        scale = normal_ppf(0.5 + level / 2) / normal_ppf(0.95)
+        scale = from_90_percent(level)
         parts["route_spread"] = float(np.max(np.abs(alt - point)) * scale)
     if moved != point_in:
         parts["chosen_route_accuracy"] = point_in

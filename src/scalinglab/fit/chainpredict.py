@@ -24,7 +24,7 @@ from scalinglab.fit.linkfit import (
     TaskRefusal,
     fit_link_params,
 )
-from scalinglab.fit.quantiles import normal_ppf
+from scalinglab.fit.quantiles import central_z
 from scalinglab.laws.links import link_values
 
 
@@ -148,7 +148,7 @@ def interval_at(fit, level: float, inputs: dict[str, float],
 
     if not 0 < level < 1:
         raise ScalingLabError(f"level must be in (0, 1), got {level}")
-    z = float(normal_ppf(0.5 + level / 2))
+    z = central_z(level)
     x0, law_in = target_x(fit, inputs)
     guards = task_guards(fit, inputs, allow_far)
     rng = np.random.default_rng(fit.seed + 1)

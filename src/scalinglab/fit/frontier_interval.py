@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from scalinglab.fit.guards import question_guards
-from scalinglab.fit.quantiles import normal_ppf
+from scalinglab.fit.quantiles import from_90_percent
 from scalinglab.laws.forms import Chinchilla, chinchilla_frontier
 from scalinglab.laws.registry import as_chinchilla, law_from_dict
 from scalinglab.results import quantile_bounds, squeeze
@@ -164,8 +164,7 @@ def chosen_frontier(result, C: float | np.ndarray, law_values: np.ndarray, level
     env = np.atleast_1d(np.asarray(law_from_dict(record["envelope_law"]).predict(C=C),
                                    dtype=float))
     if record["indistinguishable"]:
-        widen = np.abs(np.log(env) - np.log(law_values)) * (normal_ppf(0.5 + level / 2) /
-                                                           normal_ppf(0.95))
+        widen = np.abs(np.log(env) - np.log(law_values)) * from_90_percent(level)
     if record["chosen"] == "envelope":
         return env, widen, "envelope"
     return law_values, widen, "law_frontier"

@@ -56,7 +56,7 @@ import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.cuts import plan_cuts
-from scalinglab.fit.quantiles import chi2_ppf, normal_ppf, student_t_ppf
+from scalinglab.fit.quantiles import central_z, chi2_ppf, student_t_ppf
 
 #: Fewer backtest errors than this (or fewer than two cuts) and the slope is not calibrated.
 MIN_SCORES = 8
@@ -144,7 +144,7 @@ class RunIntervalModel:
         calibrated = np.sqrt(self.scatter**2 + s_extra**2)
         total = np.maximum(calibrated, s_param)
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
-        gauss = float(normal_ppf(0.5 + level / 2))
+        gauss = central_z(level)
         # each source at its own multiplier: q was calibrated for the backtests' spread, the
         # bootstrap's spread is a distribution of its own (Gaussian quantile); the larger rules,
         # never narrower than the scatter floor
@@ -199,7 +199,7 @@ class RunIntervalModel:
         if len(accepted) < 2:
             return 0.0
         preds = law.log_predict_raw(np.asarray(accepted, dtype=float), X)
-        return (preds.max(axis=0) - preds.min(axis=0)) / (2 * normal_ppf(0.5 + level / 2))
+        return (preds.max(axis=0) - preds.min(axis=0)) / (2 * central_z(level))
 
 
 def describe_method(model: RunIntervalModel) -> str:
@@ -244,7 +244,7 @@ def uncalibrated_multiplier(level: float, dof: float | None) -> float:
     (runs minus free parameters; a scale estimated from 3 runs of a 2-parameter law is no
     Gaussian sd), Gaussian when they are unknown (a fit saved before they were recorded)."""
     if dof is None:
-        return float(normal_ppf(0.5 + level / 2))
+        return central_z(level)
     return float(student_t_ppf(0.5 + level / 2, max(float(dof), 1.0)))
 
 

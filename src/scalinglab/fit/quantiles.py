@@ -10,9 +10,14 @@ import numpy as np
 from scipy import special
 
 
-def normal_ppf(p):
-    """Standard normal quantile at probability ``p``."""
-    return special.ndtri(p)
+def central_z(level: float) -> float:
+    """z of a central normal interval at ``level`` (1.645 at 90%)."""
+    return float(special.ndtri(0.5 + level / 2))
+
+
+def from_90_percent(level: float) -> float:
+    """Factor taking a 90% half-width to the half-width at ``level`` (normal shape)."""
+    return central_z(level) / central_z(0.9)
 
 
 def student_t_ppf(p, dof):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.fit.quantiles import normal_ppf
+from scalinglab.fit.quantiles import from_90_percent
 from scalinglab.laws.base import Law
 
 
@@ -64,7 +64,7 @@ def widen_interval(out: dict[str, Any], selection: dict[str, Any] | None, law: L
     spread = model_spread_log(selection, law, inputs)
     if np.all(np.asarray(spread) == 0) or "low" not in out:
         return out
-    scale = normal_ppf(0.5 + level / 2) / normal_ppf(0.95)
+    scale = from_90_percent(level)
     point = np.asarray(out["loss"], dtype=float)
     half = np.log(np.asarray(out["high"], dtype=float) / point)
     spread = np.reshape(spread, np.shape(half)) * scale

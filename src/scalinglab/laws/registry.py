@@ -48,6 +48,6 @@ def as_chinchilla(law: Law, draws: pd.DataFrame | None = None
     hint = ("; a law in one variable (a table whose runs keep one tokens-per-parameter ratio, "
             "or one size) cannot say where the optimum lies: predict single runs with "
             "`predict`, or refit a table that varies N and D with --law chinchilla"
-            if law.name in ("power", "power_noE") else "")
+            if len(law.variables) == 1 else "")
     raise ScalingLabError(f"the compute-optimal frontier needs a law in N and D of the "
                           f"Chinchilla form (chinchilla or overtrain), not {law.name}{hint}")

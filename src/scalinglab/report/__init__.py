@@ -23,8 +23,4 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 FIGURES = ("loss_vs_compute", "isoflop_profiles", "optimal_allocation", "loss_contours",
            "prediction_vs_measurement", "residuals", "backtest", "budget_curve")
 
-__all__ = ["FIGURES", "accuracy_vs_compute", "accuracy_vs_loss", "backtest", "budget_curve",
-           "dropped_rows", "fit_rows", "fitted_rows",
-           "isoflop_profiles", "law_frontier",
-           "loss_contours", "loss_vs_compute", "manifold_dimension", "optimal_allocation",
-           "prediction_vs_measurement", "residuals"]
+__all__ = ["FIGURES", *_EXPORTS]

@@ -103,18 +103,14 @@ def _draw_runs(fig: Figure, ax: Axes, frame: pd.DataFrame, ncol: str,
     n_values = (_column(frame, ncol, "loss_vs_compute (colour by N)") if by_size
                 else np.ones(len(frame)))
     frame = frame.assign(_C=_flops(frame, ncol), _N=n_values).sort_values(["run_id", "_C"])
-    norm, cmap = log_norm(n_values), RUN_CMAP
-    plain = OKABE_ITO["blue"]
-
-    def colours(n: np.ndarray) -> Any:
-        return cmap(norm(n)) if by_size else plain
-
+    norm, cmap, plain = log_norm(n_values), RUN_CMAP, OKABE_ITO["blue"]
     multi = frame.groupby("run_id", sort=False)["loss"].transform("size").to_numpy() >= 2
     curves = [g[["_C", "loss"]].to_numpy(dtype=float)
               for _, g in frame[multi].groupby("run_id", sort=False)]
     if curves:
         curve_n = frame[multi].groupby("run_id", sort=False)["_N"].first().to_numpy(float)
-        ax.add_collection(LineCollection(curves, colors=colours(curve_n), linewidths=1.3,
+        colours = cmap(norm(curve_n)) if by_size else plain
+        ax.add_collection(LineCollection(curves, colors=colours, linewidths=1.3,
                                          alpha=0.9, label=f"runs ({len(curves)} loss curves)"),
                           autolim=True)
     gone = (FitRows(frame.iloc[:0], dropped).is_dropped(frame) if dropped is not None
