@@ -107,3 +107,18 @@ def test_columns_named_by_the_short_aliases_are_read_and_said():
     assert mapped["n_params"].tolist() == [7e6, 8e6, 9e6]
     with pytest.raises(RunsError, match="the table has 'M', 'D'"):
         load_runs(table.rename(columns={"N": "M"}))
+
+
+def test_loss_curves_without_run_ids_are_flagged_and_an_isoflop_grid_is_not():
+    """Rows of loss curves taken as separate finished runs are fitted and resampled as if
+    independent; a grid of separate runs (one row per size and budget) is what it says."""
+    sizes, steps = [1e6, 2e6, 4e6], np.geomspace(1e8, 1e10, 12)
+    curves = pd.DataFrame([(n, d, 2 + 1e3 / d**0.3) for n in sizes for d in steps],
+                          columns=["n_params", "tokens", "loss"])
+    (warning,) = load_runs(curves).attrs["warnings"]
+    assert "36 rows hold 3 model size(s), as loss curves do" in warning
+    assert "run_id=COLUMN" in warning
+    grid = curves[curves["tokens"].isin(steps[::3])]          # 4 budgets per size
+    assert load_runs(grid).attrs["warnings"] == []
+    assert load_runs(curves.assign(run_id=[f"r{n}" for n in curves["n_params"]])
+                     ).attrs["warnings"] == []

@@ -221,6 +221,9 @@ def write_runs(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+#: Rows per model size from which a table without run ids reads as loss curves (IsoFLOP grids: 3-9).
+CURVE_ROWS_PER_SIZE = 10
+
 #: Columns taken as the run identifier, in order, when ``run_id`` is neither present nor
 #: mapped: the names trainers and trackers use (a W&B export's runs table has ``Name``).
 RUN_ID_CANDIDATES = ("run_id", "run_name", "run", "name", "Name")
@@ -308,19 +311,21 @@ def _alias_columns(frame: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str,
 
 
 def _rows_as_runs_warning(frame: pd.DataFrame, view: _UserView) -> list[str]:
-    """Without run ids every row is its own run, and a fit takes each run's final row: a row
-    marked not final (a checkpoint before the end of its schedule, whose loss is higher than a
-    finished run's at the same tokens) would be fitted as a finished run.  Says so, or []."""
-    if "final" not in frame.columns:
+    """Without run ids every row is fitted and resampled as its own finished run: says so when
+    rows are marked not final or many rows share a model size (loss curves), else []."""
+    unfinished = int((~frame["final"].astype(bool)).sum()) if "final" in frame.columns else 0
+    sizes = frame["n_params"].nunique() if "n_params" in frame.columns else 0
+    if unfinished:
+        what = (f"including the {unfinished} row(s) with {view.mapping.get('final', 'final')} "
+                f"= false (checkpoints before the end of a schedule, whose losses are higher)")
+    elif sizes and len(frame) >= CURVE_ROWS_PER_SIZE * sizes:
+        what = (f"though its {len(frame)} rows hold {sizes} model size(s), as loss curves do "
+                f"(their checkpoints are not independent runs)")
+    else:
         return []
-    unfinished = int((~frame["final"].astype(bool)).sum())
-    if unfinished == 0:
-        return []
-    name = view.mapping.get("final", "final")
-    return [f"the table has no run id column, so every row is taken as its own finished run, "
-            f"including the {unfinished} row(s) with {name} = false (checkpoints before the end "
-            f"of a schedule, whose losses are higher); name the runs (a run_id column, or map "
-            f"one: run_id=COLUMN) to fit their curves, or keep only the final rows"]
+    return [f"the table has no run id column, so every row is taken as its own finished run, {what}"
+            "; name the runs (a run_id column, or map one: run_id=COLUMN) to fit their curves, "
+            "or keep only the final rows"]
 
 
 @dataclass
