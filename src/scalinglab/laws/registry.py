@@ -45,9 +45,9 @@ def as_chinchilla(law: Law, draws: pd.DataFrame | None = None
         converted = None if draws is None else pd.DataFrame(
             chinchilla_equivalent({k: draws[k].to_numpy(dtype=float) for k in draws.columns}))
         return Chinchilla(**law.chinchilla_params()), converted
-    hint = ("; a law in one variable (a table whose runs keep one tokens-per-parameter ratio, "
-            "or one size) cannot say where the optimum lies: predict single runs with "
-            "`predict`, or refit a table that varies N and D with --law chinchilla"
+    hint = ("; a law in one variable cannot say how to split compute between N and D: "
+            "predict single runs with `predict`, or refit a table that varies N and D with "
+            "--law chinchilla"
             if len(law.variables) == 1 else "")
     raise ScalingLabError(f"the compute-optimal frontier needs a law in N and D of the "
                           f"Chinchilla form (chinchilla or overtrain), not {law.name}{hint}")
