@@ -133,6 +133,11 @@ def as_chinchilla(result: FitResult) -> FitResult:
             raw = _overtrain_to_chinchilla_raw(entry["theta"])[0]
             profile.append({**entry, "theta": [float(v) for v in raw]})
         run_interval = replace(run_interval, profile=profile)
+    if run_interval is not None and run_interval.parameter_cov:
+        # the map is linear, so the covariance maps as M Cov M'
+        M = _overtrain_to_chinchilla_raw(np.eye(4)) - _overtrain_to_chinchilla_raw(np.zeros(4))
+        cov = M.T @ np.asarray(run_interval.parameter_cov) @ M
+        run_interval = replace(run_interval, parameter_cov=cov.tolist())
     result.diagnostics["overtrain_params"] = dict(result.law.params)
     converted = replace(result, law=law, bootstrap_params=boot, run_interval=run_interval,
                         warnings=list(result.warnings), diagnostics=dict(result.diagnostics))

@@ -3,42 +3,43 @@
 A bootstrap over runs gives the uncertainty of the fitted *mean law* (``kind="law"``).  A user
 who asks "what loss will my run reach?" needs more (``kind="run"``): the loss of one run also
 scatters around the law, and the law itself degrades the further it is pushed beyond the data.
-In log-loss units the interval half-width at a target is
+In log-loss units the interval half-width at a target is about
 
-    max(q * sqrt(s_run^2 + (kappa * u)^2), z * s_param)
+    q * sqrt(s_run^2 + s_param^2 + (kappa * u)^2)
 
-* ``s_param`` -- the parameter uncertainty at the target: the larger of the sd of the
-  bootstrap's log predictions and the spread along the profile of E (a flat direction the
-  bootstrap may not explore, see ``profile_sd``), at the Gaussian multiplier z (1.645 at 90%).
-  The nested backtests below already contain the error of typically determined parameters, so
-  adding ``s_param`` in quadrature counts it twice (a coverage simulation over-covered: 100% at
-  10x for a nominal 90%); it takes over only where it is wider than the calibrated term -- a
-  poorly identified fit.
-* ``s_run`` -- run-to-run scatter: the robust standard deviation (1.4826 x MAD, with a
-  degrees-of-freedom correction) of the per-run mean log-loss residuals of the fit.
+* ``s_param`` -- the parameter uncertainty at the target: the largest of the sd of the
+  bootstrap's log predictions, the delta-method sd of the fit (``fit.uncertainty``; the only
+  one without a bootstrap) and the spread along the profile of E (a flat direction neither
+  explores, see ``profile_sd``).  Its delta-method part is scaled by q with the rest; what
+  only the bootstrap or the profile sees enters at the Gaussian z (1.645 at 90%), as its own
+  distribution: half-width^2 = q^2 (s_run^2 + s_delta^2 + (kappa u)^2) + z^2 (s_param^2 -
+  s_delta^2).
+* ``s_run`` -- run-to-run scatter: the sd of the per-run mean log-loss residuals of the fit,
+  with a degrees-of-freedom correction (``fit.uncertainty.run_scatter``).
 * ``u`` -- the extrapolation distance in decades: the largest of log10(x / x_max) over the
   law's inputs (N, D and C = 6ND, or the single variable of a power law), 0 inside the data.
-* ``kappa`` -- extra standard deviation of log loss per decade of extrapolation, and ``q`` the
-  multiplier, both calibrated by backtests inside the user's own data: the fit is redone on
-  nested subsets below several compute cuts and scored on the runs (or, for one or two loss
-  curves, the rows) above each cut.  ``kappa`` comes from the second moment of those errors
-  (E[e^2] = s_run^2 + kappa^2 u^2), ``q`` is the split-conformal quantile of the normalised
-  errors |e| / sqrt(s_run^2 + (kappa u)^2), each cut weighted equally (with too few scores to
+* ``kappa`` -- the error per decade of extrapolation that the scatter and the parameters do
+  not explain (the law's form missing the trend), and ``q`` the multiplier, both calibrated by
+  backtests inside the user's own data: the fit is redone on nested subsets below several
+  compute cuts and scored on the runs (or, for one or two loss curves, the rows) above each
+  cut.  ``kappa`` comes from the second moment of those errors, E[e^2] = s_run^2 + p^2 +
+  kappa^2 u^2 with p the delta-method sd of the refit below the cut at the held-out run (a
+  fit on fewer levels extrapolates worse: without p, kappa charged the full fit with the
+  refits' larger parameter error, and the 10x interval of a simulated sweep was 1.2x wider
+  than its errors needed).  ``q`` is the split-conformal quantile of the normalised errors
+  |e| / sqrt(s_run^2 + p^2 + (kappa u)^2), each cut weighted equally (with too few scores to
   certify the level, the t-based Gaussian prediction multiplier of their RMS instead).
 * Only held-out runs that the law fitted below a cut predicts near its own frontier (within
   ``CALIBRATION_FRONTIER_BAND``) score: the far ends of IsoFLOP valleys (a few tokens per
   parameter) are not the runs a user plans, and would set the width for every target.
 
 Assumptions, stated so they can be checked: the errors of the nested backtests are
-representative of the error at the target: the error grows linearly in decades of
-extrapolation up to the farthest distance the backtests reached, u_c, and as sqrt(u u_c)
-beyond it (:meth:`RunIntervalModel.effective_distance`).  Past the data a law's error grows
-more slowly than linearly in the decades, because its reducible terms shrink as it approaches
-E: on 40 simulated IsoFLOP sweeps (bench/isoflop_simulation.py) the fit's own error grew from
-1.5 noise sd at 1 decade to 2.0 at 2 decades (x1.3, less than sqrt(2)), and the linear term
-covered 40 of 40 new runs at 2 decades with an interval ~1.5x wider than the errors needed.
-Backtest errors of nested cuts are correlated, so the conformal guarantee is approximate, not
-exact.  When fewer than
+representative of the error at the target: the parameters' part grows as the bootstrap (or the
+delta method) says, and the unexplained part linearly in the decades of extrapolation, as a
+trend the law's form misses does.  (Fits saved before the parameter part was separated kept
+it inside kappa, and grew it as sqrt(u u_c) beyond the backtests' reach u_c:
+:meth:`RunIntervalModel.effective_distance`.)  Backtest errors of nested cuts are correlated,
+so the conformal guarantee is approximate, not exact.  When fewer than
 ``MIN_SCORES`` backtest errors from at least two cuts are available, the interval falls back to
 a documented default slope (``DEFAULT_SLOPE``, measured on the development library in
 ``bench/extrapolation.py``) and Student's t multiplier on the scatter's residual degrees of
@@ -56,7 +57,14 @@ import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.cuts import plan_cuts
-from scalinglab.fit.quantiles import central_z, chi2_ppf, student_t_ppf
+from scalinglab.fit.quantiles import (
+    central_z,
+    chi2_ppf,
+    effective_count,
+    student_t_ppf,
+    weighted_conformal_quantile,
+)
+from scalinglab.fit.uncertainty import MIN_SCATTER, parameter_sd
 
 #: Fewer backtest errors than this (or fewer than two cuts) and the slope is not calibrated.
 MIN_SCORES = 8
@@ -64,9 +72,6 @@ MIN_SCORES = 8
 #: calibrate one.  Chosen from the calibrated slopes on the development library and the Epoch
 #: data (bench/extrapolation.py, bench/README.md): a conservative upper quartile.
 DEFAULT_SLOPE = 0.03
-#: Floor on the run-to-run scatter (log loss): losses are rarely reproducible to better than
-#: this across seeds, and a zero scatter (an exactly fitted table) must not give zero width.
-MIN_SCATTER = 1e-3
 #: A quantity counts as calibrated when some nested backtest extrapolated this far along it.
 MIN_REACH_DECADES = 0.05
 #: Runs needed to calibrate by held-out *runs*; with fewer, held-out *rows* of the curves.
@@ -92,7 +97,10 @@ class RunIntervalModel:
     their ``weights`` (for the conformal multiplier at any level), ``reference`` (largest fitted
     N in parameters, D in tokens, C in FLOPs = 6ND), ``calibrated`` (False: the default slope
     and the Gaussian multiplier are used), and ``details`` (cuts, counts, signed errors, the
-    largest calibrated distance, why calibration was not possible).
+    largest calibrated distance, why calibration was not possible).  ``parameter_cov``: the
+    fit's delta-method covariance of its raw parameters; ``separates_parameters``: kappa and
+    the scores exclude the parameters' error, which the interval adds at the target (False
+    for fits saved before: the old combination, see the module docstring).
     """
 
     scatter: float
@@ -104,6 +112,8 @@ class RunIntervalModel:
     weights: list[float] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     profile: list[dict[str, Any]] = field(default_factory=list)
+    parameter_cov: list[list[float]] = field(default_factory=list)
+    separates_parameters: bool = False
 
     # -- the interval -----------------------------------------------------------------------------
     def multiplier(self, level: float) -> float:
@@ -118,21 +128,21 @@ class RunIntervalModel:
         return extrapolation_distance(inputs, self.reference)
 
     def effective_distance(self, u: np.ndarray) -> np.ndarray:
-        """u up to the farthest distance the backtests reached (u_c), sqrt(u u_c) beyond it.
-
-        The slope is measured on errors at most u_c decades out; past u_c the term grows as the
-        square root of the distance instead of linearly (module docstring).  Uncalibrated
-        models keep the linear default slope.
-        """
+        """u; for fits saved before the parameters' error was separated, sqrt(u u_c) beyond the
+        farthest distance the backtests reached (u_c), as they were made (module docstring)."""
         u = np.asarray(u, dtype=float)
         reach = float(self.details.get("max_distance", 0.0)) if self.calibrated else 0.0
-        if reach <= 0:
+        if reach <= 0 or self.separates_parameters:
             return u
         return np.where(u > reach, np.sqrt(u * reach), u)
 
     def components(self, inputs: dict[str, np.ndarray], param_sd: np.ndarray | float,
-                   level: float) -> dict[str, Any]:
-        """Half-widths (log loss) of each source alone and combined, and their variance shares."""
+                   level: float, delta_sd: np.ndarray | float = 0.0) -> dict[str, Any]:
+        """Half-widths (log loss) of each source alone and combined, and their variance shares.
+
+        ``param_sd``: the parameters' sd at the target (the largest measure); ``delta_sd``: its
+        delta-method part, the kind the backtests' scores were normalised by.
+        """
         u = self.distance(inputs)
         q = self.multiplier(level)
         s_param = np.broadcast_to(np.asarray(param_sd, dtype=float), np.shape(u))
@@ -142,19 +152,26 @@ class RunIntervalModel:
             u_blind = extrapolation_distance(inputs, {k: self.reference[k] for k in blind})
             s_extra = np.sqrt(s_extra**2 + (DEFAULT_SLOPE * u_blind) ** 2)
         calibrated = np.sqrt(self.scatter**2 + s_extra**2)
-        total = np.maximum(calibrated, s_param)
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
         gauss = central_z(level)
-        # each source at its own multiplier: q was calibrated for the backtests' spread, the
-        # bootstrap's spread is a distribution of its own (Gaussian quantile); the larger rules,
-        # never narrower than the scatter floor
-        half = np.maximum(np.maximum(q * calibrated, gauss * s_param), gauss * MIN_SCATTER)
+        if self.separates_parameters:
+            # q was calibrated on scatter + delta-method sd + kappa u; parameter spread that
+            # only the bootstrap or the E profile sees (a flat direction) at the Gaussian z
+            delta = np.minimum(np.broadcast_to(np.asarray(delta_sd, dtype=float), np.shape(u)),
+                               s_param)
+            total = np.sqrt(var)
+            half = np.sqrt(q**2 * calibrated**2 + max(q, gauss) ** 2 * delta**2
+                           + gauss**2 * (s_param**2 - delta**2))
+            half = np.maximum(half, gauss * MIN_SCATTER)
+        else:  # saved before: each source at its own multiplier, the larger rules
+            total = np.maximum(calibrated, s_param)
+            half = np.maximum(np.maximum(q * calibrated, gauss * s_param), gauss * MIN_SCATTER)
         return {
             "multiplier": q, "distance_decades": u, "total_sd_log": total,
             "half_width_log": half,
             "parameters_sd_log": s_param, "run_scatter_sd_log": np.full_like(u, self.scatter),
             "extrapolation_sd_log": s_extra,
-            "parameters_dominate": s_param > calibrated,
+            "parameters_dominate": s_param**2 > self.scatter**2 + s_extra**2,
             "share": {"parameters": s_param**2 / var, "run_scatter": self.scatter**2 / var,
                       "extrapolation": s_extra**2 / var},
         }
@@ -176,7 +193,9 @@ class RunIntervalModel:
                 "slope": self.slope, "calibrated": self.calibrated,
                 "reference": dict(self.reference), "scores": list(self.scores),
                 "weights": list(self.weights), "details": self.details,
-                "profile": self.profile, "method": describe_method(self)}
+                "profile": self.profile, "parameter_cov": self.parameter_cov,
+                "separates_parameters": self.separates_parameters,
+                "method": describe_method(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIntervalModel:
@@ -186,7 +205,17 @@ class RunIntervalModel:
                    scores=[float(s) for s in data.get("scores", [])],
                    weights=[float(w) for w in data.get("weights", [])],
                    details=dict(data.get("details", {})),
-                   profile=list(data.get("profile", [])))
+                   profile=list(data.get("profile", [])),
+                   parameter_cov=[list(map(float, row)) for row in data.get("parameter_cov", [])],
+                   separates_parameters=bool(data.get("separates_parameters", False)))
+
+    def delta_sd(self, law, X: dict[str, np.ndarray]) -> np.ndarray | float:
+        """Delta-method sd (log loss) of the law's log prediction at ``X`` (0 without a
+        covariance)."""
+        if not self.parameter_cov:
+            return 0.0
+        theta = law.to_raw(law.params)
+        return parameter_sd(law.log_jacobian_raw(theta, X), np.asarray(self.parameter_cov))
 
     def profile_sd(self, law, X: dict[str, np.ndarray], level: float) -> np.ndarray | float:
         """sd-equivalent (log loss) of the spread of predictions over the E profile.
@@ -212,12 +241,14 @@ def describe_method(model: RunIntervalModel) -> str:
                 not in (None, n) else f"{n} held-out {d.get('unit', 'runs')}")
         where = "at the given compute cuts" if d.get("cuts_given") else "inside the data"
         where += f" ({plan})" if plan else ""
+        growth = ("beyond what the run scatter and the refits' parameter error explain"
+                  if model.separates_parameters else
+                  f"(as the square root of the distance beyond {d.get('max_distance', 0):.2f})")
         return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
                 f"({held}, up to "
                 f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
-                f"{model.slope:.4f} log-loss sd per decade (as the square root of the "
-                f"distance beyond {d.get('max_distance', 0):.2f}), split-conformal multiplier"
-                f"{_multiplier_note(model)}")
+                f"{model.slope:.4f} log-loss sd per decade {growth}, split-conformal "
+                f"multiplier{_multiplier_note(model)}")
     reason = d.get("reason", "too few points") + (f"; {plan}" if plan else "")
     dof = d.get("scatter_dof")
     multiplier = ("the Gaussian multiplier" if dof is None else
@@ -248,13 +279,6 @@ def uncalibrated_multiplier(level: float, dof: float | None) -> float:
     return float(student_t_ppf(0.5 + level / 2, max(float(dof), 1.0)))
 
 
-def scatter_dof(groups: np.ndarray, n_free: int) -> int:
-    """Residual degrees of freedom of :func:`run_scatter`: its values (runs, or rows below 3
-    runs) minus the law's free parameters, at least 1."""
-    n_runs = len(np.unique(groups))
-    return max((n_runs if n_runs >= 3 else len(groups)) - n_free, 1)
-
-
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise ScalingLabError(f"interval kind must be 'run' (a new run's measured loss) or "
@@ -263,33 +287,6 @@ def check_kind(kind: str) -> str:
 
 
 # -- pieces ---------------------------------------------------------------------------------------
-def effective_count(weights: np.ndarray) -> float:
-    """Kish's effective sample size of ``weights``: (sum w)^2 / sum w^2."""
-    w = np.asarray(weights, dtype=float)
-    return float(w.sum() ** 2 / np.sum(w**2))
-
-
-def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: float) -> float:
-    """Split-conformal quantile of weighted scores: the smallest s with weight share >= level'.
-
-    level' = level * (1 + 1/n_eff), n_eff the Kish effective sample size of the weights (the
-    finite-sample correction of split conformal prediction).  When level' reaches 1 (too few
-    scores to certify the level: n_eff <= level / (1 - level), 9 at 90%), the Gaussian
-    prediction interval with an estimated scale instead: Student's t quantile with n_eff - 1
-    degrees of freedom x sqrt(1 + 1/n_eff) x the weighted RMS of the scores.
-    """
-    order = np.argsort(scores)
-    s, w = scores[order], weights[order] / weights.sum()
-    n_eff = effective_count(w)
-    target = level * (1 + 1 / n_eff)
-    if target >= 1:
-        rms = float(np.sqrt(np.sum(w * s**2)))
-        dof = max(n_eff - 1.0, 1.0)
-        return float(student_t_ppf(0.5 + level / 2, dof) * np.sqrt(1 + 1 / n_eff) * rms)
-    cum = np.cumsum(w)
-    return float(s[np.searchsorted(cum, target - 1e-12)])
-
-
 def scale_inputs(law_variables: tuple[str, ...], X: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The quantities extrapolation is measured in: the law's inputs, plus C = 6ND for L(N, D)."""
     out = {v: np.asarray(X[v], dtype=float) for v in law_variables if v in X}
@@ -311,25 +308,11 @@ def extrapolation_distance(scaled: dict[str, np.ndarray], reference: dict[str, f
     return np.maximum(np.max(np.broadcast_arrays(*parts), axis=0), 0.0)
 
 
-def run_scatter(residual_log: np.ndarray, groups: np.ndarray, n_free: int) -> tuple[float, str]:
-    """Robust sd of per-run mean residuals (log loss), or of rows when there are < 3 runs."""
-    frame = pd.DataFrame({"r": residual_log, "g": groups})
-    per_run = frame.groupby("g")["r"].mean().to_numpy()
-    if len(per_run) >= 3:
-        values, source = per_run, f"residuals by run ({len(per_run)} runs)"
-    else:
-        values, source = residual_log, (f"residuals by row ({len(residual_log)} rows of "
-                                        f"{len(per_run)} run(s): run-to-run scatter is not "
-                                        f"measurable)")
-    n = len(values)
-    mad = 1.4826 * float(np.median(np.abs(values - np.median(values))))
-    dof = n / (n - n_free) if n > n_free + 1 else 2.0
-    return max(mad * np.sqrt(dof), MIN_SCATTER), source
-
-
 # -- calibration ----------------------------------------------------------------------------------
-#: refit(frame_subset) -> function mapping law inputs to predicted log loss
-Refit = Callable[[pd.DataFrame], Callable[[dict[str, np.ndarray]], np.ndarray]]
+#: law inputs -> log loss (the prediction), or its delta-method sd
+Predictor = Callable[[dict[str, np.ndarray]], np.ndarray]
+#: refit(frame_subset) -> (predicted log loss, its parameter sd or None) of the refit law
+Refit = Callable[[pd.DataFrame], tuple[Predictor, Predictor | None]]
 
 
 def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str, np.ndarray]],
@@ -341,7 +324,7 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
     """Nested backtests inside ``frame`` (the fitted rows): the slope kappa and the scores.
 
     ``inputs_of(rows)`` gives the law inputs of rows, ``refit(rows)`` refits the law with the
-    same settings and returns its log-loss predictor.  ``cut_on`` is the value of each row the
+    same settings and returns its log-loss predictor and its delta-method sd (or None).  ``cut_on`` is the value of each row the
     cuts compare with (its FLOPs; default C = 6ND from the law's inputs, or its one variable).
     The cuts (:func:`fit.cuts.plan_cuts`) lie between the compute levels of an IsoFLOP sweep --
     detected, or ``given_levels`` [FLOPs] -- at ``given_cuts`` [FLOPs], or, for tables without
@@ -371,12 +354,14 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
 @dataclass
 class CutScores:
     """One cut's held-out rows: ``errors`` ln L - ln L_hat (log loss), ``distances`` u (decades
-    beyond the rows below the cut), ``weights`` (sum 1), ``run_ids`` (none by rows)."""
+    beyond the rows below the cut), ``weights`` (sum 1), ``run_ids`` (none by rows),
+    ``parameter_sd`` (the refit's delta-method sd at each, log loss; None if not given)."""
 
     errors: np.ndarray
     distances: np.ndarray
     weights: np.ndarray
     run_ids: tuple = ()
+    parameter_sd: np.ndarray | None = None
 
 
 def _cut_quantity(scaled: dict[str, np.ndarray], cut_on: np.ndarray | None
@@ -414,7 +399,7 @@ def _score_cut(frame: pd.DataFrame, below: np.ndarray,
     if below.sum() < 3 or (~below).sum() < 1:
         return None
     try:
-        predict_log = refit(frame[below].reset_index(drop=True))
+        predict_log, sd_of = refit(frame[below].reset_index(drop=True))
     except (FitError, ScalingLabError, np.linalg.LinAlgError, ValueError):
         return None
     held = frame[~below]
@@ -433,7 +418,8 @@ def _score_cut(frame: pd.DataFrame, below: np.ndarray,
     if not np.all(np.isfinite(errors)):
         return None
     run_ids = tuple(held["run_id"].unique()) if by_runs else ()
-    return CutScores(errors, distances, _held_weights(held, by_runs), run_ids)
+    sd = None if sd_of is None else np.asarray(sd_of(X_held), dtype=float)
+    return CutScores(errors, distances, _held_weights(held, by_runs), run_ids, sd)
 
 
 def _held_weights(held: pd.DataFrame, by_runs: bool) -> np.ndarray:
@@ -457,8 +443,11 @@ def _run_interval_model(scored: list[CutScores], details: dict[str, Any], scatte
                                 details=details)
     e, u, w = (np.concatenate([getattr(one, name) for one in scored])
                for name in ("errors", "distances", "weights"))
-    slope = _moment_slope(e, u, w, scatter)
-    scores = np.abs(e) / np.sqrt(scatter**2 + (slope * u) ** 2)
+    separates = all(one.parameter_sd is not None for one in scored)
+    explained = np.sqrt(scatter**2 + (np.concatenate([one.parameter_sd for one in scored])
+                                      if separates else 0.0) ** 2)
+    slope = _moment_slope(e, u, w, explained)
+    scores = np.abs(e) / np.sqrt(explained**2 + (slope * u) ** 2)
     details.update({"n_scores": int(len(e)), "n_runs_scored": len({r for one in scored for r in one.run_ids}),
                     "max_distance": float(u.max()),
                     "median_distance": float(np.median(u)),
@@ -466,7 +455,8 @@ def _run_interval_model(scored: list[CutScores], details: dict[str, Any], scatte
                     "rms_error_log": float(np.sqrt(np.sum(w * e**2) / np.sum(w)))})
     return RunIntervalModel(scatter=scatter, scatter_source=scatter_source, slope=slope,
                             calibrated=True, reference=reference, scores=scores.tolist(),
-                            weights=w.tolist(), details=details)
+                            weights=w.tolist(), details=details,
+                            separates_parameters=separates)
 
 
 def near_frontier(predict_log: Callable[[dict[str, np.ndarray]], np.ndarray],
@@ -489,11 +479,13 @@ def near_frontier(predict_log: Callable[[dict[str, np.ndarray]], np.ndarray],
         return predict_log(X) <= lowest + np.log1p(band)
 
 
-def _moment_slope(e: np.ndarray, u: np.ndarray, w: np.ndarray, scatter: float) -> float:
-    """kappa from E[e^2] = s^2 + kappa^2 u^2, weighted least squares through the origin."""
+def _moment_slope(e: np.ndarray, u: np.ndarray, w: np.ndarray,
+                  explained: np.ndarray | float) -> float:
+    """kappa from E[e^2] = explained^2 + kappa^2 u^2 (``explained``: the scatter and the
+    refits' parameter sd), weighted least squares through the origin."""
     u2 = u**2
     denom = float(np.sum(w * u2 * u2))
     if denom <= 0:
         return 0.0
-    k2 = float(np.sum(w * u2 * (e**2 - scatter**2))) / denom
+    k2 = float(np.sum(w * u2 * (e**2 - np.square(explained)))) / denom
     return float(np.sqrt(max(k2, 0.0)))

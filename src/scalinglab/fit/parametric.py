@@ -20,7 +20,7 @@ from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit import bootstrap as bootstrap_module
 from scalinglab.fit.diagnostics import diagnose, residual_report
 from scalinglab.fit.intervals import calibrate as calibrate_runs
-from scalinglab.fit.intervals import reference_of, run_scatter, scale_inputs, scatter_dof
+from scalinglab.fit.intervals import reference_of, scale_inputs
 from scalinglab.fit.optimise import (
     distinct_starts,
     fit_arrays,
@@ -34,6 +34,13 @@ from scalinglab.fit.plausibility import attach_fit_guards, check_table
 from scalinglab.fit.result import FitProcedure, FitResult
 from scalinglab.fit.rows import arrays_for, column_for, columns_used, prepare_runs, row_compute
 from scalinglab.fit.settings import FitSettings
+from scalinglab.fit.uncertainty import (
+    free_parameters,
+    parameter_covariance,
+    parameter_sd,
+    run_scatter,
+    scatter_dof,
+)
 from scalinglab.laws.base import Law
 from scalinglab.laws.forms import Chinchilla
 
@@ -185,18 +192,25 @@ def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFram
     scatter, source = run_scatter(residual, groups, n_free)
     reference = reference_of(scale_inputs(template.variables, X))
 
+    def covariance(theta_at, Xs, ys, ws, gs) -> np.ndarray:
+        free = free_parameters(theta_at, raw_bounds(template, ys, settings))
+        return parameter_covariance(template.log_jacobian_raw(theta_at, Xs), ws, gs, scatter,
+                                    free)
+
     def inputs_of(rows: pd.DataFrame) -> dict[str, np.ndarray]:
         return {v: rows[column_for(v, settings)].to_numpy(dtype=float)
                 for v in template.variables}
 
     def refit(rows: pd.DataFrame):
-        Xs, ys, ws, _ = arrays_for(rows, template, settings)
+        Xs, ys, ws, gs = arrays_for(rows, template, settings)
         if len(ys) <= n_free + 1:
             raise FitError("too few rows below the cut")
         if "N" in template.variables and len(np.unique(Xs["N"])) < 3:
             raise FitError("fewer than 3 model sizes below the cut")
         theta_cut, _ = fit_arrays(template, Xs, ys, ws, settings, starts=starts)
-        return lambda Xh: template.log_predict_raw(theta_cut, Xh)
+        cov = covariance(theta_cut, Xs, ys, ws, gs)
+        return (lambda Xh: template.log_predict_raw(theta_cut, Xh),
+                lambda Xh: parameter_sd(template.log_jacobian_raw(theta_cut, Xh), cov))
 
     # the cuts compare with each row's FLOPs (flops column, else 6ND)
     cut_on = row_compute(frame, settings.n_column)
@@ -213,4 +227,5 @@ def _run_interval_model(template: Law, settings: FitSettings, frame: pd.DataFram
     model.profile = profile_E(template, X, y, w, settings, theta,
                               n_eff=int(len(np.unique(groups))))
     model.details["scatter_dof"] = scatter_dof(groups, n_free)
+    model.parameter_cov = covariance(theta, X, y, w, groups).tolist()
     return model

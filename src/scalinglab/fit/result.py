@@ -176,8 +176,10 @@ class FitResult(SavableResult):
             param_sd = np.std(log_draws, axis=0, ddof=1)
         flat_sd = np.broadcast_to(self.run_interval.profile_sd(self.law, flat, level),
                                   param_sd.shape)
+        delta_sd = np.broadcast_to(self.run_interval.delta_sd(self.law, flat), param_sd.shape)
         scaled = _guards.two_sided(scale_inputs(self.law.variables, flat), self.data_ranges())
-        parts = self.run_interval.components(scaled, np.maximum(param_sd, flat_sd), level)
+        parts = self.run_interval.components(
+            scaled, np.maximum(np.maximum(param_sd, flat_sd), delta_sd), level, delta_sd)
 
         def shaped(values: Any) -> Any:
             return _squeeze(np.reshape(values, shape))
@@ -196,6 +198,7 @@ class FitResult(SavableResult):
             "parameters_sd_log": shaped(parts["parameters_sd_log"]),
             "bootstrap_sd_log": shaped(param_sd),
             "flat_direction_sd_log": shaped(flat_sd),
+            "delta_method_sd_log": shaped(delta_sd),
             "run_scatter_sd_log": shaped(parts["run_scatter_sd_log"]),
             "extrapolation_sd_log": shaped(parts["extrapolation_sd_log"]),
             "share": {k: shaped(v) for k, v in parts["share"].items()},
