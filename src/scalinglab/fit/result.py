@@ -132,6 +132,17 @@ class FitResult(SavableResult):
         """Predicted loss (nats/token) at the given inputs, e.g. ``predict(N=70e9, D=1.4e12)``."""
         return self.law.predict(**inputs)
 
+    def _parameter_sds(self, flat: dict[str, np.ndarray], n: int, level: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The parameters' sd (log loss) at ``n`` flat targets, three ways: the bootstrap's
+        spread (0 without one), the E profile's, the delta method's."""
+        param_sd = np.zeros(n)
+        if self.bootstrap_params is not None and len(self.bootstrap_params) >= 2:
+            param_sd = np.std(np.log(self._draw_predictions(flat)), axis=0, ddof=1)
+        flat_sd = np.broadcast_to(self.run_interval.profile_sd(self.law, flat, level), (n,))
+        delta_sd = np.broadcast_to(self.run_interval.delta_sd(self.law, flat), (n,))
+        return param_sd, flat_sd, delta_sd
+
     def predict_interval(self, level: float | None = None, kind: str = "run",
                          allow_far: bool = False,
                          **inputs: float | np.ndarray) -> dict[str, Any]:
@@ -170,13 +181,7 @@ class FitResult(SavableResult):
         X = self.law._inputs(inputs)
         shape = np.broadcast_shapes(*(np.shape(v) for v in X.values()))
         flat = {k: np.broadcast_to(v, shape).ravel() for k, v in X.items()}
-        param_sd = np.zeros(int(np.prod(shape)))
-        if self.bootstrap_params is not None and len(self.bootstrap_params) >= 2:
-            log_draws = np.log(self._draw_predictions(flat))
-            param_sd = np.std(log_draws, axis=0, ddof=1)
-        flat_sd = np.broadcast_to(self.run_interval.profile_sd(self.law, flat, level),
-                                  param_sd.shape)
-        delta_sd = np.broadcast_to(self.run_interval.delta_sd(self.law, flat), param_sd.shape)
+        param_sd, flat_sd, delta_sd = self._parameter_sds(flat, int(np.prod(shape)), level)
         scaled = _guards.two_sided(scale_inputs(self.law.variables, flat), self.data_ranges())
         parts = self.run_interval.components(
             scaled, np.maximum(np.maximum(param_sd, flat_sd), delta_sd), level, delta_sd)
