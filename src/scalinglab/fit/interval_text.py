@@ -18,7 +18,8 @@ def describe_sources(components: dict[str, Any]) -> str:
     if bool(components.get("parameters_dominate", False)):
         text += " -- the parameters are poorly determined and set the width"
     if not components.get("bootstrap_included", True):
-        text += "; no bootstrap: parameter uncertainty only from the E profile"
+        text += ("; no bootstrap: parameter uncertainty from the delta method and the E "
+                 "profile")
     text += f"; extrapolation term {components['calibration']}"
     return text
 

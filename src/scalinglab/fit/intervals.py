@@ -154,6 +154,7 @@ class RunIntervalModel:
         calibrated = np.sqrt(self.scatter**2 + s_extra**2)
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
         gauss = central_z(level)
+        dominate = s_param > calibrated
         if self.separates_parameters:
             # q was calibrated on scatter + delta-method sd + kappa u; parameter spread that
             # only the bootstrap or the E profile sees (a flat direction) at the Gaussian z
@@ -163,6 +164,8 @@ class RunIntervalModel:
             half = np.sqrt(q**2 * calibrated**2 + max(q, gauss) ** 2 * delta**2
                            + gauss**2 * (s_param**2 - delta**2))
             half = np.maximum(half, gauss * MIN_SCATTER)
+            # poorly determined: the spread the delta method does not see sets most of the width
+            dominate = s_param**2 - delta**2 > calibrated**2 + delta**2
         else:  # saved before: each source at its own multiplier, the larger rules
             total = np.maximum(calibrated, s_param)
             half = np.maximum(np.maximum(q * calibrated, gauss * s_param), gauss * MIN_SCATTER)
@@ -171,7 +174,7 @@ class RunIntervalModel:
             "half_width_log": half,
             "parameters_sd_log": s_param, "run_scatter_sd_log": np.full_like(u, self.scatter),
             "extrapolation_sd_log": s_extra,
-            "parameters_dominate": s_param**2 > self.scatter**2 + s_extra**2,
+            "parameters_dominate": dominate,
             "share": {"parameters": s_param**2 / var, "run_scatter": self.scatter**2 / var,
                       "extrapolation": s_extra**2 / var},
         }
