@@ -144,6 +144,22 @@ def test_loss_vs_compute_curves_and_envelope(curves):
     assert any("9 loss curves" in t for t in _legend_texts(fig))
 
 
+def test_loss_vs_compute_places_runs_at_the_laws_own_compute(sweep, sweep_fit):
+    """A flops column that counts more than 6ND (embeddings, attention: 3.6x for the demo's
+    smallest models) must not move the runs off the frontier L*(C), a function of C = 6ND."""
+    counted = sweep.assign(flops=3.6 * sweep["flops"])
+    fig = report.loss_vs_compute(counted, fit=sweep_fit)
+    ax = fig.axes[0]
+    (points,) = _scatters(ax)
+    six_nd = 6 * counted["n_params"] * counted["tokens"]
+    assert np.allclose(np.sort(points.get_offsets()[:, 0]), np.sort(six_nd), rtol=1e-9)
+    assert "6ND" in ax.get_xlabel()
+    # without a Chinchilla fit the runs stay at the fits' compute (the flops column)
+    bare = report.loss_vs_compute(counted).axes[0]
+    assert np.allclose(np.sort(_scatters(bare)[0].get_offsets()[:, 0]),
+                       np.sort(counted["flops"]), rtol=1e-9)
+
+
 def test_loss_vs_compute_draws_on_given_axes_and_refuses_nothing(sweep, sweep_fit):
     fig = report.loss_vs_compute(sweep, fit=sweep_fit)
     ax = fig.axes[0]

@@ -108,7 +108,7 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     target = inputs.target_compute
     specs: list[tuple[str, str, str, str | None, Callable[[Any], Any]]] = [
         ("loss_vs_compute", "Loss against compute",
-         _compute_caption(fit) + _dropped_caption(inputs),
+         _compute_caption(fit, inputs.envelope) + _dropped_caption(inputs),
          None if runs is not None or fit is not None else "the source has no runs and no fit",
          lambda f: f(runs=runs, fit=fit, envelope=inputs.envelope)),
         ("isoflop_profiles", "IsoFLOP profiles",
@@ -170,13 +170,16 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     return out
 
 
-def _compute_caption(fit) -> str:
+def _compute_caption(fit, envelope=None) -> str:
     """What Figure "loss against compute" shows: a frontier over sizes, or a law in C alone."""
     if fit is not None and tuple(fit.law.variables) == ("C",):
         return ("Each run's loss against its training compute, with the fitted L(C) and its "
                 "band; the runs should scatter about the curve without a trend.")
-    return ("Each run's loss against its training compute, coloured by model size; the fitted "
-            "compute-optimal frontier should be the lower envelope that no run crosses.")
+    at = (" (C = 6ND, the compute the law counts)" if fit is not None and envelope is None
+          and {"N", "D"} <= set(fit.law.variables) else "")
+    return (f"Each run's loss against its training compute{at}, coloured by model size; the "
+            f"fitted compute-optimal frontier should be the lower envelope that no run "
+            f"crosses.")
 
 
 def _residual_axes(fit) -> str:

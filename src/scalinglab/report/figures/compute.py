@@ -58,15 +58,21 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
     band, an L(C) power law its curve, and the rows it dropped (its frontier filter) as
     crosses, counted apart; ``envelope``: an Approach-1 ``EnvelopeResult`` draws the envelope
     of the curves.  ``c_range`` (FLOPs) sets the frontier's span when there are no runs.
+
+    With a Chinchilla fit (and no envelope) the runs are placed at the law's own compute,
+    C = 6ND from the fit's N column, not at a ``flops`` column: the frontier L*(C) is a
+    function of 6ND, and a flops column that counts embeddings and attention (3.6x 6ND for the
+    demo's smallest models) would put every run to the right of where the law sees it.
     """
     if runs is None and fit is None and envelope is None:
         raise ScalingLabError("loss_vs_compute needs runs, a fit or an envelope to draw")
     own = ax is None
     fig, ax = axes_or_new(ax, figsize=(6.6, 5.0))
     spans: list[float] = []
+    six_nd = envelope is None and fit is not None and isinstance(fit.law, Chinchilla)
     if runs is not None:
         spans += _draw_runs(fig, ax, _table(runs, "loss_vs_compute"), n_column or _n_column(fit),
-                            dropped_rows(fit) if fit is not None else None)
+                            dropped_rows(fit) if fit is not None else None, six_nd)
     if envelope is not None:
         env = envelope.envelope
         flops, loss = env["flops"].to_numpy(dtype=float), env["loss"].to_numpy(dtype=float)
@@ -85,7 +91,7 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
     log_axis(ax, "x")
     log_loss_axis(ax, "y")
     ax.autoscale_view()
-    ax.set_xlabel(LABELS["C"])
+    ax.set_xlabel(LABELS["C"] if not six_nd else "training compute C = 6ND (FLOPs)")
     ax.set_ylabel(LABELS["loss"])
     ax.set_title("Loss against training compute")
     _legend_below(fig, ax, own)
@@ -93,16 +99,21 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
 
 
 def _draw_runs(fig: Figure, ax: Axes, frame: pd.DataFrame, ncol: str,
-               dropped: pd.DataFrame | None) -> list[float]:
+               dropped: pd.DataFrame | None, six_nd: bool = False) -> list[float]:
     """Curves (runs with several rows) and points, coloured by N; dropped rows as crosses.
 
     A table of compute and loss alone (a law in C) is drawn in one colour, without a colour
-    bar.  Returns the compute span drawn (FLOPs).
+    bar.  ``six_nd``: place the runs at C = 6ND (N from ``ncol``) where the table has N and
+    tokens, else at the fits' compute (a flops column first).  Returns the compute span drawn
+    (FLOPs).
     """
     by_size = ncol in frame.columns or "flops" not in frame.columns
     n_values = (_column(frame, ncol, "loss_vs_compute (colour by N)") if by_size
                 else np.ones(len(frame)))
-    frame = frame.assign(_C=_flops(frame, ncol), _N=n_values).sort_values(["run_id", "_C"])
+    compute = (6.0 * n_values * frame["tokens"].to_numpy(dtype=float)
+               if six_nd and ncol in frame.columns and "tokens" in frame.columns
+               else _flops(frame, ncol))
+    frame = frame.assign(_C=compute, _N=n_values).sort_values(["run_id", "_C"])
     norm, cmap, plain = log_norm(n_values), RUN_CMAP, OKABE_ITO["blue"]
     multi = frame.groupby("run_id", sort=False)["loss"].transform("size").to_numpy() >= 2
     curves = [g[["_C", "loss"]].to_numpy(dtype=float)
