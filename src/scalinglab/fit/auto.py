@@ -134,8 +134,8 @@ def as_chinchilla(result: FitResult) -> FitResult:
             profile.append({**entry, "theta": [float(v) for v in raw]})
         run_interval = replace(run_interval, profile=profile)
     if run_interval is not None and run_interval.parameter_cov:
-        # the map is linear, so the covariance maps as M Cov M'
-        M = _overtrain_to_chinchilla_raw(np.eye(4)) - _overtrain_to_chinchilla_raw(np.zeros(4))
+        # the map is linear (rows: images of the basis vectors), so Cov maps as M' Cov M
+        M = _overtrain_to_chinchilla_raw(np.eye(4))
         cov = M.T @ np.asarray(run_interval.parameter_cov) @ M
         run_interval = replace(run_interval, parameter_cov=cov.tolist())
     result.diagnostics["overtrain_params"] = dict(result.law.params)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalinglab.fit.objective import DEFAULT_HUBER_DELTA
+from scalinglab.fit.uncertainty import robust_sd
 
 #: delta in units of the residuals' robust sd: 95% asymptotic efficiency at the normal
 #: (Huber 1964; Holland & Welsch 1977).
@@ -35,8 +36,6 @@ HUBER_TUNING = 1.345
 #: down-weighted as Hoffmann's delta does; without the limit the gzip-compressibility sweeps
 #: of the development library were extrapolated 2-10x worse (bench/README.md).
 MAX_DELTA = 1e-2
-#: The median absolute deviation times this is a consistent sd at the normal.
-MAD_TO_SD = 1.4826
 AUTO = "auto"
 
 
@@ -70,8 +69,7 @@ def scaled_delta(residual_log: np.ndarray, weights: np.ndarray | None = None,
     r = r[np.isfinite(r)]
     if r.size <= n_free:
         return DEFAULT_HUBER_DELTA
-    sd = MAD_TO_SD * float(np.median(np.abs(r - np.median(r))))
-    sd *= float(np.sqrt(r.size / (r.size - n_free)))
+    sd = robust_sd(r) * float(np.sqrt(r.size / (r.size - n_free)))
     return float(np.clip(HUBER_TUNING * sd, DEFAULT_HUBER_DELTA, MAX_DELTA))
 
 

@@ -154,7 +154,6 @@ class RunIntervalModel:
         calibrated = np.sqrt(self.scatter**2 + s_extra**2)
         var = np.maximum(s_param**2 + calibrated**2, 1e-300)
         gauss = central_z(level)
-        dominate = s_param > calibrated
         if self.separates_parameters:
             # q was calibrated on scatter + delta-method sd + kappa u; parameter spread that
             # only the bootstrap or the E profile sees (a flat direction) at the Gaussian z
@@ -167,6 +166,7 @@ class RunIntervalModel:
             # poorly determined: the spread the delta method does not see sets most of the width
             dominate = s_param**2 - delta**2 > calibrated**2 + delta**2
         else:  # saved before: each source at its own multiplier, the larger rules
+            dominate = s_param > calibrated
             total = np.maximum(calibrated, s_param)
             half = np.maximum(np.maximum(q * calibrated, gauss * s_param), gauss * MIN_SCATTER)
         return {
@@ -327,12 +327,13 @@ def calibrate(frame: pd.DataFrame, inputs_of: Callable[[pd.DataFrame], dict[str,
     """Nested backtests inside ``frame`` (the fitted rows): the slope kappa and the scores.
 
     ``inputs_of(rows)`` gives the law inputs of rows, ``refit(rows)`` refits the law with the
-    same settings and returns its log-loss predictor and its delta-method sd (or None).  ``cut_on`` is the value of each row the
-    cuts compare with (its FLOPs; default C = 6ND from the law's inputs, or its one variable).
-    The cuts (:func:`fit.cuts.plan_cuts`) lie between the compute levels of an IsoFLOP sweep --
-    detected, or ``given_levels`` [FLOPs] -- at ``given_cuts`` [FLOPs], or, for tables without
-    levels, at fractions of the runs ordered by their largest compute; with fewer than
-    :data:`MIN_RUNS_FOR_RUN_CUTS` runs the cuts split the rows of the curves instead.
+    same settings and returns its log-loss predictor and its delta-method sd (or None).
+    ``cut_on`` is the value of each row the cuts compare with (its FLOPs; default C = 6ND from
+    the law's inputs, or its one variable).  The cuts (:func:`fit.cuts.plan_cuts`) lie between
+    the compute levels of an IsoFLOP sweep -- detected, or ``given_levels`` [FLOPs] -- at
+    ``given_cuts`` [FLOPs], or, for tables without levels, at fractions of the runs ordered by
+    their largest compute; with fewer than :data:`MIN_RUNS_FOR_RUN_CUTS` runs the cuts split
+    the rows of the curves instead.
     """
     quantity, size = _cut_quantity(scale_inputs(law_variables, inputs_of(frame)), cut_on)
     if by_runs is None:

@@ -6,10 +6,11 @@ the extrapolation term its nested backtests calibrate.
 * ``run_scatter`` -- the sd of the runs around the fitted law: the root mean square of the
   per-run mean residuals with the degrees-of-freedom correction of a residual variance,
   sqrt(sum r^2 / (n - p)), after setting aside gross outliers (beyond
-  :data:`OUTLIER_ROBUST_SDS` robust sds, 1.4826 x MAD, from the median).  Under Gaussian run noise this is
-  the efficient, nearly unbiased estimate; the median absolute deviation alone (used before)
-  has 37% of its efficiency and, with 20 residual degrees of freedom, read 0.88 of the true
-  sd on the median simulated IsoFLOP sweep (0.98 for this one; bench/README.md).  An
+  :data:`OUTLIER_ROBUST_SDS` robust sds, :func:`robust_sd`, from the median).  Under Gaussian
+  run noise this is the efficient, nearly unbiased estimate; the median absolute deviation
+  alone (used before) has 37% of its efficiency and, with 20 residual degrees of freedom, read
+  0.88 of the true sd on the median simulated IsoFLOP sweep (0.98 for this one;
+  bench/README.md).  An
   underestimated scatter is an interval too narrow in the data and a slope too steep beyond
   it.
 * ``parameter_sd`` -- the delta-method sd of the law's log prediction,
@@ -39,6 +40,14 @@ MIN_SCATTER = 1e-3
 OUTLIER_ROBUST_SDS = 5.0
 #: Relative eigenvalue below which a parameter direction counts as undetermined.
 RCOND = 1e-10
+#: The median absolute deviation times this is a consistent sd at the normal.
+MAD_TO_SD = 1.4826
+
+
+def robust_sd(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation from the median: an sd that outliers do not move."""
+    v = np.asarray(values, dtype=float)
+    return MAD_TO_SD * float(np.median(np.abs(v - np.median(v))))
 
 
 def run_scatter(residual_log: np.ndarray, groups: np.ndarray, n_free: int) -> tuple[float, str]:
@@ -57,11 +66,10 @@ def run_scatter(residual_log: np.ndarray, groups: np.ndarray, n_free: int) -> tu
                                         f"{len(per_run)} run(s): run-to-run scatter is not "
                                         f"measurable)")
     values = np.asarray(values, dtype=float)
-    centre = float(np.median(values))
-    robust_sd = 1.4826 * float(np.median(np.abs(values - centre)))
+    spread = robust_sd(values)
     kept = values
-    if robust_sd > 0:
-        inside = np.abs(values - centre) <= OUTLIER_ROBUST_SDS * robust_sd
+    if spread > 0:
+        inside = np.abs(values - np.median(values)) <= OUTLIER_ROBUST_SDS * spread
         if inside.sum() < len(values):
             kept = values[inside]
             source += f"; {len(values) - len(kept)} outlying value(s) set aside"
@@ -94,9 +102,9 @@ def parameter_covariance(jacobian: np.ndarray, weights: np.ndarray, groups: np.n
         return cov
     if len(np.unique(groups)) < 3:
         groups = np.arange(len(J))
-    rows_per_run = pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy(dtype=float)
-    w = np.asarray(weights, dtype=float) / rows_per_run
-    w = w * (len(np.unique(groups)) / max(float(np.sum(w)), 1e-300))  # one observation per run
+    runs = pd.Series(groups)
+    w = np.asarray(weights, dtype=float) / runs.map(runs.value_counts()).to_numpy(dtype=float)
+    w = w * (runs.nunique() / max(float(np.sum(w)), 1e-300))  # one observation per run
     Jf = J[:, free]
     info = (Jf * w[:, None]).T @ Jf
     cov[np.ix_(free, free)] = scatter**2 * np.linalg.pinv(info, rcond=RCOND, hermitian=True)
@@ -120,5 +128,3 @@ def free_parameters(theta: np.ndarray, bounds: list[tuple[Any, Any]],
         if hi is not None and theta[i] >= hi - scale:
             free[i] = False
     return free
-
-

@@ -32,6 +32,7 @@ import pandas as pd
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.report.figures import dropped_rows
+from scalinglab.report.figures.compute import runs_at_six_nd
 from scalinglab.report.selection import selection_section
 from scalinglab.report.sources import ReportInputs
 
@@ -175,8 +176,7 @@ def _compute_caption(fit, envelope=None) -> str:
     if fit is not None and tuple(fit.law.variables) == ("C",):
         return ("Each run's loss against its training compute, with the fitted L(C) and its "
                 "band; the runs should scatter about the curve without a trend.")
-    at = (" (C = 6ND, the compute the law counts)" if fit is not None and envelope is None
-          and {"N", "D"} <= set(fit.law.variables) else "")
+    at = " (C = 6ND, the compute the law counts)" if runs_at_six_nd(fit, envelope) else ""
     return (f"Each run's loss against its training compute{at}, coloured by model size; the "
             f"fitted compute-optimal frontier should be the lower envelope that no run "
             f"crosses.")

@@ -69,7 +69,7 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
     own = ax is None
     fig, ax = axes_or_new(ax, figsize=(6.6, 5.0))
     spans: list[float] = []
-    six_nd = envelope is None and fit is not None and isinstance(fit.law, Chinchilla)
+    six_nd = runs_at_six_nd(fit, envelope)
     if runs is not None:
         spans += _draw_runs(fig, ax, _table(runs, "loss_vs_compute"), n_column or _n_column(fit),
                             dropped_rows(fit) if fit is not None else None, six_nd)
@@ -96,6 +96,12 @@ def loss_vs_compute(runs: pd.DataFrame | str | Path | None = None, fit: FitResul
     ax.set_title("Loss against training compute")
     _legend_below(fig, ax, own)
     return fig
+
+
+def runs_at_six_nd(fit: FitResult | None, envelope: Any = None) -> bool:
+    """Whether :func:`loss_vs_compute` places the runs at C = 6ND: it draws a Chinchilla
+    frontier (a function of 6ND) and no Approach-1 envelope (whose compute is the table's)."""
+    return envelope is None and fit is not None and isinstance(fit.law, Chinchilla)
 
 
 def _draw_runs(fig: Figure, ax: Axes, frame: pd.DataFrame, ncol: str,
