@@ -233,3 +233,18 @@ def test_leave_one_family_out_chooses_without_the_family(bench):
     assert out["in_sample_choice"] == "b"              # z's 50% decides with every family
     assert chosen == {"x": "b", "y": "b", "z": "a"}   # without z, a looks better
     assert out["lofo_mean"] == pytest.approx((0.02 + 0.02 + 0.50) / 3)
+
+
+def test_leave_one_family_out_keeps_to_candidates_no_worse_than_the_base(bench):
+    from generalisation import leave_one_family_out
+
+    def fams(values):
+        return {"families": {f: {"are": v} for f, v in values.items()}}
+    # a has the lower mean but loses family y to the base by 0.5 point; b never does
+    summary = {"a": fams({"x": 0.001, "y": 0.030, "z": 0.010}),
+               "b": fams({"x": 0.020, "y": 0.026, "z": 0.020}),
+               "base": fams({"x": 0.030, "y": 0.025, "z": 0.030})}
+    out = leave_one_family_out(summary, ["a", "b"], base="base")
+    chosen = {r["family"]: r["chosen_without"] for r in out["rows"]}
+    assert out["in_sample_choice"] == "b"
+    assert chosen == {"x": "b", "y": "a", "z": "b"}   # without y, a loses nothing

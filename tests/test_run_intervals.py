@@ -194,7 +194,7 @@ def test_few_sizes_with_long_curves_fit_with_defaults():
     curves = pd.DataFrame(rows, columns=["run_id", "n_params", "tokens", "loss"])
     result = scalinglab.fit(curves)
     assert result.n_runs == 4 and result.n_points > 250
-    assert "past 0.25" in result.procedure.rows
+    assert "past 0.1" in result.procedure.rows
     assert result.predict(N=1e10, D=2e11) == pytest.approx(TRUTH.predict(N=1e10, D=2e11),
                                                            rel=0.01)
 

@@ -61,7 +61,7 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
     its run-level prediction intervals (:mod:`scalinglab.fit.intervals`).
 
     Defaults that use what the data offer (each reported in ``result.procedure.rows``):
-    ``checkpoints_after="auto"`` fits loss curves past 25% of each run when the table has them
+    ``checkpoints_after="auto"`` fits loss curves past 10% of each run when the table has them
     (final rows otherwise); ``frontier_filter=0.1`` drops rows more than 10% above the best
     loss at the same compute (listed in ``result.rows`` and ``result.diagnostics["dropped"]``);
     a Chinchilla fit to a table with a single model size becomes L(D) = E + B/D^beta, and says so.

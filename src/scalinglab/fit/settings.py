@@ -52,7 +52,7 @@ class FitSettings:
       ``E_prior`` [nats/token]: Gaussian (mean, sd) on E; ``bound_E_below_min_loss``: E <= the
       lowest observed loss.
     * ``checkpoints_after``: which rows of a loss curve -- a fraction in [0, 1) of each run's
-      tokens, ``"auto"`` (curves past 0.25 where present, final rows otherwise) or ``"final"``
+      tokens, ``"auto"`` (curves past 0.1 where present, final rows otherwise) or ``"final"``
       (stored as None).
     * ``frontier_filter`` [relative excess]: drop runs this far above the best loss at the same
       or less compute (> 0), or None to keep every row.
