@@ -273,6 +273,20 @@ def test_implausible_units_warn(table, change, quantity):
     assert again.data_ranges() == result.data_ranges()
 
 
+def test_mixed_tokenizers_warn_and_unknown_names_do_not_count(table):
+    names = np.where(np.arange(len(table)) % 3 == 0, "gpt2", "gpt-neox")
+    result = fit_parametric(table.assign(tokenizer=names), bootstrap=0, calibrate=False)
+    guard = _by(result.guards, "units", "loss")
+    assert guard.value == 2 and "gpt-neox" in guard.message and "gpt2" in guard.message
+    assert guard.message in result.warnings
+    one = table.assign(tokenizer=np.where(names == "gpt2", "unknown", "gpt-neox"))
+    quiet = fit_parametric(one, bootstrap=0, calibrate=False)
+    assert [g for g in quiet.guards if g.name == "units"] == []
+    vocab = fit_parametric(table.assign(vocab_size=np.where(names == "gpt2", 50257, 50304)),
+                           bootstrap=0, calibrate=False)
+    assert "2 vocab_sizes" in _by(vocab.guards, "units", "loss").message
+
+
 def test_plausible_table_has_no_unit_guards(fitted):
     assert [g for g in fitted.guards if g.name == "units"] == []
 

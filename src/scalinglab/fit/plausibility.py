@@ -16,7 +16,11 @@ Warned (each a :class:`~scalinglab.fit.guards.Guard` with action ``warn`` in the
   ``COMPUTE_RATIO_LIMIT`` (a unit or convention mismatch; exact FLOP counts differ from 6ND by
   a factor that changes with N, and are left alone);
 * losses above ln(vocabulary) where the table gives ``vocab_size`` (worse than uniform
-  guessing: bits, percent or perplexity?), or above ``MAX_PLAUSIBLE_LOSS`` without it.
+  guessing: bits, percent or perplexity?), or above ``MAX_PLAUSIBLE_LOSS`` without it;
+* runs of several tokenizers (``tokenizer`` names or ``vocab_size`` values) in one fit: a
+  token covers a different amount of text under each, so their losses per token are not on
+  one scale (GPT-NeoX's and GPT-2's tokenizers on the same Pile models, the downstream-dev
+  README).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def check_table(frame: pd.DataFrame, n_column: str, E_fixed: float | None) -> li
         if C is not None:
             guards += _compute_guard(C / (6.0 * N * D))
     guards += _loss_guard(frame, loss)
+    guards += _tokenizer_guard(frame)
     return guards
 
 
@@ -143,6 +148,24 @@ def _loss_guard(frame: pd.DataFrame, loss: np.ndarray) -> list[Guard]:
                   f"the median loss {median:.4g} (highest {highest:.4g}) is above {what}: is "
                   f"the loss in bits, percent or perplexity? The law needs cross-entropy in "
                   f"nats/token")]
+
+
+def _tokenizer_guard(frame: pd.DataFrame) -> list[Guard]:
+    """Warn when the fitted rows name several tokenizers or vocabulary sizes (names that start
+    with "unknown" say nothing and are ignored)."""
+    for column in ("tokenizer", "vocab_size"):
+        if column not in frame.columns:
+            continue
+        values = frame[column].dropna().astype(str).str.strip()
+        values = values[(values != "") & ~values.str.lower().str.startswith("unknown")]
+        counts = values.value_counts()
+        if len(counts) > 1:
+            listed = ", ".join(f"{name} ({n} rows)" for name, n in counts.items())
+            return [Guard("units", "loss", float(len(counts)), f"{column}s", 1.0, "warn",
+                          f"the fitted rows use {len(counts)} {column}s ({listed}): losses per "
+                          f"token of different tokenizers are not on one scale; fit each "
+                          f"tokenizer's runs apart, or compare bits per byte")]
+    return []
 
 
 def attach_fit_guards(result, frame: pd.DataFrame, n_column: str,
