@@ -117,9 +117,11 @@ def baselines(fit_rows: pd.DataFrame, targets: pd.DataFrame, col: str, suite: Su
 
 
 def predict_targets(fit, targets: pd.DataFrame, suite: Suite):
-    """(point, low, high, refused) arrays over the target rows."""
+    """(point, low, high) and refused and flagged arrays over the target rows (flagged: the
+    answer carries the ``link_distance`` warning)."""
     out = np.full((len(targets), 3), np.nan)
     refused = np.zeros(len(targets), dtype=bool)
+    flagged = np.zeros(len(targets), dtype=bool)
     for i, (_, row) in enumerate(targets.iterrows()):
         inputs = ({"loss": row[LOSS]} if suite.link_only or fit.loss_fit is None
                   and fit.via != "compute" else {"N": row.n_params, "D": row.tokens})
@@ -129,7 +131,8 @@ def predict_targets(fit, targets: pd.DataFrame, suite: Suite):
             refused[i] = True
             continue
         out[i] = p["accuracy"], p["low"], p["high"]
-    return out, refused
+        flagged[i] = any(g.name == "link_distance" for g in p["guards"])
+    return out, refused, flagged
 
 
 def run_one(frame: pd.DataFrame, suite: Suite, task: str, args) -> dict[str, Any] | None:
@@ -147,13 +150,14 @@ def run_one(frame: pd.DataFrame, suite: Suite, task: str, args) -> dict[str, Any
         best, line = baselines(fit_rows, targets, col, suite)
         rec = {"truth": truth, "best": best, "line": line, "refused_task": False, "via": None,
                "pred": np.full((len(targets), 3), np.nan),
-               "refused": np.zeros(len(targets), bool)}
+               "refused": np.zeros(len(targets), bool),
+               "flagged": np.zeros(len(targets), bool)}
         try:
             fit = fit_task(fit_rows, col, chance=known_chance(task), via=args.via,
                            link=args.link, loss_column=LOSS, bootstrap=args.bootstrap, seed=0)
             rec["via"] = fit.via
             fit.widening, fit.point = WIDEN[args.widen], args.point
-            rec["pred"], rec["refused"] = predict_targets(fit, targets, suite)
+            rec["pred"], rec["refused"], rec["flagged"] = predict_targets(fit, targets, suite)
         except TaskRefusal:
             rec["refused_task"] = True
         except ScalingLabError as exc:        # too few rows in this run's fit set, ...
@@ -166,7 +170,8 @@ def run_one(frame: pd.DataFrame, suite: Suite, task: str, args) -> dict[str, Any
 
 def score(rows: list[dict[str, Any]], suite: Suite, task: str) -> dict[str, Any]:
     """Scores in accuracy points over the scored targets of a task."""
-    cat = {k: np.concatenate([r[k] for r in rows]) for k in ("truth", "best", "line", "refused")}
+    cat = {k: np.concatenate([r[k] for r in rows])
+           for k in ("truth", "best", "line", "refused", "flagged")}
     pred = np.vstack([r["pred"] for r in rows])
     refused_task = any(r["refused_task"] for r in rows)
     failed = [r["failed"] for r in rows if "failed" in r]
@@ -188,6 +193,11 @@ def score(rows: list[dict[str, Any]], suite: Suite, task: str) -> dict[str, Any]
                     "width": float(100 * np.mean(hi - lo)),
                     "mae_best_scored": float(100 * np.mean(np.abs(cat["best"][scored] - ts))),
                     "mae_line_scored": float(100 * np.mean(np.abs(cat["line"][scored] - ts)))})
+        flag = cat["flagged"][scored]
+        inside = (lo <= ts) & (ts <= hi)
+        out["by_flag"] = {name: {"n": int(m.sum()), "covered": int(inside[m].sum()),
+                                 "abs_error_sum": float(100 * np.sum(np.abs(p - ts)[m]))}
+                          for name, m in (("flagged", flag), ("unflagged", ~flag))}
     return out
 
 
@@ -205,7 +215,11 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     mae = float(np.mean([r["mae"] for r in scored])) if scored else float("nan")
     line = float(np.mean([r["mae_line_scored"] for r in scored])) if scored else float("nan")
     best = float(np.mean([r["mae_best_scored"] for r in scored])) if scored else float("nan")
+    by_flag = {name: {k: sum(r["by_flag"][name][k] for r in scored)
+                      for k in ("n", "covered", "abs_error_sum")}
+               for name in ("flagged", "unflagged")}
     return {"families": fam, "mae": mae, "mae_line": line, "mae_best": best,
+            "by_flag": by_flag,
             "vs_line": 1 - mae / line if line else float("nan"),
             "coverage_targets": covered / n if n else float("nan"), "scored_targets": n,
             "refused_tasks": [f"{r['suite']}:{r['task']}" for r in results if r["refused_task"]]}
@@ -237,6 +251,12 @@ def print_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
           f"({100 * summary['vs_line']:.0f}% below; goal >= 30%), best-in-fit "
           f"{summary['mae_best']:.2f}; 90% coverage {summary['coverage_targets']:.2f} over "
           f"{summary['scored_targets']} targets (goal 0.80-0.97)")
+    for name, label in (("flagged", "warned 'link beyond its backtests' reach'"),
+                        ("unflagged", "not warned")):
+        b = summary["by_flag"][name]
+        if b["n"]:
+            print(f"{label}: {b['n']} targets, 90% coverage {b['covered'] / b['n']:.2f}, "
+                  f"mean |error| {b['abs_error_sum'] / b['n']:.2f} points")
     print(f"refused as near chance: {', '.join(summary['refused_tasks']) or 'none'}")
 
 

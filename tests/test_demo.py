@@ -25,7 +25,12 @@ from scalinglab.study.fits import (
     with_loss_column,
     within_sweep_backtest,
 )
-from scalinglab.study.render import backtest_line, task_verdict_line
+from scalinglab.study.render import (
+    DemoConsole,
+    backtest_line,
+    print_prediction,
+    task_verdict_line,
+)
 from scalinglab.study.sizing import validation_size_source
 from scalinglab.study.summary import DemoSummary
 from scalinglab.study.tasks import measure_tasks, predict_tasks
@@ -317,8 +322,36 @@ def test_records_carry_task_scores_and_the_summary_the_task_prediction(kjv_demo)
             assert task["inside_interval"] == (task["low"] <= task["measured"] <= task["high"])
             said = log.index(f"PREDICTED accuracy on {short} ")
             assert re.search(rf"{short} accuracy: measured [\d.]+ vs predicted", log)
+            for warning in frozen[name]["warnings"]:    # the answer's guards, said with it
+                assert f"warning: {warning}" in " ".join(log.split())
         assert said < log.index("training the validation")
     assert len(summary["tasks"]) == 2
+
+
+def test_a_task_prediction_past_the_links_reach_carries_and_prints_its_warning(capsys):
+    """The frozen prediction keeps its answer's warnings, and the demo prints them under it."""
+    rng = np.random.default_rng(0)
+    law = Chinchilla(E=1.5, A=40.0, alpha=0.34, B=40.0, beta=0.28)
+    rows = []
+    for n in (2e5, 4e5, 8e5, 1.6e6, 3.2e6, 6.4e6):
+        for k, d in enumerate((5e6, 1e7, 2e7)):
+            loss = float(law.predict(N=n, D=d)) * np.exp(rng.normal(0, 0.003))
+            rows.append({"run_id": f"n{n:g}-{k}", "n_params": n, "tokens": d, "loss": loss,
+                         "final": True, "acc_cloze": 0.25 + 0.6 / (1 + np.exp(3 * (loss - 2.4)))
+                         + rng.normal(0, 0.005)})
+    points = pd.DataFrame(rows)
+    far = SimpleNamespace(shape=SimpleNamespace(n_params=1e8, n_params_total=1e8),
+                          config=SimpleNamespace(tokens=3.2e8))
+    (item,) = predict_tasks(points, points, far, {"law": "chinchilla"}, 0.9, 0)
+    assert any("beyond the fitted runs' best" in w for w in item["warnings"]), item
+    run = SimpleNamespace(name="v", shape=far.shape, config=far.config, planned_flops=1.9e17,
+                          notes=[], warnings=[])
+    print_prediction(DemoConsole(quiet_stdout=False), run,
+                     {"loss": 2.0, "low": 1.9, "high": 2.1, "level": 0.9, "kind": "run",
+                      "tasks": [item]})
+    printed = " ".join(capsys.readouterr().out.split())
+    for warning in item["warnings"]:
+        assert f"warning: {warning}" in printed
 
 
 def test_task_predictions_say_why_there_is_no_number():

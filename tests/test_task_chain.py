@@ -209,7 +209,7 @@ def test_task_answers_far_from_the_data_are_guarded_on_every_route(chain_fit, ta
         direct.predict_interval(C=top * 1e5)
     warned = direct.predict_interval(C=top * 1e3)           # 3 decades: answered, warned
     assert [(g.name, g.quantity, g.action) for g in warned["guards"]] == [
-        ("distance", "C", "warn")]
+        ("distance", "C", "warn"), ("link_distance", "C", "warn")]
     below = direct.predict_interval(N=1e5, D=1e5)            # 3 decades *below* counts too
     assert below["guards"] and "below the smallest" in below["guards"][0].message
 
@@ -221,6 +221,24 @@ def test_task_answers_far_from_the_data_are_guarded_on_every_route(chain_fit, ta
     assert res.code == 0 and "answered because you insisted" in " ".join(res.stdout.split())
 
 
+def test_the_link_past_its_backtests_reach_is_flagged(tmp_path):
+    """A target whose loss lies further below the fitted runs' lowest than the route's
+    backtests ever carried the link is answered with a warning naming both distances."""
+    fit = fit_task(ladder().drop(columns=["n_params", "tokens"]), "acc_demo", chance=0.25,
+                   bootstrap=4)
+    reach = fit.selection["link_reach"]
+    assert reach is not None and reach > 0
+    low = fit.x_range[0]                             # lowest fitted loss, nats
+    near = fit.predict_interval(loss=low - 0.5 * reach)
+    assert not any(g.name == "link_distance" for g in near["guards"])
+    far = fit.predict_interval(loss=low - reach - 0.1)
+    guard = next(g for g in far["guards"] if g.name == "link_distance")
+    assert guard.action == "warn" and guard.limit == pytest.approx(reach)
+    assert guard.value == pytest.approx(reach + 0.1) and guard.unit == "nats"
+    again = TaskFit.load(fit.save(tmp_path / "reach.json"))
+    assert again.selection["link_reach"] == pytest.approx(reach)
+
+
 def test_a_link_fitted_on_one_run_warns_that_other_models_are_not_measured(tmp_path):
     """One run's checkpoints measure its own noise around the link, not how far another model
     lies from it at equal loss: every answer says so (a warning guard), and the fit notes it."""
@@ -228,7 +246,8 @@ def test_a_link_fitted_on_one_run_warns_that_other_models_are_not_measured(tmp_p
     fit = fit_task(one, "acc_demo", chance=0.25, bootstrap=4)
     assert fit.n_runs == 1 and any("fitted on 1 run(s)" in n for n in fit.notes)
     out = fit.predict_interval(loss=3.0)
-    assert [(g.name, g.action) for g in out["guards"]] == [("few_runs", "warn")]
+    assert [(g.name, g.action) for g in out["guards"]] == [("few_runs", "warn"),
+                                                            ("link_distance", "warn")]
     many = fit_task(ladder().drop(columns=["n_params", "tokens"]), "acc_demo", chance=0.25,
                     bootstrap=4)
     assert many.predict_interval(loss=3.0)["guards"] == []

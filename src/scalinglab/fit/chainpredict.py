@@ -121,6 +121,28 @@ def few_runs_guard(fit) -> list[_guards.Guard]:
         f"off by up to 13 points at the 7B's losses, bench/README.md)")]
 
 
+def link_distance_guard(fit, x0: float) -> list[_guards.Guard]:
+    """A warning when the target's x (its loss, or log10 compute) lies beyond the fitted runs'
+    best by more than the route's nested backtests ever carried the link: the accuracy there
+    rests on the sigmoid's shape past anything the runs tested (the demo's cloze: 0.2 nats
+    below the sweep's lowest loss, under-predicted by 2-4 points)."""
+    low, high = fit.x_range
+    compute = fit.via == "compute"
+    beyond = (x0 - high) if compute else (low - x0)
+    reach = fit.selection.get("link_reach")
+    if not np.isfinite(beyond) or beyond <= 0 or (reach is not None and beyond <= reach):
+        return []
+    quantity, unit = ("C", "decades") if compute else ("loss", "nats")
+    best = f"{10.0 ** high:.3g} FLOPs" if compute else f"{low:.4g} nats"
+    checked = ("no backtest carried it past the fitted runs" if reach is None else
+               f"its nested backtests carried it {reach:.3g} {unit} at most")
+    return [_guards.Guard(
+        "link_distance", quantity, float(beyond), unit, reach, "warn",
+        f"{fit.task}: the target lies {beyond:.3g} {unit} beyond the fitted runs' best "
+        f"({best}) along the link, and {checked}: the accuracy there rests on the link's "
+        f"shape where no run tested it")]
+
+
 def task_guards(fit, inputs: dict[str, float], allow_far: bool = False) -> list[_guards.Guard]:
     """The distance guards of a question to a task fit through compute; raises
     :class:`GuardRefused` past the limits.
@@ -179,7 +201,8 @@ def interval_at(fit, level: float, inputs: dict[str, float],
     low, high = np.clip([low, high], floor, 1.0)
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
             "kind": "run", "via": fit.via, "task": fit.task, "chance": fit.chance,
-            "loss": loss_info, "x": x0, "guards": few_runs_guard(fit) + guards,
+            "loss": loss_info, "x": x0,
+            "guards": few_runs_guard(fit) + guards + link_distance_guard(fit, x0),
             "meaning": "a new run's measured accuracy (loss interval + link parameters + "
                        "run scatter of accuracy, at least as wide as the backtests' errors "
                        "and the spread of routes they cannot tell apart); clipped to "

@@ -215,12 +215,33 @@ def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[s
         chosen = min(routes, key=lambda r: (ROUTE_ORDER.index(r.partition(":")[0]), r))
         method = "backtests failed; preference order loss > task_loss > compute"
     n_backtests = len(cuts) if viable.any() else 0
+    reach = link_reach(frame, column, chosen.partition(":")[0], loss_column,
+                       np.where(usable, axis, np.nan), cuts)
     out = {"chosen": chosen, "mae_points": mae if len(routes) > 1 or viable.any() else {},
            "n_backtests": n_backtests, "cuts_log10_flops": [float(c) for c in cuts]
            if axis_name == "log10_flops" else [], "backtest_axis": axis_name,
-           "method": method}
+           "method": method, "link_reach": reach}
     out.update(backtest_record(runs, chosen, viable.any()))
     return out
+
+
+def link_reach(frame: pd.DataFrame, column: str, via: str, loss_column: str,
+               axis: np.ndarray, cuts) -> float | None:
+    """How far the backtests carried the link beyond the rows they fitted: the largest step of a
+    held-out row's x past the fitted rows' best x, over the cuts (nats of loss below the
+    lowest fitted loss, or decades of compute past the largest); None without a usable cut."""
+    intermediate = intermediate_column(via, column, loss_column)
+    if intermediate is None:
+        x = log10_compute(frame)
+    elif intermediate in frame.columns:
+        x = -pd.to_numeric(frame[intermediate], errors="coerce").to_numpy(dtype=float)
+    else:
+        return None
+    acc = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(x) & np.isfinite(axis) & np.isfinite(acc)
+    steps = [float(np.max(x[ok & (axis >= c)]) - np.max(x[ok & (axis < c)]))
+             for c in cuts if (ok & (axis < c)).any() and (ok & (axis >= c)).any()]
+    return max(max(steps), 0.0) if steps else None
 
 
 @dataclass

@@ -101,6 +101,8 @@ def print_prediction(ui: DemoConsole, run: PlannedRun, prediction: dict) -> None
         ui.line(f"  warning: {warning}")
     for task in prediction.get("tasks") or []:
         ui.line(task_prediction_line(task))
+        for warning in task.get("warnings") or []:
+            ui.line(f"  warning: {warning}")
 
 
 def _task_name(task: str | None) -> str:

@@ -75,7 +75,8 @@ def _predict_one(points: pd.DataFrame, column: str, n_value: float, tokens: floa
     return {**base, "chance": chain.chance, "accuracy": float(answer["accuracy"]),
             "low": float(answer["low"]), "high": float(answer["high"]), "via": chain.via,
             "intermediate": loss.get("column"), "intermediate_loss": loss.get("loss"),
-            "routes_mae_points": chain.selection.get("mae_points") or {}}
+            "routes_mae_points": chain.selection.get("mae_points") or {},
+            "warnings": [g.message for g in answer["guards"] if g.action == "warn"]}
 
 
 def measure_tasks(predictions: list[dict[str, Any]] | None,
