@@ -141,7 +141,9 @@ def test_demo_folder_report_shows_prediction_and_verdict(tmp_path):
                "tasks": [{"task": "acc_cloze", "chance": 0.25, "level": 0.9, "predicted": 0.8181,
                           "low": 0.7652, "high": 0.8499, "measured": 0.87,
                           "inside_interval": False, "via": "task_loss",
-                          "intermediate": "task_loss_cloze"},
+                          "intermediate": "task_loss_cloze",
+                          "warnings": ["acc_cloze: the target lies 0.184 nats beyond the "
+                                       "fitted runs' best"]},
                          {"task": "acc_continuation", "refused": "every fitted model is within "
                           "noise of chance 0.25"}]}
     (folder / "summary.json").write_text(json.dumps(summary))
@@ -162,6 +164,7 @@ def test_demo_folder_report_shows_prediction_and_verdict(tmp_path):
                      r"0\.765–0\.850; chance 0\.25; through the task_loss_cloze\); "
                      r"measured 0\.870\s*<span class=\"tag outside\">OUTSIDE", html)
     assert "Task continuation:</b> not predicted: every fitted model is within noise" in html
+    assert "<li>warning: acc_cloze: the target lies 0.184 nats beyond" in html
 
 
 def test_failing_figure_is_left_out_with_its_reason(monkeypatch, tmp_path):

@@ -41,7 +41,7 @@ class TaskSummary:
     and interval at ``level``, fractions), the one measured after, and whether it fell inside;
     or ``refused`` with the reason the chain gave no number.  ``via`` is the chain's route
     (``loss``, ``task_loss`` or ``compute``); ``intermediate_loss`` the loss it passes through
-    (nats/token)."""
+    (nats/token); ``warnings`` the answer's warning guards (one line each)."""
 
     task: str | None
     chance: float | None = None
@@ -56,6 +56,7 @@ class TaskSummary:
     intermediate: str | None = None
     intermediate_loss: float | None = None
     routes_mae_points: dict[str, float] | None = None
+    warnings: list[str] | None = None
 
 
 @dataclass

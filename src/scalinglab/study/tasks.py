@@ -97,5 +97,5 @@ def measure_tasks(predictions: list[dict[str, Any]] | None,
             measured=measured, inside_interval=inside, refused=item.get("refused"),
             via=item.get("via"), intermediate=item.get("intermediate"),
             intermediate_loss=item.get("intermediate_loss"),
-            routes_mae_points=item.get("routes_mae_points")))
+            routes_mae_points=item.get("routes_mae_points"), warnings=item.get("warnings")))
     return out
