@@ -133,12 +133,13 @@ def link_distance_guard(fit, x0: float) -> list[_guards.Guard]:
     if not np.isfinite(beyond) or beyond <= 0 or (reach is not None and beyond <= reach):
         return []
     quantity, unit = ("C", "decades") if compute else ("loss", "nats")
+    fmt = ".2f" if compute else ".3g"          # decades as the loss fit's guards say them
     best = f"{10.0 ** high:.3g} FLOPs" if compute else f"{low:.4g} nats"
     checked = ("no backtest carried it past the fitted runs" if reach is None else
-               f"its nested backtests carried it {reach:.3g} {unit} at most")
+               f"its nested backtests carried it {reach:{fmt}} {unit} at most")
     return [_guards.Guard(
         "link_distance", quantity, float(beyond), unit, reach, "warn",
-        f"{fit.task}: the target lies {beyond:.3g} {unit} beyond the fitted runs' best "
+        f"{fit.task}: the target lies {beyond:{fmt}} {unit} beyond the fitted runs' best "
         f"({best}) along the link, and {checked}: the accuracy there rests on the link's "
         f"shape where no run tested it")]
 
