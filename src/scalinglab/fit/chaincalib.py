@@ -138,13 +138,19 @@ def combined_point(fit, point: float, inputs: dict[str, float], x0: float
     return point, alt
 
 
+def beyond_fitted(fit, x0: float) -> float:
+    """How far the link's x at a target lies past the fitted runs' best along the link: nats
+    below the lowest fitted loss, or decades above the largest fitted compute (<= 0 inside)."""
+    low, high = fit.x_range
+    return float((x0 - high) if fit.via == "compute" else (low - x0))
+
+
 def reach_stretch(fit, x0: float) -> float:
     """How many times further than the backtests ever carried the link the target lies beyond
     the fitted runs' best (1 within their reach): their errors, measured at that reach, are
     taken to grow in proportion beyond it."""
     reach = fit.selection.get("link_reach")
-    low, high = fit.x_range
-    beyond = (x0 - high) if fit.via == "compute" else (low - x0)
+    beyond = beyond_fitted(fit, x0)
     if reach is None or not reach > 0 or not np.isfinite(beyond):
         return 1.0
     return float(max(1.0, beyond / reach))

@@ -16,7 +16,7 @@ import numpy as np
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit import guards as _guards
-from scalinglab.fit.chaincalib import widen_accuracy_interval
+from scalinglab.fit.chaincalib import beyond_fitted, widen_accuracy_interval
 from scalinglab.fit.linkfit import (
     MAX_LINK_SPREAD,
     MIN_RUNS_FOR_RUN_BOOTSTRAP,
@@ -128,7 +128,7 @@ def link_distance_guard(fit, x0: float) -> list[_guards.Guard]:
     below the sweep's lowest loss, under-predicted by 2-4 points)."""
     low, high = fit.x_range
     compute = fit.via == "compute"
-    beyond = (x0 - high) if compute else (low - x0)
+    beyond = beyond_fitted(fit, x0)
     reach = fit.selection.get("link_reach")
     if not np.isfinite(beyond) or beyond <= 0 or (reach is not None and beyond <= reach):
         return []
