@@ -231,14 +231,11 @@ def link_reach(frame: pd.DataFrame, column: str, via: str, loss_column: str,
     held-out row's x past the fitted rows' best x, over the cuts (nats of loss below the
     lowest fitted loss, or decades of compute past the largest); None without a usable cut."""
     intermediate = intermediate_column(via, column, loss_column)
-    if intermediate is None:
-        x = log10_compute(frame)
-    elif intermediate in frame.columns:
-        x = -pd.to_numeric(frame[intermediate], errors="coerce").to_numpy(dtype=float)
-    else:
+    if intermediate is not None and intermediate not in frame.columns:
         return None
-    acc = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(x) & np.isfinite(axis) & np.isfinite(acc)
+    x, _, rows = step2_rows(frame, column, via, intermediate)   # the link's own rows and x
+    x, axis = (x if intermediate is None else -x), axis[rows]   # larger x: further out
+    ok = np.isfinite(axis)
     steps = [float(np.max(x[ok & (axis >= c)]) - np.max(x[ok & (axis < c)]))
              for c in cuts if (ok & (axis < c)).any() and (ok & (axis >= c)).any()]
     return max(max(steps), 0.0) if steps else None
