@@ -287,6 +287,30 @@ def test_mixed_tokenizers_warn_and_unknown_names_do_not_count(table):
     assert "2 vocab_sizes" in _by(vocab.guards, "units", "loss").message
 
 
+def test_several_eval_sets_warn(table):
+    sets = np.where(np.arange(len(table)) % 2 == 0, "c4", "oscar")
+    result = fit_parametric(table.assign(eval_set=sets), bootstrap=0, calibrate=False)
+    guard = _by(result.guards, "eval_sets", "loss")
+    assert guard.value == 2 and "c4" in guard.message and "oscar" in guard.message
+    assert guard.message in result.warnings
+    one = fit_parametric(table.assign(eval_set="c4"), bootstrap=0, calibrate=False)
+    assert [g for g in one.guards if g.name == "eval_sets"] == []
+
+
+def test_repeated_data_warns_unless_the_law_models_it(table):
+    epochs = np.where(np.arange(len(table)) < 5, 10.0, 1.0)  # five runs at 10 epochs
+    repeated = table.assign(unique_tokens=table["tokens"] / epochs)
+    result = fit_parametric(repeated, bootstrap=0, calibrate=False)
+    guard = _by(result.guards, "repetition", "D")
+    assert guard.value == pytest.approx(10.0) and guard.limit == 4.0
+    assert "5 fitted run(s)" in guard.message and guard.message in result.warnings
+    few = table.assign(unique_tokens=table["tokens"] / 3.0)  # 3 epochs: within the limit
+    assert [g for g in fit_parametric(few, bootstrap=0, calibrate=False).guards
+            if g.name == "repetition"] == []
+    modelled = fit_parametric(repeated, law="data_constrained", bootstrap=0, calibrate=False)
+    assert [g for g in modelled.guards if g.name == "repetition"] == []
+
+
 def test_plausible_table_has_no_unit_guards(fitted):
     assert [g for g in fitted.guards if g.name == "units"] == []
 

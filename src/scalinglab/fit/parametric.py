@@ -78,7 +78,8 @@ def fit_parametric(runs: pd.DataFrame | str, settings: FitSettings | None = None
     if len(y) <= n_free:
         raise FitError(f"{len(y)} points cannot determine {n_free} free parameters of the "
                        f"{template.name} law; need more than {n_free}")
-    table_guards = check_table(frame, settings.n_column, settings.E_fixed)
+    table_guards = check_table(frame, settings.n_column, settings.E_fixed,
+                               tuple(template.variables))
     screened = screen_starts(template, X, y, w, settings)   # once: fit, bootstrap, calibration
     theta, value, delta = fit_scaled_delta(template, X, y, w, settings, screened=screened)
     settings = replace(settings, huber_delta=delta)   # the bootstrap and the cuts use it too

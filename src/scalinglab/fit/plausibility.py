@@ -20,7 +20,13 @@ Warned (each a :class:`~scalinglab.fit.guards.Guard` with action ``warn`` in the
 * runs of several tokenizers (``tokenizer`` names or ``vocab_size`` values) in one fit: a
   token covers a different amount of text under each, so their losses per token are not on
   one scale (GPT-NeoX's and GPT-2's tokenizers on the same Pile models, the downstream-dev
-  README).
+  README);
+* losses measured on several evaluation sets (``eval_set`` values, or our own records'
+  ``corpus``) in one fit: each set has its own irreducible loss, so one E cannot serve them
+  (datablations' C4 and OSCAR runs, the scaling-dev README);
+* runs that repeat their data more than ``MAX_UNIQUE_EPOCHS`` times (``tokens`` over
+  ``unique_tokens``) fitted by a law without unique data U: repeated tokens are worth less
+  than fresh ones, so the law reads them as more data than they are.
 """
 
 from __future__ import annotations
@@ -48,13 +54,21 @@ PLAUSIBLE_TOKENS_PER_PARAM = (1e-2, 1e5)
 COMPUTE_RATIO_LIMIT = 2.0
 #: The ratio counts as constant when its max/min over rows is below this.
 CONSTANT_RATIO_SPREAD = 1.05
+#: Epochs over the unique data beyond which repetition is flagged for a law that assumes fresh
+#: tokens: Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models", Sec. 5) find
+#: up to about 4 epochs nearly as good as unique data, and the value of a repeated token
+#: falling quickly beyond.
+MAX_UNIQUE_EPOCHS = 4.0
 #: Without a vocabulary: a uniform guess over a million tokens costs ln(1e6) = 13.8 nats/token,
 #: more than any tokenizer in use; a final loss above it is not a cross-entropy in nats/token.
 MAX_PLAUSIBLE_LOSS = float(np.log(1e6))
 
 
-def check_table(frame: pd.DataFrame, n_column: str, E_fixed: float | None) -> list[Guard]:
-    """Stop nonsense fits (raises :class:`FitError`); return warnings on implausible units."""
+def check_table(frame: pd.DataFrame, n_column: str, E_fixed: float | None,
+                variables: tuple[str, ...] = ()) -> list[Guard]:
+    """Stop nonsense fits (raises :class:`FitError`); return warnings on implausible units.
+
+    ``variables``: the law's inputs (a law with unique tokens ``U`` models repetition)."""
     loss = frame["loss"].to_numpy(dtype=float)
     _check_flat(loss)
     _check_fixed_E(loss, E_fixed)
@@ -70,6 +84,9 @@ def check_table(frame: pd.DataFrame, n_column: str, E_fixed: float | None) -> li
             guards += _compute_guard(C / (6.0 * N * D))
     guards += _loss_guard(frame, loss)
     guards += _tokenizer_guard(frame)
+    guards += _eval_set_guard(frame)
+    if N is not None and D is not None and "U" not in variables:
+        guards += _repetition_guard(frame, D)
     return guards
 
 
@@ -150,22 +167,63 @@ def _loss_guard(frame: pd.DataFrame, loss: np.ndarray) -> list[Guard]:
                   f"nats/token")]
 
 
+def _distinct_labels(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Rows per label of ``column`` (empty labels and names starting "unknown" say nothing)."""
+    if column not in frame.columns:
+        return pd.Series(dtype=int)
+    values = frame[column].dropna().astype(str).str.strip()
+    values = values[(values != "") & ~values.str.lower().str.startswith("unknown")]
+    return values.value_counts()
+
+
+def _listed(counts: pd.Series, most: int = 4) -> str:
+    shown = ", ".join(f"{name} ({n} rows)" for name, n in counts.iloc[:most].items())
+    return shown + (f" and {len(counts) - most} more" if len(counts) > most else "")
+
+
 def _tokenizer_guard(frame: pd.DataFrame) -> list[Guard]:
-    """Warn when the fitted rows name several tokenizers or vocabulary sizes (names that start
-    with "unknown" say nothing and are ignored)."""
+    """Warn when the fitted rows name several tokenizers or vocabulary sizes."""
     for column in ("tokenizer", "vocab_size"):
-        if column not in frame.columns:
-            continue
-        values = frame[column].dropna().astype(str).str.strip()
-        values = values[(values != "") & ~values.str.lower().str.startswith("unknown")]
-        counts = values.value_counts()
+        counts = _distinct_labels(frame, column)
         if len(counts) > 1:
-            listed = ", ".join(f"{name} ({n} rows)" for name, n in counts.items())
             return [Guard("units", "loss", float(len(counts)), f"{column}s", 1.0, "warn",
-                          f"the fitted rows use {len(counts)} {column}s ({listed}): losses per "
-                          f"token of different tokenizers are not on one scale; fit each "
-                          f"tokenizer's runs apart, or compare bits per byte")]
+                          f"the fitted rows use {len(counts)} {column}s ({_listed(counts)}): "
+                          f"losses per token of different tokenizers are not on one scale; fit "
+                          f"each tokenizer's runs apart, or compare bits per byte")]
     return []
+
+
+def _eval_set_guard(frame: pd.DataFrame) -> list[Guard]:
+    """Warn when the fitted losses come from several evaluation sets (or corpora)."""
+    for column in ("eval_set", "corpus"):
+        counts = _distinct_labels(frame, column)
+        if len(counts) > 1:
+            return [Guard("eval_sets", "loss", float(len(counts)), f"{column} values", 1.0, "warn",
+                          f"the fitted rows are evaluated on {len(counts)} {column} values "
+                          f"({_listed(counts)}): losses of different evaluation sets or "
+                          f"protocols are not on one scale (each set has its own irreducible "
+                          f"loss); fit each {column} apart unless they are the same data")]
+    return []
+
+
+def _repetition_guard(frame: pd.DataFrame, D: np.ndarray) -> list[Guard]:
+    """Warn when runs repeat their unique data more than ``MAX_UNIQUE_EPOCHS`` times."""
+    if "unique_tokens" not in frame.columns:
+        return []
+    unique = pd.to_numeric(frame["unique_tokens"], errors="coerce").to_numpy(dtype=float)
+    known = np.isfinite(unique) & (unique > 0)
+    epochs = np.where(known, D / np.where(known, unique, 1.0), 1.0)
+    repeated = epochs > MAX_UNIQUE_EPOCHS
+    if not repeated.any():
+        return []
+    runs = frame["run_id"][repeated].nunique() if "run_id" in frame.columns else \
+        int(repeated.sum())
+    return [Guard("repetition", "D", float(epochs.max()), "epochs", MAX_UNIQUE_EPOCHS, "warn",
+                  f"{runs} fitted run(s) repeat their unique data more than "
+                  f"{MAX_UNIQUE_EPOCHS:g} times (up to {float(epochs.max()):.3g} epochs; "
+                  f"tokens / unique_tokens): repeated tokens are worth less than fresh ones, "
+                  f"and this law counts them as fresh; fit law='data_constrained' (it uses "
+                  f"unique_tokens) or leave those runs out")]
 
 
 def attach_fit_guards(result, frame: pd.DataFrame, n_column: str,
