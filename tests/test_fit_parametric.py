@@ -166,7 +166,29 @@ def test_degenerate_sweep_is_flagged():
     result = fit_parametric(df, bootstrap=60, seed=0)
     assert result.warnings, "a 8-point noisy sweep must be flagged"
     assert not result.diagnostics["identifiable"]
-    assert any("remedies" in w for w in result.warnings)
+    remedy = next(w for w in result.warnings if w.startswith("remedies: "))
+    # a table of final rows: every remedy applies, checkpoint rows included
+    assert "E_bounds" in remedy and "variable='C'" in remedy and "checkpoints_after" in remedy
+
+
+def test_remedies_list_only_what_applies():
+    from types import SimpleNamespace
+
+    from scalinglab.fit.diagnostics import remedies
+    from scalinglab.fit.optimise import make_law
+    from scalinglab.fit.settings import FitSettings
+
+    chinchilla = make_law(FitSettings())
+    curves = SimpleNamespace(procedure=SimpleNamespace(
+        rows="loss curves present: rows past 0.1 of each run's tokens"))
+    text = remedies(chinchilla, FitSettings(), curves)
+    assert "checkpoints_after" not in text and "E_bounds" in text and "variable='C'" in text
+    power = make_law(FitSettings(law="power"))
+    finals = SimpleNamespace(procedure=SimpleNamespace(rows="final rows of each run"))
+    text = remedies(power, FitSettings(law="power"), finals)
+    assert "variable='C'" not in text and "checkpoints_after" in text
+    fixed = remedies(chinchilla, FitSettings(E_fixed=1.5), curves)
+    assert "E_bounds" not in fixed and "variable='C'" in fixed
 
 
 # -- the result object ----------------------------------------------------------------------

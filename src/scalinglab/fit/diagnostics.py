@@ -21,9 +21,12 @@ from scalinglab.fit.guards import E_FLOOR_NATS
 from scalinglab.laws.base import Law
 
 #: In the API's spelling; the command line prints its flags instead (cli/terms.py).
-REMEDIES = ("remedies: bound or fix E (E_bounds, E_fixed or E_prior), fit the single-variable "
-            "envelope L(C) = E + A*C^-alpha instead (law='power', variable='C'), or add "
-            "checkpoint rows (checkpoints_after=0.1)")
+REMEDY_E = "bound or fix E (E_bounds, E_fixed or E_prior)"
+REMEDY_ENVELOPE = ("fit the single-variable envelope L(C) = E + A*C^-alpha instead "
+                   "(law='power', variable='C')")
+REMEDY_CHECKPOINTS = "add checkpoint rows (checkpoints_after=0.1)"
+#: Every remedy; a fit lists those that apply to it (:func:`remedies`).
+REMEDIES = f"remedies: {REMEDY_E}, {REMEDY_ENVELOPE}, or {REMEDY_CHECKPOINTS}"
 RELATIVE_WIDTH_LIMIT = 0.5      # 90% interval wider than 50% of the value: poorly determined
 CORRELATION_LIMIT = 0.95
 CONDITION_LIMIT = 1e10
@@ -48,8 +51,32 @@ def diagnose(result, law: Law, X: dict[str, np.ndarray], w: np.ndarray,
         warnings.extend(spread["messages"])
     result.diagnostics = diag
     if warnings:
-        result.warnings = warnings + [REMEDIES]
+        result.warnings = warnings + [remedies(law, settings, result)]
     result.diagnostics["identifiable"] = not warnings
+
+
+def remedies(law: Law, settings, result) -> str:
+    """The remedies for a poorly determined fit that apply to it: bounding E where the law has
+    one and it is free, the envelope law for a two-variable law, checkpoint rows only when the
+    fit used final rows alone (a fit of curves has them already)."""
+    options = []
+    if "e" in law.raw_names and getattr(settings, "E_fixed", None) is None:
+        options.append(REMEDY_E)
+    if len(law.variables) > 1:
+        options.append(REMEDY_ENVELOPE)
+    procedure = getattr(result, "procedure", None)
+    rows = getattr(procedure, "rows", "") or ""
+    if not rows or rows.startswith("final rows"):
+        options.append(REMEDY_CHECKPOINTS)
+    if not options:
+        return "remedies: more runs, spread wider in N and D"
+    listed = options[0] if len(options) == 1 else \
+        ", ".join(options[:-1]) + f", or {options[-1]}"
+    return f"remedies: {listed}"
+
+
+def is_remedies(message: str) -> bool:
+    return message.startswith("remedies: ")
 
 
 def _at_bounds(law: Law, theta, bounds) -> list[tuple[str, str]]:
@@ -102,15 +129,17 @@ def restate_bootstrap_spread(result) -> None:
         return
     spread = _bootstrap_spread(result, result.law)
     stale = set(old.get("messages", []))
-    at = next((i for i, w in enumerate(result.warnings) if w in stale or w == REMEDIES),
+    at = next((i for i, w in enumerate(result.warnings) if w in stale or is_remedies(w)),
               len(result.warnings))
     others = (bool(result.diagnostics.get("at_bounds"))
               or result.diagnostics.get("condition_number", 0.0) > CONDITION_LIMIT)
     identifiable = not (others or spread["messages"])
     # diagnose wrote [bounds and flat direction..., bootstrap..., REMEDIES]: same order here
     result.warnings = (result.warnings[:at] + spread["messages"]
-                       + ([] if identifiable else [REMEDIES])
-                       + [w for w in result.warnings[at:] if w not in stale and w != REMEDIES])
+                       + ([] if identifiable else
+                          [remedies(result.law, result.settings, result)])
+                       + [w for w in result.warnings[at:]
+                          if w not in stale and not is_remedies(w)])
     result.diagnostics["bootstrap"] = spread
     result.diagnostics["identifiable"] = identifiable
 
