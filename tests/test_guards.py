@@ -297,6 +297,15 @@ def test_several_eval_sets_warn(table):
     assert [g for g in one.guards if g.name == "eval_sets"] == []
 
 
+def test_several_architectures_warn(table):
+    arch = np.where(np.arange(len(table)) % 4 == 0, "Mamba", "GPT")
+    result = fit_parametric(table.assign(arch=arch), bootstrap=0, calibrate=False)
+    guard = _by(result.guards, "architectures", "loss")
+    assert guard.value == 2 and "Mamba" in guard.message and guard.message in result.warnings
+    one = fit_parametric(table.assign(arch="GPT"), bootstrap=0, calibrate=False)
+    assert [g for g in one.guards if g.name == "architectures"] == []
+
+
 def test_repeated_data_warns_unless_the_law_models_it(table):
     epochs = np.where(np.arange(len(table)) < 5, 10.0, 1.0)  # five runs at 10 epochs
     repeated = table.assign(unique_tokens=table["tokens"] / epochs)

@@ -24,6 +24,9 @@ Warned (each a :class:`~scalinglab.fit.guards.Guard` with action ``warn`` in the
 * losses measured on several evaluation sets (``eval_set`` values, or our own records'
   ``corpus``) in one fit: each set has its own irreducible loss, so one E cannot serve them
   (datablations' C4 and OSCAR runs, the scaling-dev README);
+* runs of several architectures (``arch`` values) in one fit: each architecture scales with
+  its own coefficients (Kaplan et al. 2020, Fig. 7: LSTMs against transformers), so a pooled
+  fit's slope mixes them (the downstream-dev Pile models: GPT, Mamba and Mamba-2);
 * runs that repeat their data more than ``MAX_UNIQUE_EPOCHS`` times (``tokens`` over
   ``unique_tokens``) fitted by a law without unique data U: repeated tokens are worth less
   than fresh ones, so the law reads them as more data than they are.
@@ -85,6 +88,7 @@ def check_table(frame: pd.DataFrame, n_column: str, E_fixed: float | None,
     guards += _loss_guard(frame, loss)
     guards += _tokenizer_guard(frame)
     guards += _eval_set_guard(frame)
+    guards += _architecture_guard(frame)
     if N is not None and D is not None and "U" not in variables:
         guards += _repetition_guard(frame, D)
     return guards
@@ -204,6 +208,17 @@ def _eval_set_guard(frame: pd.DataFrame) -> list[Guard]:
                           f"protocols are not on one scale (each set has its own irreducible "
                           f"loss); fit each {column} apart unless they are the same data")]
     return []
+
+
+def _architecture_guard(frame: pd.DataFrame) -> list[Guard]:
+    """Warn when the fitted rows come from several architectures."""
+    counts = _distinct_labels(frame, "arch")
+    if len(counts) < 2:
+        return []
+    return [Guard("architectures", "loss", float(len(counts)), "arch values", 1.0, "warn",
+                  f"the fitted rows come from {len(counts)} architectures ({_listed(counts)}): "
+                  f"each scales with its own coefficients, so a law fitted to them together "
+                  f"mixes their slopes; fit each architecture apart")]
 
 
 def _repetition_guard(frame: pd.DataFrame, D: np.ndarray) -> list[Guard]:
