@@ -221,7 +221,7 @@ def test_bootstrap_warnings_name_the_parameters_of_the_summary_table():
     about the a, b, eta it was fitted in; a pinned over-training fit names a, b, eta."""
     import re
 
-    from scalinglab.fit.auto import as_chinchilla
+    from scalinglab.fit.auto import as_chinchilla, law_label
 
     fitted = scalinglab.fit(sweep(OverTrain(E=1.7, a=400.0, b=900.0, eta=0.17), 0),
                             law="overtrain", bootstrap=30, seed=0)
@@ -236,6 +236,7 @@ def test_bootstrap_warnings_name_the_parameters_of_the_summary_table():
                 assert name in table.index, (name, list(table.index))
                 assert unit == (None if table[name] == "dimensionless" else table[name])
     converted = as_chinchilla(fitted)
+    assert law_label(converted) == "overtrain" and converted.law.name == "chinchilla"
     assert not any(re.search(r"\b(a|b|eta)\b", w) for w in converted.warnings
                    if "trade off" in w or "poorly determined" in w), converted.warnings
     assert converted.diagnostics["identifiable"] is False and converted.warnings[-1].startswith(

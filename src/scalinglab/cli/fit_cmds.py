@@ -38,6 +38,7 @@ from scalinglab.cli.common import (
 )
 from scalinglab.cli.selection_view import show_selection
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.auto import law_label
 from scalinglab.fit.result import FitResult
 from scalinglab.laws import PRESETS, Law, get_preset
 
@@ -219,7 +220,7 @@ def show_fit(result: Any, level: float, compute: str | None = None) -> None:
         return
     summary = result.summary(level)
     pct = f"{level:.0%}"
-    print_table(f"{result.law.name} law, Approach 3 ({result.n_points} points, "
+    print_table(f"{law_label(result)} law, Approach 3 ({result.n_points} points, "
                 f"{result.n_runs} runs; N = {result.columns.get('N', '-')})",
                 ["parameter", "value", f"{pct} low", f"{pct} high", "unit"],
                 summary[["parameter", "value", "low", "high", "unit"]].to_numpy().tolist())

@@ -110,6 +110,14 @@ def selection_record(result: FitResult) -> dict[str, Any] | None:
     return result.diagnostics.get("selection")
 
 
+def law_label(result: FitResult) -> str:
+    """The fitted law's name as a reader should see it: an over-training fit re-expressed in
+    Chinchilla's parameters (:func:`as_chinchilla`) says both."""
+    if "overtrain_params" in result.diagnostics and result.law.name == "chinchilla":
+        return "overtrain"
+    return result.law.name
+
+
 def _overtrain_to_chinchilla_raw(theta: np.ndarray) -> np.ndarray:
     """(e, log a, log b, eta) -> Chinchilla raw (e, a, alpha, b, beta), row-wise."""
     t = np.atleast_2d(np.asarray(theta, dtype=float))

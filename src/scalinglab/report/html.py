@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.auto import law_label
 from scalinglab.report.figures import dropped_rows
 from scalinglab.report.figures.compute import runs_at_six_nd
 from scalinglab.report.selection import selection_section
@@ -269,7 +270,7 @@ def _fit_section(fit: Any, level: float) -> dict[str, Any] | None:
     rows = [{"name": r["parameter"], "value": r["value"], "low": r["low"], "high": r["high"],
              "unit": r["unit"]} for r in table.to_dict("records")]
     res = fit.residuals or {}
-    return {"law": fit.law.name, "n_points": fit.n_points, "n_runs": fit.n_runs,
+    return {"law": law_label(fit), "n_points": fit.n_points, "n_runs": fit.n_runs,
             "n_column": fit.columns.get("N", "-"), "rows": rows,
             "formula": _formula(fit.law.name),
             "rmse": res.get("rmse_log"), "max_abs": res.get("max_abs_log"),
