@@ -27,8 +27,11 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 
-def train_one(params: float, tokens: float, scale: float, seed: int, batch: int = 512) -> dict:
-    """One WSD run at ``scale`` x the default rate; its final held-out loss (nats/token)."""
+def train_one(params: float, tokens: float, scale: float, seed: int, batch: int = 512,
+              allow_repeat: bool = False) -> dict:
+    """One WSD run at ``scale`` x the default rate; its final held-out loss (nats/token).
+
+    ``allow_repeat``: a run longer than the corpus repeats it (the demo's longest points do)."""
     import torch  # noqa: PLC0415
 
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
@@ -42,7 +45,7 @@ def train_one(params: float, tokens: float, scale: float, seed: int, batch: int 
     lr = scale * default_lr(shape.n_params, batch)
     config = TrainConfig(params=params, tokens=tokens, seq_len=128, batch_tokens=batch, lr=lr,
                          schedule="wsd", seed=seed, eval_at=(), eval_tokens=1 << 16,
-                         threads=1)
+                         threads=1, allow_repeat=allow_repeat)
     result = train_run(config, corpus)
     return {"scale": scale, "seed": seed, "lr": lr, "loss": float(result.final_loss),
             "seconds": float(result.wall_seconds)}

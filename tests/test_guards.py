@@ -287,23 +287,19 @@ def test_mixed_tokenizers_warn_and_unknown_names_do_not_count(table):
     assert "2 vocab_sizes" in _by(vocab.guards, "units", "loss").message
 
 
-def test_several_eval_sets_warn(table):
-    sets = np.where(np.arange(len(table)) % 2 == 0, "c4", "oscar")
-    result = fit_parametric(table.assign(eval_set=sets), bootstrap=0, calibrate=False)
-    guard = _by(result.guards, "eval_sets", "loss")
-    assert guard.value == 2 and "c4" in guard.message and "oscar" in guard.message
+@pytest.mark.parametrize("column, labels, name", [
+    ("eval_set", ("c4", "oscar"), "eval_sets"),
+    ("corpus", ("kjv", "tinystories"), "eval_sets"),
+    ("arch", ("GPT", "Mamba"), "architectures"),
+])
+def test_rows_of_several_eval_sets_or_architectures_warn(table, column, labels, name):
+    values = np.where(np.arange(len(table)) % 3 == 0, *labels)
+    result = fit_parametric(table.assign(**{column: values}), bootstrap=0, calibrate=False)
+    guard = _by(result.guards, name, "loss")
+    assert guard.value == 2 and all(v in guard.message for v in labels)
     assert guard.message in result.warnings
-    one = fit_parametric(table.assign(eval_set="c4"), bootstrap=0, calibrate=False)
-    assert [g for g in one.guards if g.name == "eval_sets"] == []
-
-
-def test_several_architectures_warn(table):
-    arch = np.where(np.arange(len(table)) % 4 == 0, "Mamba", "GPT")
-    result = fit_parametric(table.assign(arch=arch), bootstrap=0, calibrate=False)
-    guard = _by(result.guards, "architectures", "loss")
-    assert guard.value == 2 and "Mamba" in guard.message and guard.message in result.warnings
-    one = fit_parametric(table.assign(arch="GPT"), bootstrap=0, calibrate=False)
-    assert [g for g in one.guards if g.name == "architectures"] == []
+    one = fit_parametric(table.assign(**{column: labels[0]}), bootstrap=0, calibrate=False)
+    assert [g for g in one.guards if g.name == name] == []
 
 
 def test_repeated_data_warns_unless_the_law_models_it(table):

@@ -86,9 +86,7 @@ def check_table(frame: pd.DataFrame, n_column: str, E_fixed: float | None,
         if C is not None:
             guards += _compute_guard(C / (6.0 * N * D))
     guards += _loss_guard(frame, loss)
-    guards += _tokenizer_guard(frame)
-    guards += _eval_set_guard(frame)
-    guards += _architecture_guard(frame)
+    guards += _mixed_label_guards(frame)
     if N is not None and D is not None and "U" not in variables:
         guards += _repetition_guard(frame, D)
     return guards
@@ -185,40 +183,35 @@ def _listed(counts: pd.Series, most: int = 4) -> str:
     return shown + (f" and {len(counts) - most} more" if len(counts) > most else "")
 
 
-def _tokenizer_guard(frame: pd.DataFrame) -> list[Guard]:
-    """Warn when the fitted rows name several tokenizers or vocabulary sizes."""
-    for column in ("tokenizer", "vocab_size"):
-        counts = _distinct_labels(frame, column)
-        if len(counts) > 1:
-            return [Guard("units", "loss", float(len(counts)), f"{column}s", 1.0, "warn",
-                          f"the fitted rows use {len(counts)} {column}s ({_listed(counts)}): "
-                          f"losses per token of different tokenizers are not on one scale; fit "
-                          f"each tokenizer's runs apart, or compare bits per byte")]
-    return []
+#: Label columns whose several values in one fit make its losses incomparable: (guard name,
+#: the columns looked at in order, what the values are, why and what to do).
+MIXED_LABELS = (
+    ("units", ("tokenizer", "vocab_size"), "{column}s",
+     "losses per token of different tokenizers are not on one scale; fit each tokenizer's "
+     "runs apart, or compare bits per byte"),
+    ("eval_sets", ("eval_set", "corpus"), "{column} values",
+     "losses of different evaluation sets or protocols are not on one scale (each set has its "
+     "own irreducible loss); fit each {column} apart unless they are the same data"),
+    ("architectures", ("arch",), "architectures",
+     "each architecture scales with its own coefficients, so a law fitted to them together "
+     "mixes their slopes; fit each architecture apart"),
+)
 
 
-def _eval_set_guard(frame: pd.DataFrame) -> list[Guard]:
-    """Warn when the fitted losses come from several evaluation sets (or corpora)."""
-    for column in ("eval_set", "corpus"):
-        counts = _distinct_labels(frame, column)
-        if len(counts) > 1:
-            return [Guard("eval_sets", "loss", float(len(counts)), f"{column} values", 1.0, "warn",
-                          f"the fitted rows are evaluated on {len(counts)} {column} values "
-                          f"({_listed(counts)}): losses of different evaluation sets or "
-                          f"protocols are not on one scale (each set has its own irreducible "
-                          f"loss); fit each {column} apart unless they are the same data")]
-    return []
-
-
-def _architecture_guard(frame: pd.DataFrame) -> list[Guard]:
-    """Warn when the fitted rows come from several architectures."""
-    counts = _distinct_labels(frame, "arch")
-    if len(counts) < 2:
-        return []
-    return [Guard("architectures", "loss", float(len(counts)), "arch values", 1.0, "warn",
-                  f"the fitted rows come from {len(counts)} architectures ({_listed(counts)}): "
-                  f"each scales with its own coefficients, so a law fitted to them together "
-                  f"mixes their slopes; fit each architecture apart")]
+def _mixed_label_guards(frame: pd.DataFrame) -> list[Guard]:
+    """One warning per kind of label (tokenizer, evaluation set, architecture) of which the
+    fitted rows hold several values: the first column of the kind that does."""
+    guards = []
+    for name, columns, what, why in MIXED_LABELS:
+        for column in columns:
+            counts = _distinct_labels(frame, column)
+            if len(counts) > 1:
+                unit = what.format(column=column)
+                guards.append(Guard(name, "loss", float(len(counts)), unit, 1.0, "warn",
+                                    f"the fitted rows hold {len(counts)} {unit} "
+                                    f"({_listed(counts)}): {why.format(column=column)}"))
+                break
+    return guards
 
 
 def _repetition_guard(frame: pd.DataFrame, D: np.ndarray) -> list[Guard]:
