@@ -93,6 +93,11 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("fit-bad-method", "fit {d}/good.csv --method bogus --bootstrap 0", ("bogus",)),
     ("fit-E-fixed-negative", "fit {d}/good.csv --E-fixed -1 --bootstrap 0", ("E",)),
     ("fit-E-fixed-nan", "fit {d}/good.csv --E-fixed nan --bootstrap 0", ("nan",)),
+    ("fit-E-fixed-above-data", "fit {d}/good.csv --E-fixed 9 --bootstrap 0",
+     ("--E-fixed", "leave E free")),
+    ("fit-chance-without-task", "fit {d}/good.csv --chance 0.25", ("--chance", "--task")),
+    ("fit-task-with-loss-options", "fit {d}/good.csv --task acc_x --E-fixed 1 --cuts 1e15",
+     ("--E-fixed, --cuts", "--task")),
     ("fit-E-bounds-reversed", "fit {d}/good.csv --E-bounds 2,1 --bootstrap 0", ("bounds",)),
     ("fit-E-bounds-text", "fit {d}/good.csv --E-bounds abc", ("--E-bounds",)),
     ("fit-E-prior-negative-sd", "fit {d}/good.csv --E-prior 1.7,-1", ("--E-prior",)),
@@ -204,7 +209,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("run-config-directory", "run {d}/adir", ("adir",)),
 ]
 
-SUBPROCESS_SUBSET = {"fit-missing-file", "fit-binary-garbage", "fit-duplicated-columns",
+SUBPROCESS_SUBSET = {"fit-missing-file", "fit-task-with-loss-options", "fit-binary-garbage", "fit-duplicated-columns",
                      "fit-level-nan", "predict-params-nan", "plan-budget-overflow",
                      "price-flops-negative", "train-params-negative", "sweep-status-missing",
                      "run-config-garbage", "fit-out-unwritable", "predict-fit-garbage"}

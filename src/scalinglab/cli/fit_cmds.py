@@ -149,6 +149,7 @@ def fit_command(
     Approach 3 (default), 2 or 1; the task chain is compute -> loss -> task accuracy."""
     from scalinglab.fit.api import fit  # noqa: PLC0415
 
+    task_cmds.check_task_options(fit_command, dict(locals()))
     if task is not None:
         task_cmds.fit_task_command(runs, task, chance, via, loss_column, bootstrap, level, seed,
                                    columns, derive_tokens,

@@ -6,6 +6,8 @@ given and to :func:`predict_task_command` when ``--fit`` names a task fit.
 
 from __future__ import annotations
 
+import inspect
+
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +30,37 @@ LossColumnOpt = Annotated[str, typer.Option(
     "--loss-column", help="With --task: the validation-loss column (nats/token).")]
 AtLossOpt = Annotated[str | None, typer.Option(
     "--loss", help="Task fits: the target's measured loss (nats), to use the link alone.")]
+
+
+#: ``scalinglab fit`` options the task chain uses; the others configure a loss fit only.
+TASK_FIT_OPTIONS = frozenset({"runs", "task", "chance", "via", "loss_column", "bootstrap",
+                              "level", "seed", "columns", "derive_tokens", "law", "out",
+                              "as_json"})
+#: Options that mean something only with --task.
+TASK_ONLY_OPTIONS = frozenset({"chance", "via", "loss_column"})
+_FLAGS = {"e_fixed": "--E-fixed", "e_bounds": "--E-bounds", "e_prior": "--E-prior",
+          "bound_e": "--bound-E", "as_json": "--json"}
+
+
+def check_task_options(command, given: dict) -> None:
+    """Refuse options that a ``fit`` with (or without) ``--task`` would silently ignore.
+
+    ``given``: the command's arguments; those equal to their defaults count as not given."""
+    params = inspect.signature(command).parameters
+    changed = [n for n, v in given.items() if n in params and v != params[n].default]
+    flags = [_FLAGS.get(n, "--" + n.replace("_", "-")) for n in changed]
+    if given.get("task") is None:
+        only = [f for n, f in zip(changed, flags, strict=True) if n in TASK_ONLY_OPTIONS]
+        if only:
+            verb = "applies" if len(only) == 1 else "apply"
+            raise ScalingLabError(f"{', '.join(only)} {verb} only to a task fit: add --task "
+                                  f"acc_<task> (the accuracy column to predict)")
+        return
+    unused = [f for n, f in zip(changed, flags, strict=True) if n not in TASK_FIT_OPTIONS]
+    if unused:
+        raise ScalingLabError(f"{', '.join(unused)} configure a loss fit and are not used with "
+                              f"--task (its step 1 is the loss law with its defaults); drop "
+                              f"them, or fit the loss alone without --task")
 
 
 def is_task_fit(path: Path | None) -> bool:

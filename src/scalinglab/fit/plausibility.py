@@ -113,8 +113,7 @@ def _check_fixed_E(loss: np.ndarray, E_fixed: float | None) -> None:
     if E_fixed is not None and E_fixed >= float(loss.min()):
         raise FitError(f"fixed E = {E_fixed:g} nats/token is at or above the lowest loss in "
                        f"the table ({loss.min():.4g}): E is the loss no run can beat, so it "
-                       f"must lie below every loss; give a smaller --E-fixed (E_fixed) or "
-                       f"leave E free")
+                       f"must lie below every loss; give a smaller E_fixed or leave E free")
 
 
 def _params_guard(N: np.ndarray, n_column: str) -> list[Guard]:
