@@ -7,7 +7,6 @@ given and to :func:`predict_task_command` when ``--fit`` names a task fit.
 from __future__ import annotations
 
 import inspect
-
 import json
 from pathlib import Path
 from typing import Annotated, Any
