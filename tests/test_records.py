@@ -105,6 +105,10 @@ def test_columns_named_by_the_short_aliases_are_read_and_said():
     assert both["n_params"].tolist() == [5e6, 6e6, 7e6]
     mapped = load_runs(table.assign(size=[7e6, 8e6, 9e6]), columns={"N": "size"})
     assert mapped["n_params"].tolist() == [7e6, 8e6, 9e6]
+    # a mapping keeps the record's columns, the task columns and the labels the guards read
+    labelled = load_runs(table.assign(size=[7e6, 8e6, 9e6], eval_set="c4", other=1),
+                         columns={"N": "size"})
+    assert {"arch", "eval_set"} <= set(labelled.columns) and "other" not in labelled.columns
     with pytest.raises(RunsError, match="the table has 'M', 'D'"):
         load_runs(table.rename(columns={"N": "M"}))
 

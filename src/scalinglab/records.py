@@ -74,6 +74,11 @@ RECORD_COLUMNS: dict[str, str] = {
 #: per token of the correct continuation) travel with the record columns.
 TASK_PREFIXES = ("acc_", "task_loss_")
 
+#: Descriptive labels of foreign tables that travel with the record columns through a column
+#: mapping: the fit's plausibility guards read them (several architectures or evaluation sets in
+#: one fit are not on one scale).
+LABEL_COLUMNS = ("arch", "eval_set")
+
 #: Short aliases accepted in column mappings (``N="Model Size"``).
 ALIASES: dict[str, str] = {"N": "n_params", "D": "tokens", "C": "flops", "L": "loss"}
 
@@ -275,7 +280,7 @@ def load_runs(
                 if k != v and k in frame.columns and k not in mapping.values()]
     renamed = frame.drop(columns=replaced).rename(columns={v: k for k, v in mapping.items()})
     if mapping:  # keep only what was mapped plus columns already named canonically
-        keep = [c for c in renamed.columns if c in RECORD_COLUMNS
+        keep = [c for c in renamed.columns if c in RECORD_COLUMNS or c in LABEL_COLUMNS
                 or str(c).startswith(TASK_PREFIXES)]   # task columns keep their own names
         renamed = renamed[keep]
     renamed = renamed.loc[:, ~renamed.columns.duplicated()].copy()
