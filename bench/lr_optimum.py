@@ -18,6 +18,9 @@ the demo's scale and at its best.
 
     python bench/lr_optimum.py --demo DIR [--scales 0.7,1,1.4,2] [--validation-scales
         0.5,0.7,1,1.4] [--demo-scale 0.7] [--seed 0] [--workers 2] [--json PATH]
+        [--runs-from PATH]
+
+``--runs-from`` re-reads the runs of an earlier ``--json`` instead of training them again.
 
 Losses are deterministic for a seed on one CPU; the seconds are not.
 """
@@ -87,6 +90,24 @@ def predict_validation(points: pd.DataFrame, loss_column: str, validation: pd.Se
     return float(fit.predict(N=validation["n_params"], D=validation["tokens"]))
 
 
+def ladder_predictions(sweep: pd.DataFrame, grid: pd.DataFrame, val: pd.Series,
+                       validation: pd.Series, settings: dict, seed: int) -> list[tuple]:
+    """(ladder, prediction, validation loss at the same scale or NaN): every uniform scale of
+    the grid, then the envelope."""
+    rows = []
+    for scale in sorted(set(grid["scale"])):
+        at = grid[np.isclose(grid["scale"], scale)].rename(columns={"loss": "at_scale"})
+        points = sweep.merge(at[["params", "tokens", "at_scale"]], on=["params", "tokens"])
+        if len(points) < len(sweep):
+            continue  # a validation-only scale
+        same = val["losses"].get(scale, np.nan)
+        rows.append((f"every point at x{scale:g}",
+                     predict_validation(points, "at_scale", validation, settings, seed), same))
+    rows.append(("every point at its best scale (envelope)",
+                 predict_validation(sweep, "best_loss", validation, settings, seed), np.nan))
+    return rows
+
+
 def print_points(table: pd.DataFrame, scales: list[float], demo_scale: float) -> None:
     print("| N | D (tokens) | steps | " + " | ".join(f"x{s:g}" for s in scales)
           + f" | best scale | loss at x{demo_scale:g} above best |")
@@ -106,6 +127,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--runs-from", default=None,
+                        help="the runs of an earlier --json, instead of training them")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",")]
     vscales = [float(s) for s in args.validation_scales.split(",")]
@@ -113,7 +136,10 @@ def main() -> None:
     jobs = [(float(n), float(d), s) for n, d in zip(points["n_params"], points["tokens"],
                                                      strict=True) for s in scales]
     jobs += [(float(validation["n_params"]), float(validation["tokens"]), s) for s in vscales]
-    grid = train_grid(jobs, args.seed, args.workers)
+    if args.runs_from:
+        grid = pd.DataFrame(json.loads(Path(args.runs_from).read_text())["runs"])
+    else:
+        grid = train_grid(jobs, args.seed, args.workers)
     table = best_per_point(grid, args.demo_scale)
     is_val = np.isclose(table["params"], validation["n_params"]) & \
         np.isclose(table["tokens"], validation["tokens"])
@@ -121,23 +147,22 @@ def main() -> None:
     print(f"demo {args.demo}, seed {args.seed}, {len(grid)} runs, "
           f"{grid['seconds'].sum():.0f} s of one core in all")
     print_points(table, sorted(set(scales) | set(vscales)), args.demo_scale)
-    at_demo = predict_validation(sweep, "demo_loss", validation, settings, args.seed)
-    envelope = predict_validation(sweep, "best_loss", validation, settings, args.seed)
+    ladders = ladder_predictions(sweep, grid, val, validation, settings, args.seed)
     print(f"\nvalidation (N = {validation['n_params']:.0f}, D = {validation['tokens']:.3g}): "
           f"x{args.demo_scale:g} {val['demo_loss']:.4f}, best (x{val['best_scale']:g}) "
           f"{val['best_loss']:.4f}")
-    print("| ladder fitted | predicted 10x loss | error vs validation at the demo's scale | "
+    print("| ladder fitted | predicted 10x loss | error vs validation at the same scale | "
           "error vs validation at its best |")
     print("|---|---:|---:|---:|")
-    for name, pred in ((f"every point at x{args.demo_scale:g}", at_demo),
-                       ("every point at its best scale (envelope)", envelope)):
-        print(f"| {name} | {pred:.4f} | {pred / val['demo_loss'] - 1:+.2%} | "
-              f"{pred / val['best_loss'] - 1:+.2%} |")
+    for name, pred, same in ladders:
+        vs_same = f"{pred / same - 1:+.2%}" if np.isfinite(same) else "-"
+        print(f"| {name} | {pred:.4f} | {vs_same} | {pred / val['best_loss'] - 1:+.2%} |")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "demo": args.demo, "seed": args.seed, "runs": grid.to_dict("records"),
             "points": table.drop(columns="losses").to_dict("records"),
-            "prediction_at_demo_scale": at_demo, "prediction_envelope": envelope,
+            "ladders": [{"ladder": n, "prediction": p, "validation_same_scale": v}
+                        for n, p, v in ladders],
             "validation": {"demo_loss": val["demo_loss"], "best_loss": val["best_loss"],
                            "best_scale": val["best_scale"]}}, indent=2, default=float))
 
