@@ -35,7 +35,6 @@ missing D is derived as ``C / (6 N)`` only when the caller asks for it.
 
 from __future__ import annotations
 
-import csv
 import difflib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import RunsError
+from scalinglab.tablefile import read_table, write_runs  # noqa: F401  (the record's files)
 
 #: Columns of the record and their units / meaning, in order.
 RECORD_COLUMNS: dict[str, str] = {
@@ -74,9 +74,7 @@ RECORD_COLUMNS: dict[str, str] = {
 #: per token of the correct continuation) travel with the record columns.
 TASK_PREFIXES = ("acc_", "task_loss_")
 
-#: Descriptive labels of foreign tables that travel with the record columns through a column
-#: mapping: the fit's plausibility guards read them (several architectures or evaluation sets in
-#: one fit are not on one scale).
+#: Labels of foreign tables kept through a column mapping (the fit's plausibility guards read them).
 LABEL_COLUMNS = ("arch", "eval_set")
 
 #: Short aliases accepted in column mappings (``N="Model Size"``).
@@ -169,61 +167,6 @@ def _split_top_level(spec: str) -> list[str]:
             current.append(ch)
     parts.append("".join(current))
     return [p.strip() for p in parts if p.strip()]
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame, with one-line errors."""
-    path = Path(path)
-    if not path.exists():
-        raise RunsError(f"run table {str(path)!r} does not exist")
-    if path.is_dir():
-        raise RunsError(f"run table {str(path)!r} is a directory, not a CSV or Parquet file")
-    suffix = path.suffix.lower()
-    sep = ","
-    if suffix not in (".parquet", ".pq"):
-        sep = _csv_separator(path)
-        _check_header(path, sep)
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep=sep, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunsError(f"cannot read run table {str(path)!r}: {first_line}") from None
-
-
-def _first_line(path: Path) -> str:
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        return handle.readline()
-
-
-def _csv_separator(path: Path) -> str:
-    """``,`` unless the header has no comma but semicolons (spreadsheet exports in many
-    locales); a BOM is stripped by the ``utf-8-sig`` encoding."""
-    header = _first_line(path)
-    return ";" if "," not in header and ";" in header else ","
-
-
-def _check_header(path: Path, sep: str) -> None:
-    """Refuse duplicated column names (pandas would silently rename the second ``x.1``)."""
-    names = [n.strip() for n in next(csv.reader([_first_line(path)], delimiter=sep), [])]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise RunsError(f"run table {str(path)!r} has the column {name!r} more than once")
-        seen.add(name)
-
-
-def write_runs(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a run table to CSV or Parquet (chosen by suffix)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
-    return path
 
 
 #: Rows per model size from which a table without run ids reads as loss curves (IsoFLOP grids: 3-9).
