@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.fit.guards import E_FLOOR_NATS
+from scalinglab.fit.settings import FINAL_ROWS
 from scalinglab.laws.base import Law
 
 #: In the API's spelling; the command line prints its flags instead (cli/terms.py).
@@ -65,8 +66,7 @@ def remedies(law: Law, settings, result) -> str:
     if len(law.variables) > 1:
         options.append(REMEDY_ENVELOPE)
     procedure = getattr(result, "procedure", None)
-    rows = getattr(procedure, "rows", "") or ""
-    if not rows or rows.startswith("final rows"):
+    if getattr(procedure, "rows", FINAL_ROWS) == FINAL_ROWS:
         options.append(REMEDY_CHECKPOINTS)
     if not options:
         return "remedies: more runs, spread wider in N and D"

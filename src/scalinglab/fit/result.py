@@ -18,7 +18,7 @@ from scalinglab.fit import guards as _guards
 from scalinglab.fit.frontier_interval import frontier_answer, interval_label
 from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
 from scalinglab.fit.quantiles import chi2_ppf
-from scalinglab.fit.settings import FitSettings
+from scalinglab.fit.settings import FINAL_ROWS, FitSettings
 from scalinglab.fit.spread import adjust_interval
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
@@ -41,7 +41,7 @@ class FitProcedure:
     unit the bootstrap resampled (runs, or rows when there are too few runs)."""
 
     objective: str = "sum of Huber on log-loss residuals"
-    rows: str = "final rows of each run"
+    rows: str = FINAL_ROWS
     bootstrap_unit: str = "runs"
 
     def to_dict(self) -> dict[str, str]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.hparams import ENVELOPE_REASON, envelope_runs
-from scalinglab.fit.settings import FitSettings
+from scalinglab.fit.settings import FINAL_ROWS, FitSettings
 from scalinglab.laws.base import VARIABLE_COLUMNS, Law
 from scalinglab.records import load_runs
 from scalinglab.text import natural_sorted
@@ -97,13 +97,13 @@ def resolve_checkpoints(runs: pd.DataFrame, checkpoints_after: float | str | Non
     """
     if checkpoints_after != "auto":
         if checkpoints_after is None:
-            return None, "final rows of each run"
+            return None, FINAL_ROWS
         return float(checkpoints_after), f"rows past {checkpoints_after:g} of each run"
     if has_curves(runs) and "tokens" in runs.columns:
         return AUTO_CHECKPOINT_FRACTION, (f"loss curves present: rows past "
                                           f"{AUTO_CHECKPOINT_FRACTION:g} of each run's tokens "
                                           f"(cooled-down rows only for WSD runs)")
-    return None, "final rows of each run"
+    return None, FINAL_ROWS
 
 
 def select_rows(runs: pd.DataFrame, checkpoints_after: float | str | None = None) -> pd.DataFrame:

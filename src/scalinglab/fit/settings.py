@@ -32,6 +32,8 @@ DEFAULT_FRONTIER_FILTER = 0.1
 METHODS = ("varpro", "hoffmann")
 POWER_VARIABLES = ("N", "D", "C")
 CHECKPOINT_WORDS = ("auto", "final")
+#: The rows a fit takes when it uses no checkpoints, as its procedure says it.
+FINAL_ROWS = "final rows of each run"
 
 
 @dataclass
