@@ -57,9 +57,10 @@ def check_task_options(command, given: dict) -> None:
         return
     unused = [f for n, f in zip(changed, flags, strict=True) if n not in TASK_FIT_OPTIONS]
     if unused:
-        raise ScalingLabError(f"{', '.join(unused)} configure a loss fit and are not used with "
-                              f"--task (its step 1 is the loss law with its defaults); drop "
-                              f"them, or fit the loss alone without --task")
+        verb, pronoun = ("configures", "it") if len(unused) == 1 else ("configure", "them")
+        raise ScalingLabError(f"{', '.join(unused)} {verb} a loss fit, not used with --task "
+                              f"(its step 1 is the loss law with its defaults); drop {pronoun}, "
+                              f"or fit the loss alone without --task")
 
 
 def is_task_fit(path: Path | None) -> bool:
