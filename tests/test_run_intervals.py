@@ -18,6 +18,7 @@ from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit import FitResult, fit_parametric
 from scalinglab.fit.intervals import (
     DEFAULT_SLOPE,
+    _moment_slope,
     extrapolation_distance,
     weighted_conformal_quantile,
 )
@@ -281,3 +282,24 @@ def test_uncalibrated_intervals_use_students_t_on_the_scatters_degrees_of_freedo
     assert uncalibrated_multiplier(0.9, 1) == pytest.approx(t.ppf(0.95, 1))
     assert uncalibrated_multiplier(0.9, None) == pytest.approx(norm.ppf(0.95))
     assert uncalibrated_multiplier(0.9, 1e6) == pytest.approx(norm.ppf(0.95), rel=1e-4)
+
+
+def _backtest_errors(rng: np.random.Generator, kappa: float, n: int = 15,
+                     explained: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Errors of ``n`` held-out runs at 0.1-1 decades: noise ``explained`` plus kappa u."""
+    u = rng.uniform(0.1, 1.0, n)
+    e = rng.normal(0, 1, n) * np.sqrt(explained**2 + (kappa * u) ** 2)
+    return e, u, np.full(n, 1.0 / n)
+
+
+def test_slope_not_charged_where_the_backtests_cannot_tell_it_from_zero():
+    # the law's form right (kappa = 0): the plain positive part of the moment estimate draws a
+    # slope in about half the tables; less one standard error, in few of them
+    rng = np.random.default_rng(0)
+    slopes = np.array([_moment_slope(*_backtest_errors(rng, 0.0), 0.01) for _ in range(400)])
+    assert np.mean(slopes > 0) < 0.25
+    # a real trend (kappa = 3x the noise per decade) is still found, near its size
+    trend = np.array([_moment_slope(*_backtest_errors(rng, 0.03, n=60), 0.01)
+                      for _ in range(200)])
+    assert np.mean(trend > 0) > 0.9
+    assert 0.015 < np.median(trend) < 0.035
