@@ -127,7 +127,7 @@ def test_cuts_between_compute_levels_hold_out_whole_levels():
 
 
 def model_method(model) -> str:
-    from scalinglab.fit.intervals import describe_method
+    from scalinglab.fit.interval_text import describe_method
 
     return describe_method(model)
 

@@ -234,7 +234,7 @@ def show_fit(result: Any, level: float, compute: str | None = None) -> None:
                   highlight=False, markup=False)
     model = result.run_interval
     if model is not None:
-        from scalinglab.fit.intervals import describe_method  # noqa: PLC0415
+        from scalinglab.fit.interval_text import describe_method  # noqa: PLC0415
 
         console.print(f"run intervals: run-to-run scatter {model.scatter:.4f} (log loss, "
                       f"{model.scatter_source}); extrapolation term {describe_method(model)}",

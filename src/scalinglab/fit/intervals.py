@@ -58,10 +58,10 @@ import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.cuts import plan_cuts
+from scalinglab.fit.interval_text import describe_method
 from scalinglab.fit.quantiles import (
     central_z,
     chi2_ppf,
-    effective_count,
     student_t_ppf,
     weighted_conformal_quantile,
 )
@@ -237,45 +237,6 @@ class RunIntervalModel:
             return 0.0
         preds = law.log_predict_raw(np.asarray(accepted, dtype=float), X)
         return (preds.max(axis=0) - preds.min(axis=0)) / (2 * central_z(level))
-
-
-def describe_method(model: RunIntervalModel) -> str:
-    """One sentence on how the extrapolation term was obtained."""
-    d = model.details
-    plan = d.get("cut_plan", {}).get("text")
-    if model.calibrated:   # curves: each checkpoint of a held-out run is a score
-        n, runs = d.get("n_scores", 0), d.get("n_runs_scored")
-        held = (f"{n} held-out rows of {runs} runs" if d.get("unit") == "runs" and runs
-                not in (None, n) else f"{n} held-out {d.get('unit', 'runs')}")
-        where = "at the given compute cuts" if d.get("cuts_given") else "inside the data"
-        where += f" ({plan})" if plan else ""
-        growth = ("beyond what the run scatter and the refits' parameter error explain"
-                  if model.separates_parameters else
-                  f"(as the square root of the distance beyond {d.get('max_distance', 0):.2f})")
-        return (f"calibrated by {d.get('n_cuts', 0)} nested backtests {where} "
-                f"({held}, up to "
-                f"{d.get('max_distance', 0):.2f} decades beyond each cut): slope "
-                f"{model.slope:.4f} log-loss sd per decade {growth}, split-conformal "
-                f"multiplier{_multiplier_note(model)}")
-    reason = d.get("reason", "too few points") + (f"; {plan}" if plan else "")
-    dof = d.get("scatter_dof")
-    multiplier = ("the Gaussian multiplier" if dof is None else
-                  f"Student's t multiplier on {dof} residual degree(s) of freedom")
-    return (f"NOT calibrated ({reason}): default slope "
-            f"{model.slope:.4f} log-loss sd per decade (bench/extrapolation.py) and "
-            f"{multiplier}")
-
-
-def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
-    """Says so when the scores are too few for the conformal quantile at ``level``."""
-    w = np.asarray(model.weights, dtype=float)
-    if w.size == 0 or w.sum() <= 0:
-        return ""
-    n_eff = effective_count(w)
-    if level * (1 + 1 / n_eff) < 1:
-        return ""
-    return (f" (t-based at {level:.0%}: {n_eff:.1f} effective errors are too few for the "
-            f"conformal quantile)")
 
 
 def uncalibrated_multiplier(level: float, dof: float | None) -> float:

@@ -16,7 +16,8 @@ import pandas as pd
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit import guards as _guards
 from scalinglab.fit.frontier_interval import frontier_answer, interval_label
-from scalinglab.fit.intervals import RunIntervalModel, check_kind, describe_method, scale_inputs
+from scalinglab.fit.interval_text import describe_method
+from scalinglab.fit.intervals import RunIntervalModel, check_kind, scale_inputs
 from scalinglab.fit.quantiles import chi2_ppf
 from scalinglab.fit.settings import FINAL_ROWS, FitSettings
 from scalinglab.fit.spread import adjust_interval
