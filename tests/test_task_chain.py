@@ -97,10 +97,27 @@ def test_public_entry_point_and_save_load_roundtrip(chain_fit, tmp_path):
     assert again["low"] == pytest.approx(b["low"], rel=1e-9)
 
 
+def test_least_squares_step1_is_a_candidate_unless_the_user_sets_huber_delta():
+    from scalinglab.fit.chainselect import LEAST_SQUARES_DELTA, split_label
+
+    via, options = split_label("loss:C-lsq", {"checkpoints_after": 0.1})
+    assert via == "loss" and options == {"checkpoints_after": 0.1, "law": "power",
+                                         "variable": "C", "huber_delta": LEAST_SQUARES_DELTA}
+    chosen = fit_task(ladder(), "acc_demo", chance=0.25, via="loss", bootstrap=0)
+    label = chosen.selection["chosen"]
+    delta = chosen.loss_fit.settings.huber_delta     # as fitted: the scaled default <= 1e-2
+    assert delta == LEAST_SQUARES_DELTA if label.endswith("C-lsq") else delta <= 1e-2
+    fixed = fit_task(ladder(), "acc_demo", chance=0.25, via="loss", bootstrap=0,
+                     huber_delta=1e-3)
+    assert set(fixed.selection["mae_points"]) == {"loss", "loss:C"}
+    assert fixed.loss_fit.settings.huber_delta == pytest.approx(1e-3)
+
+
 def test_auto_scores_every_route_and_link_alone_from_a_loss():
     fit = fit_task(ladder(), "acc_demo", chance=0.25, via="auto", bootstrap=4)
     scores = fit.selection["mae_points"]
-    assert set(scores) == {"loss", "loss:C", "compute"}      # L(N, D) and L(C) as step 1
+    # L(N, D), L(C) and L(C) by least squares as step 1
+    assert set(scores) == {"loss", "loss:C", "loss:C-lsq", "compute"}
     assert fit.selection["chosen"] == min(scores, key=scores.get)
     assert fit.via in ("loss", "compute")
     loss_only = ladder().drop(columns=["n_params", "tokens"])

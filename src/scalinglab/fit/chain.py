@@ -201,7 +201,11 @@ class TaskFit(SavableResult):
         if self.loss_fit is not None:
             p = ", ".join(f"{k}={v:.4g}" for k, v in self.loss_fit.params.items())
             law = self.loss_fit.law
-            lines.append(f"  step 1 ({law.name} law in {', '.join(law.variables)}): {p}")
+            from scalinglab.fit.chainselect import LEAST_SQUARES_DELTA  # noqa: PLC0415
+
+            how = (", least squares" if self.loss_fit.settings.huber_delta == LEAST_SQUARES_DELTA
+                   else "")
+            lines.append(f"  step 1 ({law.name} law in {', '.join(law.variables)}{how}): {p}")
         scores = self.selection.get("mae_points", {})
         if scores:
             shown = ", ".join(f"{k} {v:.2f}" if np.isfinite(v) else f"{k} failed"

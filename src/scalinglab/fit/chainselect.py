@@ -20,6 +20,9 @@ from scalinglab.fit.linkfit import fit_link_params, free_parameters, link_scatte
 from scalinglab.fit.tasktable import has_scale, log10_compute, task_loss_column
 from scalinglab.laws.links import TaskLink
 
+#: Huber's delta (log loss) at which the summed Huber loss is least squares for any residual
+#: under 100%
+LEAST_SQUARES_DELTA = 1.0
 #: nested backtests: cut at these quantiles of the rows' log10 compute, fit below, score above
 SELECTION_QUANTILES = (0.6, 0.8)
 #: routes in order of preference when the backtests cannot tell (all fail, or ties)
@@ -27,8 +30,17 @@ ROUTE_ORDER = ("loss", "task_loss", "compute")
 #: step-1 laws tried for a loss route when the caller does not name one: ``via`` alone is the
 #: Chinchilla L(N, D); ``via:C`` the single-variable L(C) = E + A C^-alpha, which a ladder
 #: whose runs share one token count (final models of a family) determines where L(N, D) is
-#: degenerate (scalinglab.fit's own remedy for that warning)
-STEP1_LAWS: dict[str, dict[str, Any]] = {"": {}, "C": {"law": "power", "variable": "C"}}
+#: degenerate (scalinglab.fit's own remedy for that warning); ``via:C-lsq`` the same L(C)
+#: fitted by least squares.  The default Huber fit caps delta at 1e-2 (scalinglab.fit.huber),
+#: so where the rows scatter by several percent around one law -- a table pooling
+#: architectures or tokenizers -- it is in effect a least-absolute-deviations fit, which a
+#: three-parameter law satisfies through three of the rows: on the Pile's eight small final
+#: models (three architectures) it put E at 0 and predicted GPT-NeoX-20B's loss 26% low, where
+#: least squares (E = 3.06) is 2.4% off on average over the larger models.  Which estimator a
+#: table gets is left to the backtests, as the route is (bench/README.md, downstream.py).
+STEP1_LAWS: dict[str, dict[str, Any]] = {
+    "": {}, "C": {"law": "power", "variable": "C"},
+    "C-lsq": {"law": "power", "variable": "C", "huber_delta": LEAST_SQUARES_DELTA}}
 
 
 def split_label(label: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -38,12 +50,15 @@ def split_label(label: str, loss_options: dict[str, Any]) -> tuple[str, dict[str
 
 
 def route_labels(routes: list[str], loss_options: dict[str, Any], has_scale: bool) -> list[str]:
-    """Every (route, step-1 law) candidate: both laws for loss routes unless a law is given."""
+    """Every (route, step-1 law) candidate: L(N, D), L(C) and L(C) by least squares for loss
+    routes unless a law (or Huber's delta) is given."""
     out = []
     for via in routes:
         out.append(via)
         if via != "compute" and has_scale and loss_options.get("law", "auto") == "auto":
             out.append(f"{via}:C")
+            if "huber_delta" not in loss_options:   # an estimator the user chose is kept
+                out.append(f"{via}:C-lsq")
     return out
 
 
