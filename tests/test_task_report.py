@@ -79,3 +79,20 @@ def test_report_shows_the_joint_bootstrap_as_step_1s_uncertainty(fitted, tmp_pat
     assert inputs.task_fit.loss_fit.bootstrap_params is None
     assert (inputs.task_fit.predict_interval(N=2.56e8, D=5.12e9)
             == fit.predict_interval(N=2.56e8, D=5.12e9))
+
+
+def test_report_shows_the_routes_backtest_table_and_the_route_used(fitted, tmp_path):
+    frame, _ = fitted
+    fit = fit_task(frame, "acc_demo", chance=0.25, via="auto", bootstrap=0)
+    fit.save(tmp_path / "task.json")
+    write_report(tmp_path / "report.html", load_source(tmp_path / "task.json"))
+    html = (tmp_path / "report.html").read_text()
+    assert "Task accuracy: the chain for acc_demo" in html
+    scores = fit.selection["mae_points"]
+    for label, mae in scores.items():       # every route scored, with its error, once
+        assert html.count(f'data-route="{label}"') == 1
+        assert f"{mae:.2f}" in html
+    chosen = fit.selection["chosen"]
+    row = html.split(f'data-route="{chosen}"')[1].split("</tr>")[0]
+    assert f"<b>{chosen}</b>" in row and "used" in row
+    assert "power law in C (least squares)" in html

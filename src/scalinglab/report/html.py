@@ -36,6 +36,7 @@ from scalinglab.report.figures import dropped_rows
 from scalinglab.report.figures.compute import runs_at_six_nd
 from scalinglab.report.selection import selection_section
 from scalinglab.report.sources import ReportInputs
+from scalinglab.report.task_section import task_section
 
 #: packages whose versions the environment section lists
 PACKAGES = ("scalinglab", "numpy", "scipy", "pandas", "matplotlib", "torch", "jinja2")
@@ -239,6 +240,7 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
         "level": level,
         "fit": _fit_section(fit, level),
         "selection": selection_section(fit),
+        "task": task_section(inputs.task_fit),
         "frontier": _frontier_rows(inputs, level),
         "target_compute": inputs.target_compute,
         "target_note": inputs.target_note,
