@@ -72,6 +72,24 @@ def test_backtest_command():
     assert summary["median_are"] < summary["median_naive_are"]
 
 
+def test_backtest_prints_each_warning_once():
+    """The fit's warnings reach the user once, prefixed "fit: " (they were printed twice)."""
+    table = shared_file(EPOCH_CSV.parents[1] / "scaling-dev" / "cerebras_gpt.csv")
+    proc = run_script("backtest", str(table), "--cut-flops", "1e21")
+    assert proc.code == 0, proc.stderr
+    messages: list[str] = []                  # each warning, its wrapped lines joined
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if line.startswith(("warning: ", "note: ", "error: ", "│", "┃", "┏", "└")) or not messages:
+            messages.append(line)
+        else:
+            messages[-1] += " " + line
+    warnings = [" ".join(m.removeprefix("warning: ").removeprefix("fit: ").split())
+                for m in messages if m.startswith("warning: ")]
+    assert any("E fell to its floor" in w for w in warnings)      # the fit's own warning
+    assert any("direction mixing log E" in w for w in warnings)   # E, not the raw name "e"
+    assert len(warnings) == len(set(warnings)), proc.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["fit", "missing.csv"], "does not exist"),
     (["predict", "--preset", "nope", "--params", "1e9", "--tokens", "1e10"], "unknown preset"),

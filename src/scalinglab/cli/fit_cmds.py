@@ -450,7 +450,7 @@ def backtest_command(
     print_table("backtest summary (ARE: absolute relative error of the loss)",
                 ["quantity", "value"],
                 [(key.replace("_", " "), value) for key, value in payload["summary"].items()])
-    print_warnings([*result.warnings, *result.fit.warnings])
+    print_warnings(result.warnings)      # the fit's own warnings are among them ("fit: ...")
 
 
 def laws_command(as_json: JsonOpt = False) -> None:

@@ -31,6 +31,8 @@ REMEDIES = f"remedies: {REMEDY_E}, {REMEDY_ENVELOPE}, or {REMEDY_CHECKPOINTS}"
 RELATIVE_WIDTH_LIMIT = 0.5      # 90% interval wider than 50% of the value: poorly determined
 CORRELATION_LIMIT = 0.95
 CONDITION_LIMIT = 1e10
+#: the optimiser's raw parameters as a user reads them (the laws fit logs of E, A and B)
+RAW_LABELS = {"e": "log E", "a": "log A", "b": "log B", "log_a": "log a", "log_b": "log b"}
 
 
 def diagnose(result, law: Law, X: dict[str, np.ndarray], w: np.ndarray,
@@ -42,8 +44,9 @@ def diagnose(result, law: Law, X: dict[str, np.ndarray], w: np.ndarray,
     curvature = _curvature(law, X, w, theta, settings)
     diag.update(curvature)
     if curvature["condition_number"] > CONDITION_LIMIT:
+        mixed = ", ".join(RAW_LABELS.get(n, n) for n in curvature["flat_direction"])
         warnings.append(f"the objective is nearly flat along a direction mixing "
-                        f"{', '.join(curvature['flat_direction'])} (condition number "
+                        f"{mixed} (condition number "
                         f"{curvature['condition_number']:.2g}): these parameters are not "
                         f"separately determined by the data")
     if result.bootstrap_params is not None and len(result.bootstrap_params) >= 10:
@@ -98,7 +101,8 @@ def _bound_message(raw_name: str, side: str) -> str:
                 "loss, and the exponents are biased to compensate")
     if raw_name == "e":
         return "E sits at its upper bound (the lowest observed loss or the bound you set)"
-    return f"{raw_name} sits at its {side} bound: the fit is constrained, not determined, there"
+    return (f"{RAW_LABELS.get(raw_name, raw_name)} sits at its {side} bound: the fit is "
+            f"constrained, not determined, there")
 
 
 def _curvature(law: Law, X, w, theta, settings) -> dict[str, Any]:
