@@ -121,3 +121,23 @@ def test_run_app_turns_bad_input_into_exit_2_and_one_line(app, monkeypatch, caps
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: budget must be") and "\n" not in err
+
+
+def test_target_loss_above_the_fitted_runs_is_refused_in_the_questions_terms(app, tmp_path):
+    """A target the smallest fitted run already beats: no run to plan, said as such (not as
+    "N lies 20 decades below the data"), one line, exit 2 from the console script."""
+    import scalinglab
+    from tests.clihelp import run_script
+    from tests.test_run_intervals import sweep
+
+    fit_path = scalinglab.fit(sweep(), bootstrap=0).save(tmp_path / "fit.json")
+
+    result = runner.invoke(app, ["plan", "--target-loss", "50", "--fit", str(fit_path)])
+    assert isinstance(result.exception, ScalingLabError)
+    message = str(result.exception)
+    assert "target loss 50 nats/token is above what the fitted runs reach" in message
+    assert "\n" not in message
+    proc = run_script("plan", "--target-loss", "50", "--fit", str(fit_path))
+    assert proc.code == 2 and proc.err_lines == [f"error: {message}"], proc.stderr
+    # a reachable target inside the data is still planned
+    assert invoke(app, "plan", "--target-loss", "2.5", "--fit", str(fit_path)).exit_code == 0

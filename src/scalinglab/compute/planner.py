@@ -40,7 +40,7 @@ from scalinglab.compute.units import (
 )
 from scalinglab.display import NotebookDisplay
 from scalinglab.errors import ScalingLabError
-from scalinglab.fit.guards import Guard
+from scalinglab.fit.guards import Guard, GuardRefused
 
 #: Budgets of the "what 10x more buys" table, as powers of ten around the plan's budget.
 DEFAULT_LADDER: tuple[int, ...] = (-1, 0, 1, 2, 3)
@@ -185,13 +185,32 @@ def plan_for_loss(law: UncertainLaw, costs: CostModel, target_loss: float, *,
     A run past the refusal distance from the law's data is refused unless ``allow_far``."""
     check_positive(target_loss, "target loss", "nats/token")
     point = cheapest_for_loss(law.law, target_loss)  # one-line error if the law cannot reach it
-    guards = law.guards(float(point.n_params), float(point.tokens), allow_far)
+    try:
+        guards = law.guards(float(point.n_params), float(point.tokens), allow_far)
+    except GuardRefused as exc:
+        raise _above_the_data(law, target_loss, point, exc) from exc
     params = law.stacked_params()
     alloc = cheapest_for_loss(params, target_loss, strict=False)
     unreachable = int(np.sum(~np.isfinite(np.asarray(alloc.n_params)[1:])))
     plan = _assemble(law, costs, "target-loss", params, alloc,
                      np.asarray(alloc.train_flops), inference_tokens, ladder, unreachable)
     return replace(plan, guards=guards)
+
+
+def _above_the_data(law: UncertainLaw, target_loss: float, point: Any,
+                    refused: GuardRefused) -> GuardRefused:
+    """A refusal in the terms of the question when the cheapest run reaching ``target_loss``
+    lies below the fitted data's compute: the target is a loss the fitted runs already beat."""
+    lowest = (law.data_range or {}).get("C", [0.0])[0]
+    flops = 6.0 * float(point.n_params) * float(point.tokens)
+    if not lowest or flops >= lowest:
+        return refused
+    return GuardRefused(
+        f"target loss {target_loss:g} nats/token is above what the fitted runs reach: the law "
+        f"reaches it at {flops:.3g} FLOPs, {np.log10(lowest / flops):.1f} decades below the "
+        f"smallest fitted run ({lowest:.3g} FLOPs), so there is no run to plan; ask for a "
+        f"lower loss (or pass --allow-far, API allow_far=True, to answer anyway)",
+        refused.guards)
 
 
 def _first(samples: Any) -> float:
