@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from scalinglab.fit.quantiles import effective_count
-
-if TYPE_CHECKING:
-    from scalinglab.fit.intervals import RunIntervalModel
 
 
 def describe_sources(components: dict[str, Any]) -> str:
@@ -59,8 +56,9 @@ def _farthest(outside: dict[str, dict[str, Any]], side: str) -> tuple[str, float
     return key, decades[key]
 
 
-def describe_method(model: RunIntervalModel) -> str:
-    """One sentence on how the extrapolation term was obtained."""
+def describe_method(model: Any) -> str:
+    """One sentence on how the extrapolation term of ``model`` (a
+    :class:`~scalinglab.fit.intervals.RunIntervalModel`, which reads this module) was obtained."""
     d = model.details
     plan = d.get("cut_plan", {}).get("text")
     if model.calibrated:   # curves: each checkpoint of a held-out run is a score
@@ -86,7 +84,7 @@ def describe_method(model: RunIntervalModel) -> str:
             f"{multiplier}")
 
 
-def _multiplier_note(model: RunIntervalModel, level: float = 0.9) -> str:
+def _multiplier_note(model: Any, level: float = 0.9) -> str:
     """Says so when the scores are too few for the conformal quantile at ``level``."""
     w = np.asarray(model.weights, dtype=float)
     if w.size == 0 or w.sum() <= 0:
