@@ -9,7 +9,8 @@ its own noise.  The law's own interval (parameter uncertainty only) is scored to
 the run interval fixes.
 
 Measured (this seed, 100 sweeps, 50 bootstrap resamples): run intervals cover 91% of the 10x
-runs and 92% of the 100x runs (91.5% pooled, median half-width 2.47% of the loss), calibrated
+runs and 92% of the 100x runs (91.5% pooled, median half-width 2.42% of the loss; 2.44% before
+the slope was taken less one standard error), calibrated
 by cuts between the 7 compute levels that keep at least 4 below (fit/cuts.py), with the
 refits' parameter error separated from the slope (fit/uncertainty.py).  Before that
 separation: 95% / 95% at 3.25%; with cuts after every level from the second, 99% / 100% at
