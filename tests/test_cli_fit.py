@@ -87,6 +87,7 @@ def test_backtest_prints_each_warning_once():
                 for m in messages if m.startswith("warning: ")]
     assert any("E fell to its floor" in w for w in warnings)      # the fit's own warning
     assert any("direction mixing log E" in w for w in warnings)   # E, not the raw name "e"
+    assert "mean signed rel error" in proc.stdout                  # beside the unsigned "are"
     assert len(warnings) == len(set(warnings)), proc.stdout
 
 

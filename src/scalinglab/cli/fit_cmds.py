@@ -53,6 +53,9 @@ AllowFarOpt = Annotated[bool, typer.Option(
     "--allow-far", help="Answer even past the refusal distance from the fitted data (10^2x in "
     "N, D or D/N, 10^4x in C; see scalinglab.fit.guards); the answer still warns.")]
 
+#: backtest summary keys whose plain spelling would mislead ("rel error" is signed, "are" not)
+SUMMARY_LABELS = {"mean_rel_error": "mean signed rel error"}
+
 
 def _pair(text: str | None, name: str) -> tuple[float, float] | None:
     if text is None:
@@ -449,7 +452,8 @@ def backtest_command(
                 cols, table[cols].to_numpy().tolist())
     print_table("backtest summary (ARE: absolute relative error of the loss)",
                 ["quantity", "value"],
-                [(key.replace("_", " "), value) for key, value in payload["summary"].items()])
+                [(SUMMARY_LABELS.get(key, key.replace("_", " ")), value)
+                 for key, value in payload["summary"].items()])
     print_warnings(result.warnings)      # the fit's own warnings are among them ("fit: ...")
 
 
