@@ -197,12 +197,12 @@ def plan_for_loss(law: UncertainLaw, costs: CostModel, target_loss: float, *,
     return replace(plan, guards=guards)
 
 
-def _above_the_data(law: UncertainLaw, target_loss: float, point: Any,
+def _above_the_data(law: UncertainLaw, target_loss: float, point: Allocation,
                     refused: GuardRefused) -> GuardRefused:
     """A refusal in the terms of the question when the cheapest run reaching ``target_loss``
     lies below the fitted data's compute: the target is a loss the fitted runs already beat."""
     lowest = (law.data_range or {}).get("C", [0.0])[0]
-    flops = 6.0 * float(point.n_params) * float(point.tokens)
+    flops = float(point.train_flops)
     if not lowest or flops >= lowest:
         return refused
     return GuardRefused(
