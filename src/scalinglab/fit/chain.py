@@ -192,17 +192,16 @@ class TaskFit(SavableResult):
 
     def summary_lines(self) -> list[str]:
         """Plain-text description of the fit (what the CLI prints)."""
-        via = {"loss": f"two-step chain through the validation loss ({self.intermediate})",
-               "task_loss": f"two-step chain through the task loss ({self.intermediate})",
-               "compute": "direct fit of accuracy against log10 compute"}[self.via]
+        from scalinglab.fit.chainselect import LEAST_SQUARES_DELTA, ROUTE_WORDS  # noqa: PLC0415
+
+        via = ("direct fit of accuracy against log10 compute" if self.via == "compute" else
+               f"two-step chain through {ROUTE_WORDS[self.via]} ({self.intermediate})")
         lines = [f"task {self.task}: {via}", f"  link: {self.link.describe()}",
                  f"  chance {self.chance:.3g}; run-to-run scatter of accuracy around the link "
                  f"{self.scatter:.3g}; {self.n_rows} rows of {self.n_runs} runs"]
         if self.loss_fit is not None:
             p = ", ".join(f"{k}={v:.4g}" for k, v in self.loss_fit.params.items())
             law = self.loss_fit.law
-            from scalinglab.fit.chainselect import LEAST_SQUARES_DELTA  # noqa: PLC0415
-
             how = (", least squares" if self.loss_fit.settings.huber_delta == LEAST_SQUARES_DELTA
                    else "")
             lines.append(f"  step 1 ({law.name} law in {', '.join(law.variables)}{how}): {p}")

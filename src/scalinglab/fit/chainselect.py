@@ -27,6 +27,9 @@ LEAST_SQUARES_DELTA = 1.0
 SELECTION_QUANTILES = (0.6, 0.8)
 #: routes in order of preference when the backtests cannot tell (all fail, or ties)
 ROUTE_ORDER = ("loss", "task_loss", "compute")
+#: what each route passes through, in words (the fit's summary and the report)
+ROUTE_WORDS = {"loss": "the validation loss", "task_loss": "the task loss",
+               "compute": "nothing: accuracy against log10 compute directly"}
 #: step-1 laws tried for a loss route when the caller does not name one: ``via`` alone is the
 #: Chinchilla L(N, D); ``via:C`` the single-variable L(C) = E + A C^-alpha, which a ladder
 #: whose runs share one token count (final models of a family) determines where L(N, D) is
@@ -41,6 +44,9 @@ ROUTE_ORDER = ("loss", "task_loss", "compute")
 STEP1_LAWS: dict[str, dict[str, Any]] = {
     "": {}, "C": {"law": "power", "variable": "C"},
     "C-lsq": {"law": "power", "variable": "C", "huber_delta": LEAST_SQUARES_DELTA}}
+#: each step-1 law of :data:`STEP1_LAWS`, in words
+STEP1_WORDS = {"": "the loss law's default (chosen by its own backtests)",
+               "C": "power law in C (Huber fit)", "C-lsq": "power law in C (least squares)"}
 
 
 def split_label(label: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -7,12 +7,7 @@ from typing import Any
 
 import numpy as np
 
-#: what each route's intermediate is, in words
-_INTERMEDIATE = {"loss": "the validation loss", "task_loss": "the task loss (correct continuation)",
-                 "compute": "none: accuracy against log10 compute directly"}
-#: step 1 of a loss route, by the label's suffix
-_STEP1 = {"": "the loss law's default (chosen by its own backtests)",
-          "C": "power law in C (Huber fit)", "C-lsq": "power law in C (least squares)"}
+from scalinglab.fit.chainselect import ROUTE_WORDS, STEP1_WORDS
 
 
 def task_section(task_fit: Any) -> dict[str, Any] | None:
@@ -26,12 +21,12 @@ def task_section(task_fit: Any) -> dict[str, Any] | None:
     rows = []
     for label, mae in (selection.get("mae_points") or {}).items():
         via, _, law = label.partition(":")
-        rows.append({"label": label, "intermediate": _INTERMEDIATE.get(via, via),
-                     "step1": "-" if via == "compute" else _STEP1.get(law, law),
+        rows.append({"label": label, "intermediate": ROUTE_WORDS.get(via, via),
+                     "step1": "-" if via == "compute" else STEP1_WORDS.get(law, law),
                      "mae": "failed" if not np.isfinite(mae) else f"{mae:.2f}",
                      "used": label == chosen, "alike": label in alike})
     return {"task": task_fit.task, "chance": task_fit.chance, "link": task_fit.link.describe(),
-            "scatter": task_fit.scatter, "route": _INTERMEDIATE.get(task_fit.via, task_fit.via),
+            "scatter": task_fit.scatter, "route": ROUTE_WORDS.get(task_fit.via, task_fit.via),
             "intermediate": task_fit.intermediate, "rows": rows,
             "n_backtests": selection.get("n_backtests", 0),
             "method": selection.get("method", "")}
