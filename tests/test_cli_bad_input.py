@@ -46,6 +46,10 @@ def d(tmp_path_factory) -> Path:
     (root / "header.csv").write_text(rows[0] + "\n")
     (root / "dup.csv").write_text("n_params,tokens,loss,loss\n" + "\n".join(
         r + "," + r.split(",")[2] for r in rows[1:]) + "\n")
+    # a foreign table whose size columns are not mapped, with a repeated loss (Epoch's table
+    # has one): the missing sizes are named, with the closest column, not a duplicated row
+    (root / "foreign.csv").write_text("x,Model Size,Training FLOP,loss\n1,1e6,1e18,3.0\n"
+                                      "2,2e6,2e18,2.9\n3,3e6,3e18,3.0\n")
     (root / "textnum.csv").write_text(rows[0] + "\n1e6,abc,2.0\n" + "\n".join(rows[2:]) + "\n")
     (root / "nan.csv").write_text(rows[0] + "\n1e6,1e9,nan\n" + "\n".join(rows[2:]) + "\n")
     (root / "neg.csv").write_text(rows[0] + "\n-1e6,1e9,2.0\n" + "\n".join(rows[2:]) + "\n")
@@ -73,6 +77,8 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("fit-header-only", "fit {d}/header.csv --bootstrap 0", ("0 row",)),
     ("fit-one-row", "fit {d}/onerow.csv --bootstrap 0", ("1 points",)),
     ("fit-duplicated-columns", "fit {d}/dup.csv", ("'loss' more than once",)),
+    ("fit-unmapped-sizes", "fit {d}/foreign.csv",
+     ("missing column", "n_params", "N=\"Model Size\"")),
     ("fit-text-in-number-column", "fit {d}/textnum.csv", ("tokens", "abc")),
     ("fit-nan-in-table", "fit {d}/nan.csv", ("loss", "nan", "row 1")),
     ("fit-negative-in-table", "fit {d}/neg.csv", ("n_params", "-1000000.0")),
@@ -210,7 +216,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 
 SUBPROCESS_SUBSET = {"fit-missing-file", "fit-task-with-loss-options", "fit-binary-garbage", "fit-duplicated-columns",
-                     "fit-level-nan", "predict-params-nan", "plan-budget-overflow",
+                     "fit-unmapped-sizes", "fit-level-nan", "predict-params-nan", "plan-budget-overflow",
                      "price-flops-negative", "train-params-negative", "sweep-status-missing",
                      "run-config-garbage", "fit-out-unwritable", "predict-fit-garbage"}
 

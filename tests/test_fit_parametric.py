@@ -167,8 +167,9 @@ def test_degenerate_sweep_is_flagged():
     assert result.warnings, "a 8-point noisy sweep must be flagged"
     assert not result.diagnostics["identifiable"]
     remedy = next(w for w in result.warnings if w.startswith("remedies: "))
-    # a table of final rows: every remedy applies, checkpoint rows included
+    # a table of final rows alone: every remedy applies; the curves must be logged first
     assert "E_bounds" in remedy and "variable='C'" in remedy and "checkpoints_after" in remedy
+    assert "log each run's loss curve" in remedy and "add checkpoint rows" not in remedy
 
 
 def test_remedies_list_only_what_applies():
@@ -189,6 +190,12 @@ def test_remedies_list_only_what_applies():
     assert "variable='C'" not in text and "checkpoints_after" in text
     fixed = remedies(chinchilla, FitSettings(E_fixed=1.5), curves)
     assert "E_bounds" not in fixed and "variable='C'" in fixed
+    # final rows fitted from a table that has checkpoints: add them; without any: log them
+    import pandas as pd
+    for reasons, wording in ((["used", "not selected (final rows)"], "add checkpoint rows"),
+                             (["used", "used"], "log each run's loss curve")):
+        finals.rows = pd.DataFrame({"reason": reasons})
+        assert wording in remedies(power, FitSettings(law="power"), finals)
 
 
 # -- the result object ----------------------------------------------------------------------

@@ -182,3 +182,23 @@ def test_non_chinchilla_law_and_bad_level_are_errors():
         UncertainLaw(kaplan, None, "kaplan")  # type: ignore[arg-type]
     with pytest.raises(ScalingLabError, match="confidence level"):
         UncertainLaw.from_preset("besiroglu2024", level=1.5)
+
+
+def test_target_loss_plan_says_when_the_chosen_frontier_disagrees_with_its_target(costs,
+                                                                                    epoch_runs):
+    """Epoch's runs under law="auto": the backtests choose the envelope law L*(C) for
+    compute-optimal losses, so the compute the N-D law sizes for a target gets another loss
+    from the frontier (the ladder's x1 row); the plan names both numbers and the law."""
+    import scalinglab
+
+    fit = scalinglab.fit(epoch_runs, bootstrap=0, frontier_filter=None)
+    assert fit.diagnostics["selection"]["frontier"]["chosen"] == "envelope"
+    plan = plan_for_loss(UncertainLaw.from_fit(fit), costs, 2.2)
+    x1 = next(row for row in plan.ladder if row.multiple == 1)
+    assert plan.loss.value == 2.2 and x1.loss.kind == "run" and x1.loss.value != 2.2
+    note = next(n for n in plan.notes if n.startswith("N and D are sized by the law L(N, D)"))
+    assert "envelope law L*(C)" in note and f"predicts {x1.loss.value:.4g}" in note
+    assert f"{x1.loss.value / 2.2 - 1:+.1%}" in note
+    # a fit without a frontier choice (or a budget plan) has nothing to reconcile
+    assert not any(n.startswith("N and D are sized") for n in
+                   plan_for_loss(UncertainLaw.from_fit(make_fit()), costs, 2.0).notes)

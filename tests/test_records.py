@@ -69,6 +69,11 @@ def test_missing_columns_and_duplicates():
     dup = _table(n_params=[1e6, 1e6, 4e6], tokens=[1e8, 1e8, 4e8], loss=[3.0, 3.0, 2.8])
     with pytest.raises(RunsError, match="duplicates"):
         load_runs(dup)
+    # a loss alone tells no runs apart: the unmapped size is named, with the closest column
+    foreign = pd.DataFrame({"Model Size": [1e6, 2e6], "loss": [3.0, 3.0]})
+    with pytest.raises(RunsError, match="missing column.*'N': 'Model Size'"):
+        load_runs(foreign, require=("loss", "n_params"))
+    assert len(load_runs(foreign, require=("loss",))) == 2
 
 
 def test_unreadable_files(tmp_path):

@@ -376,8 +376,14 @@ def _closest(column: str, candidates: list[str]) -> str | None:
     match = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.5)
     if match:
         return lowered[match[0]]
-    words = [w for w in column.lower().split("_") if len(w) >= 4]
+    words = [w for w in column.lower().split("_") if len(w) >= 4] + \
+        list(_NAME_WORDS.get(column, ()))
     return next((c for c in candidates if any(w in c.lower() for w in words)), None)
+
+
+#: words that name a record column in tables from other tools ("Model Size", "Training FLOP")
+_NAME_WORDS = {"n_params": ("param", "size"), "tokens": ("token",),
+               "flops": ("flop", "compute")}
 
 
 def _plain(value: object) -> object:
@@ -424,8 +430,10 @@ def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "
             raise RunsError(f"column {col!r} has value {float(values[nonpos[0]])!r} at row "
                             f"{nonpos[0] + 1}: {what}")
     key = [c for c in ("run_id", "n_params", "tokens", "flops", "loss") if c in frame.columns]
-    dup = frame.duplicated(subset=key, keep="first")
-    if dup.any():
+    # a loss alone cannot tell two runs apart: a table whose sizes are unmapped is reported by
+    # the size check that follows, not as duplicated rows
+    dup = frame.duplicated(subset=key, keep="first") if set(key) - {"loss"} else None
+    if dup is not None and dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise RunsError(f"row {row + 1} duplicates an earlier row ({', '.join(key)}); "
                         f"remove duplicates or give each run a distinct run_id")

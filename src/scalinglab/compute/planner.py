@@ -286,6 +286,31 @@ def _with_run_intervals(law: UncertainLaw, plan: Plan, direction: str) -> Plan:
     return replace(plan, loss=loss, ladder=ladder, interval_note=note)
 
 
+#: a target-loss plan says where the fit's compute-optimal loss at its compute differs from the
+#: target by more than this (relative): the two laws behind the plan disagree there
+TARGET_GAP_NOTE = 1e-3
+
+
+def _target_on_the_frontier(law: UncertainLaw, plan: Plan) -> list[str]:
+    """A note when the plan's compute, sized by the N-D law to reach its target, gets another
+    compute-optimal loss from the law the fit's backtests chose for it (the envelope L*(C))."""
+    run_loss = next((r.loss for r in plan.ladder if r.multiple == 1), None)
+    if plan.direction != "target-loss" or run_loss is None or run_loss.kind != "run":
+        return []
+    target = plan.loss.value
+    if not (np.isfinite(target) and np.isfinite(run_loss.value)) or \
+            abs(run_loss.value / target - 1) <= TARGET_GAP_NOTE:
+        return []
+    source = law.fit.frontier(plan.flops.value, law.level, allow_far=True)["loss"].get("source")
+    which = ("the envelope law L*(C), which the fit's backtests chose for compute-optimal "
+             "losses," if source == "envelope" else "the fit's compute-optimal frontier")
+    inside = "inside" if run_loss.low <= target <= run_loss.high else "outside"
+    return [f"N and D are sized by the law L(N, D) to reach {target:g} nats/token; at this "
+            f"compute {which} predicts {run_loss.value:.4g} [{run_loss.low:.4g}, "
+            f"{run_loss.high:.4g}] ({run_loss.value / target - 1:+.1%}, the target {inside} "
+            f"that run interval), as the ladder's x1 row shows"]
+
+
 def _bill(costs: CostModel, flops: Any, *, inference: bool = False) -> dict[str, Any]:
     """The cost model's bill, tolerating infinite FLOPs (unreachable draws -> infinite cost)."""
     flops = np.asarray(flops, dtype=float)
@@ -393,6 +418,7 @@ def _notes(law: UncertainLaw, costs: CostModel, plan: Plan) -> list[str]:
         notes.append(f"ladder rows {', '.join(far)} lie past the warning distance from the "
                      f"law's data (see scalinglab.fit.guards): read them as the law's trend, "
                      f"not as predictions")
+    notes.extend(_target_on_the_frontier(law, plan))
     if plan.unreachable_draws:
         notes.append(f"{plan.unreachable_draws} of {plan.n_draws} bootstrap draws have E at or "
                      f"above the target loss: for them no model reaches it (infinite cost)")

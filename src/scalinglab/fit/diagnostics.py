@@ -26,6 +26,8 @@ REMEDY_E = "bound or fix E (E_bounds, E_fixed or E_prior)"
 REMEDY_ENVELOPE = ("fit the single-variable envelope L(C) = E + A*C^-alpha instead "
                    "(law='power', variable='C')")
 REMEDY_CHECKPOINTS = "add checkpoint rows (checkpoints_after=0.1)"
+#: the same for a table of final rows alone: the checkpoints must be logged first
+REMEDY_CURVES = "log each run's loss curve and fit its checkpoints (checkpoints_after=0.1)"
 #: Every remedy; a fit lists those that apply to it (:func:`remedies`).
 REMEDIES = f"remedies: {REMEDY_E}, {REMEDY_ENVELOPE}, or {REMEDY_CHECKPOINTS}"
 RELATIVE_WIDTH_LIMIT = 0.5      # 90% interval wider than 50% of the value: poorly determined
@@ -70,12 +72,20 @@ def remedies(law: Law, settings, result) -> str:
         options.append(REMEDY_ENVELOPE)
     procedure = getattr(result, "procedure", None)
     if getattr(procedure, "rows", FINAL_ROWS) == FINAL_ROWS:
-        options.append(REMEDY_CHECKPOINTS)
+        options.append(REMEDY_CHECKPOINTS if _has_unused_checkpoints(result) else REMEDY_CURVES)
     if not options:
         return "remedies: more runs, spread wider in N and D"
     listed = options[0] if len(options) == 1 else \
         ", ".join(options[:-1]) + f", or {options[-1]}"
     return f"remedies: {listed}"
+
+
+def _has_unused_checkpoints(result) -> bool:
+    """Whether the table held checkpoint rows the fit left out (True when it is not known)."""
+    rows = getattr(result, "rows", None)
+    if rows is None or "reason" not in rows.columns:
+        return True
+    return bool(rows["reason"].astype(str).str.startswith("not selected").any())
 
 
 def is_remedies(message: str) -> bool:
