@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -150,3 +151,34 @@ def test_rows_marked_not_final_without_run_ids_are_flagged(tmp_path):
     assert any("no run id column" in w for w in fitted.warnings)
     quiet = scalinglab.fit(table, bootstrap=0)  # every row final: nothing to say
     assert not any("no run id column" in w for w in quiet.warnings)
+
+
+def test_a_compute_optimal_split_from_two_model_sizes_is_flagged(tmp_path):
+    """Loss curves of two model sizes determine the D term, not the N term: the frontier and the
+    plan warn that the split of compute between N and D is not the data's (guard few_sizes);
+    the isoFLOP sweep of 25 sizes does not."""
+    from tests.test_guards import TRUTH
+
+    tokens = np.logspace(8, 10.5, 12)
+    rows = [(f"n{n:.0e}", n, d, TRUTH.predict(N=n, D=d)) for n in (1e8, 4e8) for d in tokens]
+    path = tmp_path / "two.csv"
+    pd.DataFrame(rows, columns=["run_id", "n_params", "tokens", "loss"]).to_csv(path, index=False)
+    fit_path = tmp_path / "two.json"
+    assert run_inprocess("fit", str(path), "--law", "chinchilla", "--bootstrap", "0",
+                         "--checkpoints-after", "0", "--out", str(fit_path)).code == 0
+    assert FitResult.load(fit_path).model_sizes() == 2
+    shown = run_script("frontier", "--fit", str(fit_path), "--compute", "1e20")
+    assert shown.code == 0 and "the fit saw 2 model size(s)" in " ".join(shown.stdout.split()
+                                                                         + shown.stderr.split())
+    payload = json.loads(run_inprocess("frontier", "--fit", str(fit_path), "--compute", "1e20",
+                                       "--json").stdout)
+    assert "few_sizes" in [g["name"] for g in payload["frontier"][0]["guards"]]
+    plan = json.loads(run_inprocess("plan", "--fit", str(fit_path), "--budget-flops", "1e20",
+                                    "--json").stdout)
+    assert "few_sizes" in [g["name"] for g in plan["guards"]]
+
+def test_an_isoflop_sweep_of_many_sizes_has_no_few_sizes_guard(files):
+    payload = json.loads(run_inprocess("frontier", "--fit", str(files["fit"]), "--compute",
+                                       "1e19", "--json").stdout)
+    assert FitResult.load(files["fit"]).model_sizes() == 25
+    assert "few_sizes" not in [g["name"] for g in payload["frontier"][0]["guards"]]

@@ -173,6 +173,7 @@ def plan_for_budget(law: UncertainLaw, costs: CostModel, *, budget: float | None
     params = law.stacked_params()
     alloc = compute_optimal(params, flops)
     guards = law.guards(_first(alloc.n_params), _first(alloc.tokens), allow_far)
+    guards += law.allocation_guards()
     plan = _assemble(law, costs, "budget", params, alloc, np.asarray(flops),
                      inference_tokens, ladder, unreachable=0)
     return replace(plan, guards=guards)
@@ -189,6 +190,7 @@ def plan_for_loss(law: UncertainLaw, costs: CostModel, target_loss: float, *,
         guards = law.guards(float(point.n_params), float(point.tokens), allow_far)
     except GuardRefused as exc:
         raise _above_the_data(law, target_loss, point, exc) from exc
+    guards += law.allocation_guards()
     params = law.stacked_params()
     alloc = cheapest_for_loss(params, target_loss, strict=False)
     unreachable = int(np.sum(~np.isfinite(np.asarray(alloc.n_params)[1:])))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from scalinglab.compute.allocation import PARAM_NAMES, chinchilla_params
 from scalinglab.errors import ScalingLabError
-from scalinglab.fit.guards import Guard, preset_range, question_guards
+from scalinglab.fit.guards import Guard, allocation_guard, preset_range, question_guards
 from scalinglab.fit.result import FitResult
 from scalinglab.laws.forms import Chinchilla
 from scalinglab.laws.presets import get_preset
@@ -117,6 +117,10 @@ class UncertainLaw:
         refusal distance unless ``allow_far``."""
         return question_guards(self.law, {"N": n_params, "D": tokens}, self.data_range,
                                allow_far)
+
+    def allocation_guards(self) -> list[Guard]:
+        """The guard of a compute-optimal split from a fit of too few model sizes."""
+        return allocation_guard(self.fit.model_sizes() if self.fit is not None else None)
 
     def frontier_loss(self, flops: float) -> Estimate | None:
         """The fit's compute-optimal loss at ``flops`` with its run interval (nats/token):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.fit.guards import question_guards
+from scalinglab.fit.guards import allocation_guard, question_guards
 from scalinglab.fit.quantiles import from_90_percent
 from scalinglab.laws.forms import Chinchilla, chinchilla_frontier
 from scalinglab.laws.registry import as_chinchilla, law_from_dict
@@ -56,6 +56,7 @@ def frontier_answer(fit, C: float | np.ndarray, level: float | None = None,
     point = chinchilla_frontier(law.params, C)
     guards = question_guards(fit.law, {"N": point["N_opt"], "D": point["D_opt"]},
                              fit.data_ranges(), allow_far)
+    guards += allocation_guard(fit.model_sizes())
     out: dict[str, Any] = {"C": point.pop("C"), "level": level, "guards": guards}
     spread = _draw_frontiers(fit, C)
     lo, hi = quantile_bounds(level)

@@ -263,6 +263,25 @@ def degenerate_guard(params: Mapping[str, float]) -> list[Guard]:
                   f"--E-prior) or fit law='power'")]
 
 
+#: fewer distinct model sizes than this cannot tell how compute divides between N and D
+MIN_SIZES_FOR_ALLOCATION = 3
+
+
+def allocation_guard(n_sizes: int | None) -> list[Guard]:
+    """A warning on a compute-optimal answer (N_opt, D_opt, a plan) from a fit of fewer than
+    :data:`MIN_SIZES_FOR_ALLOCATION` model sizes: its N term is then set by the law's form and
+    the optimiser, not by the data (two sizes' curves give N_opt ~ C^0.006 on llm360)."""
+    if n_sizes is None or n_sizes >= MIN_SIZES_FOR_ALLOCATION:
+        return []
+    return [Guard("few_sizes", "N", float(n_sizes), "model sizes",
+                  float(MIN_SIZES_FOR_ALLOCATION), "warn",
+                  f"the fit saw {n_sizes} model size(s): with fewer than "
+                  f"{MIN_SIZES_FOR_ALLOCATION} the data do not determine the law's N term, so "
+                  f"how compute divides between N and D (N_opt, D_opt) is the law's form "
+                  f"speaking, not the data; fit runs of at least {MIN_SIZES_FOR_ALLOCATION} "
+                  f"sizes to plan an allocation")]
+
+
 def enforce(guards: list[Guard]) -> list[Guard]:
     """Raise :class:`GuardRefused` naming the refusals, else return ``guards``."""
     refused = [g for g in guards if g.action == "refuse"]

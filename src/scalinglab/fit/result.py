@@ -253,6 +253,13 @@ class FitResult(SavableResult):
             return {k: [1e-300, v] for k, v in self.run_interval.reference.items()}
         return {}
 
+    def model_sizes(self) -> int | None:
+        """Distinct model sizes N among the fitted rows (None for a fit saved without rows)."""
+        if self.rows is None or "N" not in self.rows.columns or "used" not in self.rows.columns:
+            return None
+        N = self.rows.loc[self.rows["used"].astype(bool), "N"].to_numpy(dtype=float)
+        return int(len(np.unique(np.round(np.log10(N[np.isfinite(N) & (N > 0)]), 3))))
+
     def question_guards(self, inputs: dict[str, Any], allow_far: bool = False
                         ) -> list[_guards.Guard]:
         """The guards of a question (law inputs N, D or C); raises when one refuses."""
