@@ -118,7 +118,7 @@ def test_the_api_default_law_is_the_clis(tmp_path):
 def test_bad_cuts_give_one_line_errors():
     runs = planted_runs()
     cases = [
-        (lambda: backtest(runs), ScalingLabError, "needs a cut"),
+        (lambda: backtest(runs.iloc[:3]), ScalingLabError, "too few distinct run sizes"),
         (lambda: backtest(runs, cut_flops=-1.0), ScalingLabError, "cut_flops"),
         (lambda: backtest(runs, cut_flops=1e30), ScalingLabError, "nothing is held out"),
         (lambda: backtest(runs, cut_flops=5e17), FitError, "leaves 3 fitted run"),
@@ -155,3 +155,27 @@ def test_epoch_backtest_at_1e21_flops(epoch_backtest):
     assert s["median_are"] < 0.015
     assert s["median_are"] < s["median_naive_are"] / 2
     assert s["law_beats_naive"] >= 15
+
+
+def test_without_a_cut_the_top_level_or_the_largest_quarter_is_held_out(tmp_path):
+    """A backtest asked without a cut holds out what the run intervals' calibration would: the
+    top compute level of an IsoFLOP design, else about the largest quarter of the runs."""
+    from tests.clihelp import run_script
+    from tests.test_guards import sweep
+
+    iso = sweep()                                 # 5 levels 1e17..1e19 FLOPs, 5 sizes each
+    result = backtest(iso, law="chinchilla")
+    assert result.settings["cut_rule"].startswith("default: the top of 5 compute levels")
+    assert result.summary["n_held_out"] == 5 and 1e18 < result.settings["cut_flops"] < 1e19
+    rng = np.random.default_rng(0)                 # 40 runs at scattered compute: no levels
+    N, D = 10 ** rng.uniform(7, 9.5, 40), 10 ** rng.uniform(9, 11.5, 40)
+    grid = pd.DataFrame({"run_id": [f"r{i}" for i in range(40)], "n_params": N, "tokens": D,
+                         "loss": LAW.predict(N=N, D=D)})
+    result = backtest(grid, law="chinchilla")
+    assert "largest 25% of the runs" in result.settings["cut_rule"]
+    assert 0.15 * len(grid) <= result.summary["n_held_out"] <= 0.35 * len(grid)
+    path = tmp_path / "iso.csv"
+    iso.to_csv(path, index=False)
+    shown = run_script("backtest", str(path), "--law", "chinchilla")
+    assert shown.code == 0, shown.stderr
+    assert "default: the top of 5 compute levels held out" in " ".join(shown.stdout.split())

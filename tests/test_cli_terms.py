@@ -46,8 +46,10 @@ def _curves(path, id_column="run_name"):
     ("keep them with frontier_filter=None)", "keep them with --frontier-filter none)"),
     ("instead (law='power', variable='C'), or add rows (checkpoints_after=0.1)",
      "instead (--law power --variable C), or add rows (--checkpoints-after 0.1)"),
-    ("a backtest needs a cut: give cut_flops (FLOPs) or cut_params",
-     "a backtest needs a cut: give --cut-flops (FLOPs) or --cut-params"),
+    ("a backtest needs a cut: the table has too few distinct run sizes (2) to choose one; give "
+     "cut_flops (FLOPs) or cut_params",
+     "a backtest needs a cut: the table has too few distinct run sizes (2) to choose one; give "
+     "--cut-flops (FLOPs) or --cut-params"),
     ("map one with columns={'D': 'tokens_seen'}", "map one with --columns 'D=tokens_seen'"),
     ("map one with columns={'N': 'Model Size'}", "map one with --columns 'N=\"Model Size\"'"),
     ("or pass derive_tokens=True to compute D", "or pass --derive-tokens to compute D"),

@@ -413,7 +413,9 @@ def frontier_command(
 
 def backtest_command(
     runs: Annotated[Path, typer.Argument(help="Run table: CSV or Parquet.")],
-    cut_flops: Annotated[str | None, typer.Option(help="Fit on runs below these FLOPs.")] = None,
+    cut_flops: Annotated[str | None, typer.Option(
+        help="Fit on runs below these FLOPs (default without --cut-params: hold out the top "
+             "compute level, or about the largest quarter of the runs).")] = None,
     cut_params: Annotated[str | None, typer.Option(help="Fit on runs below this N.")] = None,
     law: LawOpt = "auto",
     variable: VariableOpt = None,
@@ -454,6 +456,10 @@ def backtest_command(
                 ["quantity", "value"],
                 [(SUMMARY_LABELS.get(key, key.replace("_", " ")), value)
                  for key, value in payload["summary"].items()])
+    if result.settings["cut_rule"] != "given":
+        print_warnings([f"cut at C < {result.settings['cut_flops']:.3g} FLOPs "
+                        f"({result.settings['cut_rule']}); --cut-flops or --cut-params "
+                        f"chooses another"], label="note:")
     print_warnings(result.warnings)      # the fit's own warnings are among them ("fit: ...")
 
 

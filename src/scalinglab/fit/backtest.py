@@ -27,6 +27,7 @@ import pandas as pd
 
 from scalinglab.errors import FitError, ScalingLabError
 from scalinglab.fit.auto import fit_auto
+from scalinglab.fit.cuts import CUT_FRACTIONS, detect_levels, fraction_cuts
 from scalinglab.fit.optimise import make_law
 from scalinglab.fit.parametric import fit_parametric
 from scalinglab.fit.result import FitResult
@@ -92,7 +93,8 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     own nested backtests choose, :func:`~scalinglab.fit.auto.fit_auto`) or a form name
     (``"chinchilla"`` pins Hoffmann et al.'s form).
     ``cut_flops`` (FLOPs) and/or ``cut_params`` (parameters, the fit's N column): a run is
-    fitted when all its rows are below every given cut.  ``fit_kwargs`` go to
+    fitted when all its rows are below every given cut; with neither, :func:`default_cut`
+    chooses one (``settings["cut_rule"]`` says how).  ``fit_kwargs`` go to
     :func:`~scalinglab.fit.parametric.fit_parametric` (e.g. ``{"bootstrap": 200}``,
     ``{"variable": "C"}`` with ``law="power"``, ``{"E_fixed": 1.7}``).
     """
@@ -101,6 +103,9 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     n_column = fit_kwargs.get("n_column", "n_params")
     # each row's compute by the fit's one rule (row_compute): to rank runs and measure extrapolation
     frame, compute_note = with_compute(load_runs(runs, require=("loss",)), n_column)
+    cut_rule = "given"
+    if cut_flops is None and cut_params is None:
+        cut_flops, cut_rule = default_cut(frame)
     needed = (["flops"] if cut_flops is not None else []) + \
         ([n_column] if cut_params is not None else [])
     missing = [c for c in needed if c not in frame.columns]
@@ -127,7 +132,8 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
     table = _score(fit, targets, fitted_rows)
     far = _far_guards(fit, targets)
     summary = _summarise(table, n_fitted, fitted_rows)
-    settings = {"cut_flops": cut_flops, "cut_params": cut_params, "law": law,
+    settings = {"cut_flops": cut_flops, "cut_params": cut_params, "cut_rule": cut_rule,
+                "law": law,
                 "fit_kwargs": fit_kwargs, "held_out_rows": "final rows of each held-out run",
                 "naive": "lowest loss among the fitted runs' final rows",
                 "flops": compute_note or "flops column"}
@@ -143,9 +149,33 @@ def _far_guards(fit: FitResult, targets: pd.DataFrame) -> list:
     return [g for g in fit.question_guards(inputs, allow_far=True) if g.action == "warn"]
 
 
+def default_cut(frame: pd.DataFrame) -> tuple[float, str]:
+    """The cut (FLOPs) of a backtest asked without one, and the rule that chose it.
+
+    As the run intervals' calibration cuts (:mod:`scalinglab.fit.cuts`): an IsoFLOP design
+    holds out its top compute level (the cut between the top two levels); a table without
+    levels holds out about the largest quarter of its runs by compute (the first of
+    :data:`~scalinglab.fit.cuts.CUT_FRACTIONS`).  Each run counts at its largest compute.
+    """
+    if "flops" not in frame.columns:
+        raise ScalingLabError("a backtest needs a cut: the table has no compute to choose one "
+                              "by; give cut_flops (FLOPs) or cut_params")
+    size = frame.groupby(frame["run_id"].astype(str))["flops"].max().to_numpy(dtype=float)
+    size = size[np.isfinite(size) & (size > 0)]
+    plan = detect_levels(size) if len(size) else None
+    if plan is not None and plan.cuts:
+        return plan.cuts[-1], (f"default: the top of {len(plan.levels)} compute levels held "
+                               f"out (the cut between the top two)")
+    cuts = fraction_cuts(size)
+    if not cuts:
+        raise ScalingLabError(f"a backtest needs a cut: the table has too few distinct run "
+                              f"sizes ({len(np.unique(size))}) to choose one; give cut_flops "
+                              f"(FLOPs) or cut_params")
+    return cuts[0], (f"default: about the largest {1 - CUT_FRACTIONS[0]:.0%} of the runs by "
+                     f"compute held out")
+
+
 def _check_cuts(cut_flops: float | None, cut_params: float | None) -> None:
-    if cut_flops is None and cut_params is None:
-        raise ScalingLabError("a backtest needs a cut: give cut_flops (FLOPs) or cut_params")
     for name, value in (("cut_flops", cut_flops), ("cut_params", cut_params)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise ScalingLabError(f"{name} must be a finite number > 0, got {value}")
