@@ -131,3 +131,19 @@ def test_loss_curves_without_run_ids_are_flagged_and_an_isoflop_grid_is_not():
     assert load_runs(grid).attrs["warnings"] == []
     assert load_runs(curves.assign(run_id=[f"r{n}" for n in curves["n_params"]])
                      ).attrs["warnings"] == []
+
+
+def test_step_zero_rows_are_dropped_with_a_note_and_model_id_names_the_runs():
+    """A checkpoint at 0 tokens (the model before training: Pythia's step 0) has no place on a
+    compute scale; it is dropped and counted, not an error.  ``model_id`` identifies the runs
+    of a table of Hugging Face models (two runs of the same N and D stay apart)."""
+    table = pd.DataFrame({"model_id": ["a", "a", "a", "b", "b", "b"],
+                          "n_params": [1e6] * 6, "tokens": [0.0, 1e8, 2e8] * 2,
+                          "loss": [10.0, 3.0, 2.9, 10.0, 3.1, 3.0]})
+    loaded = load_runs(table)
+    assert len(loaded) == 4 and (loaded["tokens"] > 0).all()
+    assert sorted(loaded["run_id"].unique()) == ["a", "b"]
+    assert any("dropped 2 row(s) at 0 training tokens" in n for n in loaded.attrs["notes"])
+    assert any("'model_id'" in n for n in loaded.attrs["notes"])
+    with pytest.raises(RunsError, match="tokens must be > 0"):   # a negative stays an error
+        load_runs(table.assign(tokens=[-1.0, 1e8, 2e8] * 2))

@@ -299,3 +299,18 @@ def test_the_tables_and_step_1s_warnings_reach_the_task_fit(tmp_path):
     assert "warning: step 1:" in text and "tokens per parameter" in text
     assert text.count("no run id column") == 1
     assert TaskFit.load(tmp_path / "t.json").warnings[0].startswith("the table has no run id")
+
+
+def test_a_task_fit_prints_the_tables_notes(tmp_path):
+    """Step-0 checkpoints (0 tokens, accuracy at chance) and runs named by model_id, as a
+    Hugging Face evaluation table comes: the task fit drops the former and says so, as the
+    loss fit does (it printed no note of the table's reading)."""
+    frame = ladder().rename(columns={"run_id": "model_id"})
+    step0 = frame.groupby("model_id").head(1).assign(tokens=0.0, acc_demo=0.25, final=0)
+    pd.concat([step0, frame]).to_csv(tmp_path / "runs.csv", index=False)
+    res = run_script("fit", str(tmp_path / "runs.csv"), "--task", "acc_demo", "--chance", "0.25",
+                     "--via", "loss", "--bootstrap", "0")
+    text = " ".join(res.stdout.split())
+    assert res.code == 0, res.stderr
+    assert "note: runs identified by column 'model_id'" in text
+    assert "note: dropped 6 row(s) at 0 training tokens" in text and "of 6 runs" in text

@@ -174,7 +174,7 @@ CURVE_ROWS_PER_SIZE = 10
 
 #: Columns taken as the run identifier, in order, when ``run_id`` is neither present nor
 #: mapped: the names trainers and trackers use (a W&B export's runs table has ``Name``).
-RUN_ID_CANDIDATES = ("run_id", "run_name", "run", "name", "Name")
+RUN_ID_CANDIDATES = ("run_id", "run_name", "run", "name", "Name", "model_id", "model_name")
 
 #: What each record column means to a user who maps it (for messages about missing columns).
 _MEANING = {"n_params": "N, parameters", "n_params_total": "N, all parameters",
@@ -230,6 +230,8 @@ def load_runs(
     for col in NUMERIC_COLUMNS:
         if col in renamed.columns:
             renamed[col] = _to_numeric(renamed[col], view.mapping.get(col, col))
+    renamed, untrained = _drop_untrained(renamed, view)
+    notes += untrained
     _derive(renamed, view, derive_tokens, derive_flops, n_column)
     _check_required(renamed, view, require)
     validate_runs(renamed, require=require)
@@ -247,6 +249,24 @@ def load_runs(
     out.attrs["warnings"] = warnings
     out.attrs["user_view"] = {"columns": view.columns, "mapping": view.mapping}
     return out
+
+
+def _drop_untrained(frame: pd.DataFrame, view: _UserView) -> tuple[pd.DataFrame, list[str]]:
+    """Rows at exactly 0 training tokens or FLOPs (a step-0 checkpoint: the model before any
+    training) have no place on a scale of compute; they are dropped and counted in a note."""
+    zero = np.zeros(len(frame), dtype=bool)
+    named = []
+    for col in ("tokens", "flops"):
+        if col in frame.columns:
+            hit = frame[col].to_numpy(dtype=float) == 0
+            if hit.any():
+                named.append(view.mapping.get(col, col))
+            zero |= hit
+    if not zero.any() or zero.all():   # a table of nothing but zeros is reported as such
+        return frame, []
+    note = (f"dropped {int(zero.sum())} row(s) at 0 training {' or '.join(named)} (checkpoints "
+            f"before any training: no compute to place them at)")
+    return frame[~zero].reset_index(drop=True), [note]
 
 
 def _alias_columns(frame: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, str]:

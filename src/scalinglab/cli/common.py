@@ -248,13 +248,20 @@ def read_runs(path: Path, columns: str | None, derive_tokens: bool = False,
     """
     frame = load_runs(path, columns=columns, derive_tokens=derive_tokens,
                       derive_flops=derive_flops, require=("loss",), n_column=n_column)
+    notes = print_table_notes(frame, as_json)
+    frame = drop_highest_losses(frame, drop_highest)
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def print_table_notes(frame, as_json: bool = False) -> list[str]:
+    """Print a loaded table's notes (``note: ...``): on stdout with the human output, on stderr
+    when stdout carries JSON; return them."""
     notes = list(frame.attrs.get("notes", []))
     for note in notes:
         (err_console if as_json else console).print(f"note: {note}", markup=False,
                                                     highlight=False, soft_wrap=True)
-    frame = drop_highest_losses(frame, drop_highest)
-    frame.attrs["notes"] = notes
-    return frame
+    return notes
 
 
 def checkpoints_option(text: str) -> float | str | None:

@@ -13,7 +13,14 @@ from typing import Annotated, Any
 
 import typer
 
-from scalinglab.cli.common import console, fmt, parse_float, print_guards, print_json
+from scalinglab.cli.common import (
+    console,
+    fmt,
+    parse_float,
+    print_guards,
+    print_json,
+    print_table_notes,
+)
 from scalinglab.errors import ScalingLabError
 
 TaskOpt = Annotated[str | None, typer.Option(
@@ -82,6 +89,7 @@ def fit_task_command(runs: Path, task: str, chance: str | None, via: str, loss_c
     from scalinglab.records import load_runs  # noqa: PLC0415
 
     frame = load_runs(runs, columns=columns, derive_tokens=derive_tokens, require=())
+    print_table_notes(frame, as_json)
     level_chance = None if chance is None else parse_float(chance, "--chance", positive=False)
     result = fit_task(frame, task, chance=level_chance, via=via, loss_column=loss_column,
                       bootstrap=DEFAULT_BOOTSTRAP if bootstrap is None else bootstrap,
