@@ -43,6 +43,7 @@ def d(tmp_path_factory) -> Path:
     (root / "bom.csv").write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
     (root / "semi.csv").write_text("\n".join(r.replace(",", ";") for r in rows) + "\n")
     (root / "onerow.csv").write_text("\n".join(rows[:2]) + "\n")
+    (root / "threesizes.csv").write_text("\n".join(rows[:4]) + "\n")
     (root / "header.csv").write_text(rows[0] + "\n")
     (root / "dup.csv").write_text("n_params,tokens,loss,loss\n" + "\n".join(
         r + "," + r.split(",")[2] for r in rows[1:]) + "\n")
@@ -154,7 +155,9 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("backtest-cut-negative", "backtest {d}/good.csv --cut-flops -1", ("--cut-flops",)),
     ("backtest-cut-too-low", "backtest {d}/good.csv --cut-flops 1", ("0 fitted",)),
     ("backtest-cut-too-high", "backtest {d}/good.csv --cut-flops 1e30", ("held out",)),
-    ("backtest-no-cut", "backtest {d}/good.csv", ("cut",)),
+    # no cut: one is chosen (tests/test_backtest.py), unless too few run sizes to choose from
+    ("backtest-no-cut-few-sizes", "backtest {d}/threesizes.csv",
+     ("too few distinct run sizes (3)", "--cut-flops")),
     ("backtest-empty-file", "backtest {d}/empty.csv --cut-flops 1e15", ("empty.csv",)),
     ("backtest-missing-file", "backtest {d}/nosuch.csv --cut-flops 1e15", ("nosuch.csv",)),
     ("laws-extra-argument", "laws extra", ("extra",)),

@@ -314,3 +314,20 @@ def test_a_task_fit_prints_the_tables_notes(tmp_path):
     assert res.code == 0, res.stderr
     assert "note: runs identified by column 'model_id'" in text
     assert "note: dropped 6 row(s) at 0 training tokens" in text and "of 6 runs" in text
+
+
+def test_losses_on_other_sets_reach_the_chain_and_a_missing_one_is_named(tmp_path):
+    """A table of losses named by evaluation set (loss_c4, as llm-line's): the route through
+    the validation loss needs one named; the fit says which exist, keeps them through an
+    auto-detected run column (they were dropped, so --loss-column loss_c4 was silently
+    ignored), and a name that is not there is a one-line error."""
+    frame = ladder().rename(columns={"run_id": "model_id", "loss": "loss_c4"})
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    args = ("fit", str(tmp_path / "runs.csv"), "--task", "acc_demo", "--chance", "0.25",
+            "--bootstrap", "0")
+    plain = " ".join(run_inprocess(*args).stdout.split())
+    assert "no 'loss' column, but has loss_c4" in plain and "(--loss-column NAME)" in plain
+    chosen = run_inprocess(*args, "--loss-column", "loss_c4")
+    assert chosen.code == 0 and "(MAE, accuracy points): loss " in " ".join(chosen.stdout.split())
+    assert_one_line_error(run_script(*args, "--loss-column", "loss_c5"),
+                          "--loss-column 'loss_c5' is not in the table", "loss_c4")

@@ -73,6 +73,9 @@ RECORD_COLUMNS: dict[str, str] = {
 #: Task columns (issue 24): ``acc_<task>`` (fraction in [0, 1]) and ``task_loss_<task>`` (nats
 #: per token of the correct continuation) travel with the record columns.
 TASK_PREFIXES = ("acc_", "task_loss_")
+#: Validation losses on other evaluation sets (``loss_c4``, ``loss_pile``) travel too: a task
+#: fit may take one as its intermediate (``loss_column``).
+OTHER_LOSS_PREFIX = "loss_"
 
 #: Labels of foreign tables kept through a column mapping (the fit's plausibility guards read them).
 LABEL_COLUMNS = ("arch", "eval_set")
@@ -224,7 +227,7 @@ def load_runs(
     renamed = frame.drop(columns=replaced).rename(columns={v: k for k, v in mapping.items()})
     if mapping:  # keep only what was mapped plus columns already named canonically
         keep = [c for c in renamed.columns if c in RECORD_COLUMNS or c in LABEL_COLUMNS
-                or str(c).startswith(TASK_PREFIXES)]   # task columns keep their own names
+                or str(c).startswith((*TASK_PREFIXES, OTHER_LOSS_PREFIX))]   # own names
         renamed = renamed[keep]
     renamed = renamed.loc[:, ~renamed.columns.duplicated()].copy()
     for col in NUMERIC_COLUMNS:

@@ -104,8 +104,10 @@ def fit_task_command(runs: Path, task: str, chance: str | None, via: str, loss_c
             payload["loss_fit"].pop("bootstrap_params", None)
         print_json(payload)
         return
+    from scalinglab.cli.terms import cli_terms  # noqa: PLC0415
+
     for line in result.summary_lines():
-        console.print(line, highlight=False, markup=False)
+        console.print(cli_terms(line), highlight=False, markup=False)
     if out is not None:
         console.print(f"wrote {out}", highlight=False, markup=False)
 

@@ -253,6 +253,10 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     chance = resolve_chance(column, chance, accuracy)
     if not isinstance(bootstrap, int) or bootstrap < 0:
         raise ScalingLabError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
+    if loss_column != "loss" and loss_column not in frame.columns:
+        losses = [str(c) for c in frame.columns if str(c) == "loss" or str(c).startswith("loss_")]
+        raise ScalingLabError(f"loss_column {loss_column!r} is not in the table; its losses: "
+                              f"{', '.join(losses) or 'none'}")
     routes = route_labels(_routes(frame, column, loss_column, via), loss_options,
                           has_scale(frame))
     selection = choose_route(frame, column, chance, routes, link, loss_column, loss_options)
@@ -271,6 +275,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     from scalinglab.fit.chainpredict import few_runs_guard  # noqa: PLC0415
 
     out.notes.extend(g.message for g in few_runs_guard(out))
+    out.notes.extend(_other_losses_note(frame, loss_column, via))
     step1 = [] if out.loss_fit is None else [f"step 1: {w}" for w in out.loss_fit.warnings
                                               if w not in table_warnings]
     out.warnings = table_warnings + step1
@@ -281,6 +286,20 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
 
         joint_bootstrap(out, fitted, link, loss_options, bootstrap, seed)
     return out
+
+
+def _other_losses_note(frame: pd.DataFrame, loss_column: str, via: str) -> list[str]:
+    """When ``via="auto"`` lacks the validation-loss route because the table names its losses
+    otherwise (``loss_c4``, ``loss_pile``): say which could serve, and how to choose one."""
+    if via != "auto" or loss_column in frame.columns:
+        return []
+    others = [str(c) for c in frame.columns
+              if str(c).startswith("loss_") and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+    if not others:
+        return []
+    return [f"the validation-loss route was not scored: the table has no {loss_column!r} "
+            f"column, but has {', '.join(others)}; name one as the intermediate "
+            f"(loss_column=NAME)"]
 
 
 def _fit_alternatives(frame: pd.DataFrame, column: str, chance: float,
