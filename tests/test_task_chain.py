@@ -331,3 +331,10 @@ def test_losses_on_other_sets_reach_the_chain_and_a_missing_one_is_named(tmp_pat
     assert chosen.code == 0 and "(MAE, accuracy points): loss " in " ".join(chosen.stdout.split())
     assert_one_line_error(run_script(*args, "--loss-column", "loss_c5"),
                           "--loss-column 'loss_c5' is not in the table", "loss_c4")
+    # a table of no losses at all goes on through the routes it has (as benchmarks name one
+    # loss column for every family); asked for the loss route, it is an error
+    frame.drop(columns=["loss_c4"]).to_csv(tmp_path / "noloss.csv", index=False)
+    args = ("fit", str(tmp_path / "noloss.csv"), "--task", "acc_demo", "--chance", "0.25",
+            "--bootstrap", "0", "--loss-column", "loss_c4")
+    assert "direct fit of accuracy against log10 compute" in run_inprocess(*args).stdout
+    assert_one_line_error(run_inprocess(*args, "--via", "loss"), "'loss_c4' is not in the table")

@@ -253,10 +253,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     chance = resolve_chance(column, chance, accuracy)
     if not isinstance(bootstrap, int) or bootstrap < 0:
         raise ScalingLabError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
-    if loss_column != "loss" and loss_column not in frame.columns:
-        losses = [str(c) for c in frame.columns if str(c) == "loss" or str(c).startswith("loss_")]
-        raise ScalingLabError(f"loss_column {loss_column!r} is not in the table; its losses: "
-                              f"{', '.join(losses) or 'none'}")
+    _check_loss_column(frame, loss_column, via)
     routes = route_labels(_routes(frame, column, loss_column, via), loss_options,
                           has_scale(frame))
     selection = choose_route(frame, column, chance, routes, link, loss_column, loss_options)
@@ -286,6 +283,18 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
 
         joint_bootstrap(out, fitted, link, loss_options, bootstrap, seed)
     return out
+
+
+def _check_loss_column(frame: pd.DataFrame, loss_column: str, via: str) -> None:
+    """A named loss column the table lacks is an error when the table has other losses (a
+    misspelt or wrong name) or the route needs it; a table of no losses at all goes on through
+    the routes it has (via auto: compute, the task loss)."""
+    if loss_column == "loss" or loss_column in frame.columns:
+        return
+    losses = [str(c) for c in frame.columns if str(c) == "loss" or str(c).startswith("loss_")]
+    if losses or via == "loss":
+        raise ScalingLabError(f"loss_column {loss_column!r} is not in the table; its losses: "
+                              f"{', '.join(losses) or 'none'}")
 
 
 def _other_losses_note(frame: pd.DataFrame, loss_column: str, via: str) -> list[str]:
