@@ -246,3 +246,26 @@ def test_a_textbook_sweep_without_flops_gets_its_isoflop_profiles(tmp_path):
     assert inputs.isoflop is not None and inputs.isoflop_error is None
     written = report_html.write_report(tmp_path / "r.html", inputs)
     assert "isoflop_profiles" in written.figures
+
+
+def test_the_frontier_table_carries_the_warnings_of_its_answer(table, tmp_path):
+    """Curves of two model sizes: the frontier at the target says, under its table, that two
+    sizes cannot split compute between N and D (guard few_sizes); the 7-size sweep does not."""
+    from scalinglab.laws import get_preset
+
+    law = get_preset("hoffmann2022-unrounded").law
+    rows = [(f"n{n:.0e}", n, d, float(law.predict(N=n, D=d)))
+            for n in (1e8, 4e8) for d in (1e9, 2e9, 4e9, 8e9, 1.6e10, 3.2e10)]
+    two = tmp_path / "two.csv"
+    pd.DataFrame(rows, columns=["run_id", "n_params", "tokens", "loss"]).to_csv(two, index=False)
+    out = tmp_path / "two.html"
+    done = run_script("fit", str(two), "--law", "chinchilla", "--checkpoints-after", "0",
+                      "--bootstrap", "0", "--compute", "1e20", "--report", str(out))
+    assert done.code == 0, done.stderr
+    warnings = re.findall(r'<p class="frontier-warning"><b>Warning:</b> ([^<]*)</p>',
+                          out.read_text())
+    assert any("the fit saw 2 model size(s)" in w for w in warnings), warnings
+    many = tmp_path / "many.html"
+    assert run_script("fit", str(table), "--bootstrap", "0", "--compute", "1e20", "--report",
+                      str(many)).code == 0
+    assert "model size(s)" not in many.read_text()

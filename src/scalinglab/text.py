@@ -20,3 +20,10 @@ def natural_key(text: object) -> tuple:
 def natural_sorted(items) -> list:
     """``items`` sorted by :func:`natural_key`."""
     return sorted(items, key=natural_key)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's first line (its type's name when it has no message), cut to ``limit``
+    characters: what a report shows in place of what failed."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return message if len(message) < limit else message[:limit - 3] + "..."

@@ -259,8 +259,8 @@ def degenerate_guard(params: Mapping[str, float]) -> list[Guard]:
                   f"E = {float(params['E']):.2g} nats/token sits at its floor (<= "
                   f"{E_FLOOR_NATS:g}): the data did not determine an irreducible loss, so the "
                   f"law is degenerate (a pure power law that falls forever) and its answers "
-                  f"beyond the data are likely too low; fix or bound E (--E-fixed, --E-bounds, "
-                  f"--E-prior) or fit law='power'")]
+                  f"beyond the data are likely too low; fix or bound E (E_fixed, E_bounds or "
+                  f"E_prior) or fit law='power'")]
 
 
 #: fewer distinct model sizes than this cannot tell how compute divides between N and D

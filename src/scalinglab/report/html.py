@@ -34,9 +34,11 @@ from scalinglab.errors import ScalingLabError
 from scalinglab.fit.auto import law_label
 from scalinglab.report.figures import dropped_rows
 from scalinglab.report.figures.compute import runs_at_six_nd
+from scalinglab.report.frontier_section import frontier_rows, frontier_warnings, isoflop_rows
 from scalinglab.report.selection import selection_section
 from scalinglab.report.sources import ReportInputs
 from scalinglab.report.task_section import task_section
+from scalinglab.text import one_line
 
 #: packages whose versions the environment section lists
 PACKAGES = ("scalinglab", "numpy", "scipy", "pandas", "matplotlib", "torch", "jinja2")
@@ -167,7 +169,7 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
             try:
                 figure.svg = figure_svg(call(func), key)
             except Exception as exc:  # noqa: BLE001  (a figure that fails is left out, not fatal)
-                figure.reason = _one_line(exc)
+                figure.reason = one_line(exc)
                 figure.failed = not isinstance(exc, ScalingLabError)
         out.append(figure)
     return out
@@ -220,10 +222,6 @@ def figure_svg(fig: Any, prefix: str) -> str:
                   r'<svg\1 class="figure" role="img" style="max-width: \2"', text, count=1)
 
 
-def _one_line(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return message if len(message) < 300 else message[:297] + "..."
-
 
 # ------------------------------------------------------------------------------------------------
 # the rest of the page
@@ -241,10 +239,11 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
         "fit": _fit_section(fit, level),
         "selection": selection_section(fit),
         "task": task_section(inputs.task_fit),
-        "frontier": _frontier_rows(inputs, level),
+        "frontier": frontier_rows(inputs, level),
+        "frontier_warnings": frontier_warnings(inputs, level),
         "target_compute": inputs.target_compute,
         "target_note": inputs.target_note,
-        "isoflop": _isoflop_rows(inputs.isoflop, level),
+        "isoflop": isoflop_rows(inputs.isoflop, level),
         "verdict": _verdict(inputs),
         "figures": [f for f in figures if f.svg is not None],
         "omitted": [f for f in figures if f.svg is None],
@@ -282,45 +281,6 @@ def _fit_section(fit: Any, level: float) -> dict[str, Any] | None:
 
 def _formula(name: str) -> str:
     return {"chinchilla": "L(N, D) = E + A / N^alpha + B / D^beta"}.get(name, "")
-
-
-def _frontier_rows(inputs: ReportInputs, level: float) -> list[dict[str, Any]]:
-    fit, target = inputs.fit, inputs.target_compute
-    if target is None:
-        return []
-    source = fit if fit is not None and fit.law.name == "chinchilla" else None
-    rows = []
-    try:
-        if source is not None:
-            front = source.frontier(target, level)
-            for key, label, unit in (("N_opt", "N_opt", "parameters"),
-                                     ("D_opt", "D_opt", "tokens"),
-                                     ("tokens_per_param", "D/N", "tokens per parameter"),
-                                     ("loss", "loss", "nats/token")):
-                entry = front[key]
-                rows.append({"name": label, "value": entry["value"], "low": entry.get("low"),
-                             "high": entry.get("high"), "unit": unit,
-                             "by": "Approach 3"})
-        if inputs.isoflop is not None:
-            front = inputs.isoflop.frontier(target, level)
-            for key, label, unit in (("N_opt", "N_opt", "parameters"),
-                                     ("D_opt", "D_opt", "tokens")):
-                entry = front[key]
-                rows.append({"name": label, "value": entry["value"], "low": entry.get("low"),
-                             "high": entry.get("high"), "unit": unit,
-                             "by": "Approach 2"})
-    except Exception as exc:  # noqa: BLE001  (the summary says why instead)
-        rows.append({"name": "frontier", "value": None, "low": None, "high": None,
-                     "unit": _one_line(exc), "by": ""})
-    return rows
-
-
-def _isoflop_rows(result: Any, level: float) -> list[dict[str, Any]]:
-    if result is None:
-        return []
-    table = result.summary(level)
-    return [{"name": r["quantity"], "value": r["value"], "low": r["low"], "high": r["high"],
-             "unit": r["unit"]} for r in table.to_dict("records")]
 
 
 def _verdict(inputs: ReportInputs) -> dict[str, Any] | None:
