@@ -179,3 +179,14 @@ def test_without_a_cut_the_top_level_or_the_largest_quarter_is_held_out(tmp_path
     shown = run_script("backtest", str(path), "--law", "chinchilla")
     assert shown.code == 0, shown.stderr
     assert "default: the top of 5 compute levels held out" in " ".join(shown.stdout.split())
+
+
+def test_a_degenerate_fit_is_said_once():
+    """E at its floor: the fit's warning says it; the held-out runs' guards do not repeat it."""
+    rng = np.random.default_rng(1)
+    N, D = 10 ** rng.uniform(7, 9.5, 40), 10 ** rng.uniform(9, 11.5, 40)
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(40)], "n_params": N, "tokens": D,
+                         "loss": 400 / N**0.34 + 410 / D**0.28})          # no irreducible loss
+    result = backtest(runs, law="chinchilla", fit_kwargs={"frontier_filter": None})
+    assert result.fit.params["E"] < 1e-5
+    assert sum("floor" in w for w in result.warnings) == 1, result.warnings

@@ -143,10 +143,12 @@ def backtest(runs: pd.DataFrame | str, cut_flops: float | None = None,
 
 
 def _far_guards(fit: FitResult, targets: pd.DataFrame) -> list:
-    """Distance guards of the held-out runs (warnings: a backtest scores every run)."""
+    """Distance guards of the held-out runs (warnings: a backtest scores every run); a
+    degenerate law is not repeated here: the fit's own warnings say it."""
     inputs = {v: targets[fit.columns.get(v, VARIABLE_COLUMNS[v])].to_numpy(dtype=float)
               for v in fit.law.variables}
-    return [g for g in fit.question_guards(inputs, allow_far=True) if g.action == "warn"]
+    return [g for g in fit.question_guards(inputs, allow_far=True)
+            if g.action == "warn" and g.name != "degenerate"]
 
 
 def default_cut(frame: pd.DataFrame) -> tuple[float, str]:
