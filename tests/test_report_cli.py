@@ -269,3 +269,22 @@ def test_the_frontier_table_carries_the_warnings_of_its_answer(table, tmp_path):
     assert run_script("fit", str(table), "--bootstrap", "0", "--compute", "1e20", "--report",
                       str(many)).code == 0
     assert "model size(s)" not in many.read_text()
+
+
+def test_a_report_written_by_the_command_line_speaks_its_flags(tmp_path):
+    """The fit's remedies name settings; a report written by `fit --report` names the flags
+    (--E-bounds), as the terminal does, not the Python keywords (E_bounds)."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    N, D = 10 ** rng.uniform(7, 9.5, 40), 10 ** rng.uniform(9, 11.5, 40)
+    path = tmp_path / "noE.csv"
+    pd.DataFrame({"run_id": [f"r{i}" for i in range(40)], "n_params": N, "tokens": D,
+                  "loss": 400 / N**0.34 + 410 / D**0.28}).to_csv(path, index=False)
+    out = tmp_path / "noE.html"
+    done = run_script("fit", str(path), "--law", "chinchilla", "--bootstrap", "0",
+                      "--report", str(out))
+    assert done.code == 0, done.stderr
+    text = out.read_text()
+    assert "remedies: bound or fix E (--E-bounds, --E-fixed or --E-prior)" in text
+    assert "E_bounds" not in text

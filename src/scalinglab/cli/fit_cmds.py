@@ -37,6 +37,7 @@ from scalinglab.cli.common import (
     row_options,
 )
 from scalinglab.cli.selection_view import show_selection
+from scalinglab.cli.terms import cli_terms
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.auto import law_label
 from scalinglab.fit.result import FitResult
@@ -195,7 +196,7 @@ def fit_command(
 
         target = None if compute is None else parse_float(compute.split(",")[0], "--compute")
         write_report(report, inputs_from_result(result, frame, str(runs), target),
-                     command=command_line())
+                     command=command_line(), spell=cli_terms)
     frontier = None
     if compute is not None and approach == 3:
         frontier = [result.frontier(parse_float(c, "--compute"), level, allow_far=allow_far)

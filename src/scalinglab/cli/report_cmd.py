@@ -30,6 +30,7 @@ from scalinglab.cli.common import (
     print_warnings,
     row_options,
 )
+from scalinglab.cli.terms import cli_terms
 from scalinglab.errors import ScalingLabError
 
 
@@ -92,7 +93,7 @@ def report_command(
         [parse_float(b, "--budgets") for b in budgets.split(",")],
         target_compute=None if compute is None else parse_float(compute, "--compute"))
     notes = [] if inputs.runs is None else list(inputs.runs.attrs.get("notes", []))
-    written = write_report(out, inputs, command=command_line(), title=title)
+    written = write_report(out, inputs, command=command_line(), title=title, spell=cli_terms)
     if as_json:
         print_json({"path": str(written.path), "figures": written.figures,
                     "omitted": written.omitted})

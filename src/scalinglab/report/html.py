@@ -77,10 +77,13 @@ class ReportWritten:
 
 
 def write_report(path: str | Path, inputs: ReportInputs, command: str | None = None,
-                 title: str | None = None) -> ReportWritten:
+                 title: str | None = None,
+                 spell: Callable[[str], str] | None = None) -> ReportWritten:
     """Render the report of ``inputs`` to ``path`` (one self-contained HTML file).
 
     ``command`` is the exact command line that reproduces the report (shown verbatim).
+    ``spell`` rewrites the warnings and notes (the command line passes its own spelling of the
+    settings they name, ``--E-fixed`` for ``E_fixed``); the library's spelling without it.
     """
     from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
 
@@ -92,6 +95,9 @@ def write_report(path: str | Path, inputs: ReportInputs, command: str | None = N
     env.filters["pct"] = fmt_percent
     template = env.get_template("report.html.j2")
     context = _context(inputs, figures, command, title)
+    if spell is not None:
+        for key in ("warnings", "frontier_warnings", "notes"):
+            context[key] = [spell(text) for text in context[key]]
     html = template.render(**context)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
