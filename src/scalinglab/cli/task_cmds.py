@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,8 +45,21 @@ TASK_FIT_OPTIONS = frozenset({"runs", "task", "chance", "via", "loss_column", "b
                               "as_json"})
 #: Options that mean something only with --task.
 TASK_ONLY_OPTIONS = frozenset({"chance", "via", "loss_column"})
-_FLAGS = {"e_fixed": "--E-fixed", "e_bounds": "--E-bounds", "e_prior": "--E-prior",
-          "bound_e": "--bound-E", "as_json": "--json"}
+
+
+def _declared_flags(command) -> dict[str, str]:
+    """{parameter: its long flag} as the command's typer options declare them (``e_fixed`` is
+    ``--E-fixed``, ``as_json`` is ``--json``)."""
+    flags = {}
+    for name, hint in typing.get_type_hints(command, include_extras=True).items():
+        for info in getattr(hint, "__metadata__", ()):
+            decls = list(getattr(info, "param_decls", None) or ())
+            default = getattr(info, "default", None)   # typer.Option("--flag", ...) puts it here
+            decls += [default] if isinstance(default, str) else []
+            long = [d for d in decls if d.startswith("--")]
+            if long:
+                flags[name] = long[0]
+    return flags
 
 
 def check_task_options(command, given: dict) -> None:
@@ -54,7 +68,8 @@ def check_task_options(command, given: dict) -> None:
     ``given``: the command's arguments; those equal to their defaults count as not given."""
     params = inspect.signature(command).parameters
     changed = [n for n, v in given.items() if n in params and v != params[n].default]
-    flags = [_FLAGS.get(n, "--" + n.replace("_", "-")) for n in changed]
+    declared = _declared_flags(command)
+    flags = [declared.get(n, "--" + n.replace("_", "-")) for n in changed]
     if given.get("task") is None:
         only = [f for n, f in zip(changed, flags, strict=True) if n in TASK_ONLY_OPTIONS]
         if only:
