@@ -147,3 +147,15 @@ def test_step_zero_rows_are_dropped_with_a_note_and_model_id_names_the_runs():
     assert any("'model_id'" in n for n in loaded.attrs["notes"])
     with pytest.raises(RunsError, match="tokens must be > 0"):   # a negative stays an error
         load_runs(table.assign(tokens=[-1.0, 1e8, 2e8] * 2))
+
+
+def test_checkpoints_without_sizes_are_not_duplicates():
+    """A table of evaluations with no size columns filled (OLMo's checkpoints in
+    downstream-dev): rows of one run agree on run_id and on empty N, D, C, which is no
+    evidence of a duplicated row."""
+    table = pd.DataFrame({"model_id": ["a"] * 3 + ["b"] * 3, "n_params": [np.nan] * 6,
+                          "tokens": [np.nan] * 6, "loss_c4": [3.5, 3.3, 3.2, 3.1, 3.0, 2.9],
+                          "acc_x": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55]})
+    assert len(load_runs(table, require=())) == 6
+    with pytest.raises(RunsError, match="duplicates"):   # sizes given and equal: a duplicate
+        load_runs(table.assign(n_params=1e6, tokens=1e8, loss=3.0), require=())

@@ -338,3 +338,14 @@ def test_losses_on_other_sets_reach_the_chain_and_a_missing_one_is_named(tmp_pat
             "--bootstrap", "0", "--loss-column", "loss_c4")
     assert "direct fit of accuracy against log10 compute" in run_inprocess(*args).stdout
     assert_one_line_error(run_inprocess(*args, "--via", "loss"), "'loss_c4' is not in the table")
+
+
+def test_a_table_without_scale_or_loss_names_its_losses_in_the_error(tmp_path):
+    """No N, D or compute and no 'loss' column, but losses on named sets (OLMo's checkpoints):
+    the one-line error names them and the flag that picks one."""
+    frame = ladder().drop(columns=["n_params", "tokens"]).rename(columns={"loss": "loss_c4"})
+    frame.to_csv(tmp_path / "noscale.csv", index=False)
+    assert_one_line_error(run_script("fit", str(tmp_path / "noscale.csv"), "--task", "acc_demo",
+                                     "--chance", "0.25"),
+                          "nothing to predict the accuracy from; it has loss_c4",
+                          "(--loss-column NAME)")

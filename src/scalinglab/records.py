@@ -452,10 +452,11 @@ def validate_runs(frame: pd.DataFrame, require: tuple[str, ...] = ("n_params", "
             what = "losses must be > 0" if col == "loss" else f"{col} must be > 0"
             raise RunsError(f"column {col!r} has value {float(values[nonpos[0]])!r} at row "
                             f"{nonpos[0] + 1}: {what}")
-    key = [c for c in ("run_id", "n_params", "tokens", "flops", "loss") if c in frame.columns]
-    # a loss alone cannot tell two runs apart: a table whose sizes are unmapped is reported by
-    # the size check that follows, not as duplicated rows
-    dup = frame.duplicated(subset=key, keep="first") if set(key) - {"loss"} else None
+    key = [c for c in ("run_id", "n_params", "tokens", "flops", "loss") if c in frame.columns
+           and frame[c].notna().any()]       # an empty column (no sizes given) tells nothing
+    # a loss or a run id alone cannot tell two rows apart: a table whose sizes are unmapped is
+    # reported by the size check, a run's checkpoints without sizes are not duplicates
+    dup = frame.duplicated(subset=key, keep="first") if set(key) - {"loss", "run_id"} else None
     if dup is not None and dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise RunsError(f"row {row + 1} duplicates an earlier row ({', '.join(key)}); "

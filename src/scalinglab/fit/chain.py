@@ -285,6 +285,12 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     return out
 
 
+def _other_losses(frame: pd.DataFrame) -> list[str]:
+    """Columns of validation losses on named sets (``loss_c4``) that hold values."""
+    return [str(c) for c in frame.columns if str(c).startswith("loss_")
+            and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+
+
 def _check_loss_column(frame: pd.DataFrame, loss_column: str, via: str) -> None:
     """A named loss column the table lacks is an error when the table has other losses (a
     misspelt or wrong name) or the route needs it; a table of no losses at all goes on through
@@ -302,8 +308,7 @@ def _other_losses_note(frame: pd.DataFrame, loss_column: str, via: str) -> list[
     otherwise (``loss_c4``, ``loss_pile``): say which could serve, and how to choose one."""
     if via != "auto" or loss_column in frame.columns:
         return []
-    others = [str(c) for c in frame.columns
-              if str(c).startswith("loss_") and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+    others = _other_losses(frame)
     if not others:
         return []
     return [f"the validation-loss route was not scored: the table has no {loss_column!r} "
@@ -333,9 +338,12 @@ def _routes(frame: pd.DataFrame, column: str, loss_column: str, via: str) -> lis
     have = available_vias(frame, column, loss_column)
     if via == "auto":
         if not have:
+            others = _other_losses(frame)
+            hint = (f"; it has {', '.join(others)}: name one as the intermediate "
+                    f"(loss_column=NAME)" if others else "")
             raise FitError(f"{column}: the table has no loss ({loss_column}, "
                            f"{task_loss_column(column)}) with n_params and tokens, and no "
-                           f"compute: nothing to predict the accuracy from")
+                           f"compute: nothing to predict the accuracy from{hint}")
         return have
     if via not in VIA_CHOICES:
         raise ScalingLabError(f"via must be one of {', '.join(VIA_CHOICES)} or auto, got {via!r}")
