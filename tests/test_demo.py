@@ -34,7 +34,7 @@ from scalinglab.study.render import (
 from scalinglab.study.sizing import validation_size_source
 from scalinglab.study.summary import DemoSummary
 from scalinglab.study.tasks import measure_tasks, predict_tasks
-from scalinglab.sweep.plan import SweepPlan, SweepSpec, plan_sweep
+from scalinglab.sweep.plan import SweepPlan, SweepSpec, default_spec, plan_sweep
 from scalinglab.sweep.runner import SweepSettings
 from scalinglab.sweep.store import SQLiteRunStore
 
@@ -395,3 +395,28 @@ def test_default_kjv_design_gives_two_cuts_with_enough_points_below():
     usable_cuts = [cut for cut in level_cuts(plan) if (compute < cut).sum() > 6
                    and (compute > cut).sum() >= 3]
     assert len(usable_cuts) >= 2, usable_cuts
+
+
+def test_validation_run_repeats_the_data_at_most_four_times():
+    """The run is sized at N_opt unless it would see the training split more than
+    MAX_VALIDATION_EPOCHS times (Muennighoff et al. 2023: up to ~4 epochs nearly as good as
+    fresh); then it is raised until it fits, and the note says so."""
+    from scalinglab.study.sizing import MAX_VALIDATION_EPOCHS, size_validation_run
+
+    corpus = load_corpus("kjv")
+    spec = default_spec("kjv")
+    plan = plan_sweep(spec, corpus)
+    available = corpus.tokens_available(spec.seq_len)
+
+    def sized(n_opt: float):
+        front = SimpleNamespace(law=Chinchilla(E=1.0, A=10.0, alpha=0.4, B=100.0, beta=0.4),
+                                frontier=lambda C: {"N_opt": {"value": n_opt}})
+        return size_validation_run(spec, corpus, plan, front)
+
+    near = sized(4.5e5)       # the KJV demo's N_opt on seed 0: 1.4 epochs, kept
+    assert near.shape.n_params == pytest.approx(4.5e5, rel=0.2)   # the ladder's nearest shape
+    assert 1 < near.config.tokens / available <= MAX_VALIDATION_EPOCHS
+    assert "raised" not in near.notes[-1]
+    small = sized(2e4)         # far more than 4 epochs at this size: raised until it fits
+    assert small.shape.n_params > 4e4 and "within 4 passes over the data" in small.notes[-1]
+    assert small.config.tokens / available <= MAX_VALIDATION_EPOCHS

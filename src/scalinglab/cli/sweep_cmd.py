@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from scalinglab.cli.common import JsonOpt, console, err_console, print_json, print_table
+from scalinglab.cli.terms import cli_terms
 from scalinglab.errors import ScalingLabError
 from scalinglab.study import DEFAULT_OUT, DemoConfig, DemoSummary, load_config_toml, run_demo
 from scalinglab.sweep.plan import (
@@ -277,7 +278,7 @@ def demo_command(
     config = DemoConfig(spec=default_spec(corpus or "kjv", seed=seed), out=str(out),
                         workers=workers, executor=executor, ray_address=ray_address,
                         threads=threads, tasks=tasks)
-    _finish(run_demo(config, json_mode=as_json).summary, as_json)
+    _finish(run_demo(config, json_mode=as_json, spell=cli_terms).summary, as_json)
 
 
 def run_config_command(
@@ -295,7 +296,7 @@ def run_config_command(
                               f"with the built-in trainer")
     if out is not None:
         settings.out = str(out)
-    _finish(run_demo(settings, json_mode=as_json).summary, as_json)
+    _finish(run_demo(settings, json_mode=as_json, spell=cli_terms).summary, as_json)
 
 
 def _finish(summary: DemoSummary, as_json: bool) -> None:

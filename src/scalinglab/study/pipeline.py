@@ -63,13 +63,14 @@ class DemoResult:
     out: Path
 
 
-def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = True
-             ) -> DemoResult:
-    """Run the whole pipeline; returns the summary (also written to ``out/summary.json``)."""
+def run_demo(config: DemoConfig, json_mode: bool = False, show_progress: bool = True,
+             spell: Callable[[str], str] | None = None) -> DemoResult:
+    """Run the whole pipeline; returns the summary (also written to ``out/summary.json``).
+    ``spell`` rewrites the printed warnings (the command line passes its flags' spelling)."""
     from scalinglab.corpora import load_corpus  # noqa: PLC0415
 
     began = time.perf_counter()
-    ui = render.DemoConsole(json_mode)
+    ui = render.DemoConsole(json_mode, spell)
     spec = config.planning_spec()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

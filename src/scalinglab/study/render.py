@@ -6,6 +6,7 @@ Everything here reads what the pipeline measured (:class:`~scalinglab.study.summ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -21,8 +22,9 @@ from scalinglab.sweep.plan import PlannedRun, SweepPlan
 class DemoConsole:
     """Human output (rich) on stdout, or on stderr when stdout carries JSON."""
 
-    def __init__(self, quiet_stdout: bool):
+    def __init__(self, quiet_stdout: bool, spell: Callable[[str], str] | None = None):
         self.console = Console(stderr=quiet_stdout)
+        self.spell = spell or (lambda text: text)
 
     def rule(self, text: str) -> None:
         self.console.rule(f"[bold]{text}")
@@ -31,8 +33,9 @@ class DemoConsole:
         self.console.print(*args, **kwargs)
 
     def line(self, text: str) -> None:
-        """``text`` as it is (no rich markup)."""
-        self.console.print(text, markup=False)
+        """``text`` without rich markup, in the caller's spelling of settings (``spell``: the
+        command line names its flags where the library names keywords)."""
+        self.console.print(self.spell(text), markup=False)
 
 
 def print_plan(ui: DemoConsole, plan: SweepPlan) -> None:

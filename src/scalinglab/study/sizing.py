@@ -27,30 +27,37 @@ from scalinglab.sweep.plan import (
 CREDIBLE_N_OPT_EXPONENT = (0.3, 0.8)
 #: the validation run is at most this many times the largest sweep model (N)
 MAX_SIZE_OVER_SWEEP = 4
-#: sizes tried (log-spaced from 1e3 parameters) when looking for one that fits in one epoch
+#: sizes tried (log-spaced from 1e3 parameters) when looking for one within the epoch limit
 EPOCH_SEARCH_SIZES = 200
+#: the validation run may see the training split up to this many times: Muennighoff et al.
+#: 2023 find up to about 4 epochs of repeated data nearly as good as fresh (the sweep's runs
+#: repeat on the same grounds, sweep/plan._allow_repeats; the `repetition` guard warns past 4)
+MAX_VALIDATION_EPOCHS = 4.0
 
 
 def size_validation_run(spec: SweepSpec, corpus, plan: SweepPlan, approach3: Any,
                         approach2: Any = None) -> PlannedRun:
-    """Size the validation run at the compute-optimal N, raised if needed to stay within one epoch.
+    """Size the validation run at the compute-optimal N, raised if needed to stay within
+    :data:`MAX_VALIDATION_EPOCHS` passes over the data.
 
     N_opt comes from the first credible source (:func:`validation_size_source`): Approach 2,
-    Approach 3's frontier, or the design's prior.  The laws assume fresh data, so a validation
-    run that repeats the corpus would test the data-constrained regime instead (Muennighoff et
-    al. 2023); the size is raised until the run's tokens fit in one pass over the training
-    split.  The size stays within 4x the largest sweep size.
+    Approach 3's frontier, or the design's prior.  The laws assume fresh data; past about 4
+    epochs repeated tokens are worth less (Muennighoff et al. 2023), and a validation run there
+    would test the data-constrained regime instead, so the size is raised until the run's
+    tokens fit in that many passes over the training split.  The size stays within 4x the
+    largest sweep size.
     """
     target = plan.validation_flops
     n_opt, source = validation_size_source(spec, corpus, approach3, approach2, target)
     sizes = [r.shape.n_params for r in plan.runs]
     largest = MAX_SIZE_OVER_SWEEP * max(sizes)
     n_val = float(np.clip(n_opt, min(sizes), largest))
-    one_epoch = _smallest_size_within_one_epoch(corpus, spec, target, largest)
-    run = plan_validation(spec, corpus, max(n_val, one_epoch), plan.largest_point_flops)
+    within = _smallest_size_within_epochs(corpus, spec, target, largest, MAX_VALIDATION_EPOCHS)
+    run = plan_validation(spec, corpus, max(n_val, within), plan.largest_point_flops)
     note = f"sized by {source}: N_opt = {n_opt:.3g} at {target:.3g} FLOPs"
-    if one_epoch > n_val:
-        note += f", raised to {run.shape.n_params:.3g} to stay within one pass over the data"
+    if within > n_val:
+        note += (f", raised to {run.shape.n_params:.3g} to stay within "
+                 f"{MAX_VALIDATION_EPOCHS:g} passes over the data")
     run.notes.append(note)
     return run
 
@@ -79,15 +86,16 @@ def validation_size_source(spec: SweepSpec, corpus, approach3: Any, approach2: A
     return n_opt, f"the prior {spec.tokens_per_param:g} tokens/parameter{why}"
 
 
-def _smallest_size_within_one_epoch(corpus, spec: SweepSpec, flops: float,
-                                    largest: float) -> float:
-    """The smallest ladder size (<= ``largest``) whose ``flops`` fit in one pass of the data."""
+def _smallest_size_within_epochs(corpus, spec: SweepSpec, flops: float, largest: float,
+                                 epochs: float) -> float:
+    """The smallest ladder size (<= ``largest``) whose ``flops`` fit in ``epochs`` passes of the
+    data."""
     from scalinglab.train.shape import ModelShape  # noqa: PLC0415
 
     available = corpus.tokens_available(spec.seq_len)
     for n in np.geomspace(1e3, largest, EPOCH_SEARCH_SIZES):
         shape = ModelShape.for_params(float(n), corpus.vocab_size, spec.seq_len,
                                       min_layers=spec.min_layers)
-        if flops / shape.flops_per_token() <= available:
+        if flops / shape.flops_per_token() <= epochs * available:
             return float(n)
     return float(largest)

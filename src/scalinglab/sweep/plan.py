@@ -407,7 +407,8 @@ def _allow_repeats(config: TrainConfig, corpus: TokenizedCorpus) -> list[str]:
         return []
     config.allow_repeat = True
     return [f"{config.run_id} sees the training split {config.tokens / available:.2f} times "
-            f"(data repeated)"]
+            f"(data repeated; up to about 4 times is nearly as good as fresh data, Muennighoff "
+            f"et al. 2023)"]
 
 
 def _corpus_id(corpus: TokenizedCorpus) -> str:
