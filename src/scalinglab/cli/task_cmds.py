@@ -22,6 +22,7 @@ from scalinglab.cli.common import (
     print_json,
     print_table_notes,
 )
+from scalinglab.cli.terms import cli_terms
 from scalinglab.errors import ScalingLabError
 
 TaskOpt = Annotated[str | None, typer.Option(
@@ -119,8 +120,6 @@ def fit_task_command(runs: Path, task: str, chance: str | None, via: str, loss_c
             payload["loss_fit"].pop("bootstrap_params", None)
         print_json(payload)
         return
-    from scalinglab.cli.terms import cli_terms  # noqa: PLC0415
-
     for line in result.summary_lines():
         console.print(cli_terms(line), highlight=False, markup=False)
     if out is not None:

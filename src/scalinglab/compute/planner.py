@@ -40,6 +40,7 @@ from scalinglab.compute.units import (
 )
 from scalinglab.display import NotebookDisplay
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit.frontier_interval import frontier_source
 from scalinglab.fit.guards import Guard, GuardRefused
 
 #: Budgets of the "what 10x more buys" table, as powers of ten around the plan's budget.
@@ -303,9 +304,9 @@ def _target_on_the_frontier(law: UncertainLaw, plan: Plan) -> list[str]:
     if not (np.isfinite(target) and np.isfinite(run_loss.value)) or \
             abs(run_loss.value / target - 1) <= TARGET_GAP_NOTE:
         return []
-    source = law.fit.frontier(plan.flops.value, law.level, allow_far=True)["loss"].get("source")
     which = ("the envelope law L*(C), which the fit's backtests chose for compute-optimal "
-             "losses," if source == "envelope" else "the fit's compute-optimal frontier")
+             "losses," if frontier_source(law.fit) == "envelope"
+             else "the fit's compute-optimal frontier")
     inside = "inside" if run_loss.low <= target <= run_loss.high else "outside"
     return [f"N and D are sized by the law L(N, D) to reach {target:g} nats/token; at this "
             f"compute {which} predicts {run_loss.value:.4g} [{run_loss.low:.4g}, "

@@ -60,7 +60,7 @@ from scalinglab.fit.tasktable import (
 )
 from scalinglab.laws.links import TaskLink, link_values
 from scalinglab.laws.registry import law_from_dict
-from scalinglab.records import load_runs
+from scalinglab.records import OTHER_LOSS_PREFIX, load_runs
 from scalinglab.results import SavableResult, read_result_json
 
 FORMAT = "scalinglab.taskfit"
@@ -287,7 +287,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
 
 def _other_losses(frame: pd.DataFrame) -> list[str]:
     """Columns of validation losses on named sets (``loss_c4``) that hold values."""
-    return [str(c) for c in frame.columns if str(c).startswith("loss_")
+    return [str(c) for c in frame.columns if str(c).startswith(OTHER_LOSS_PREFIX)
             and pd.to_numeric(frame[c], errors="coerce").notna().any()]
 
 
@@ -297,7 +297,8 @@ def _check_loss_column(frame: pd.DataFrame, loss_column: str, via: str) -> None:
     the routes it has (via auto: compute, the task loss)."""
     if loss_column == "loss" or loss_column in frame.columns:
         return
-    losses = [str(c) for c in frame.columns if str(c) == "loss" or str(c).startswith("loss_")]
+    losses = [str(c) for c in frame.columns
+              if str(c) == "loss" or str(c).startswith(OTHER_LOSS_PREFIX)]   # named, filled or not
     if losses or via == "loss":
         raise ScalingLabError(f"loss_column {loss_column!r} is not in the table; its losses: "
                               f"{', '.join(losses) or 'none'}")

@@ -166,6 +166,13 @@ def chosen_frontier(result, C: float | np.ndarray, law_values: np.ndarray, level
                                    dtype=float))
     if record["indistinguishable"]:
         widen = np.abs(np.log(env) - np.log(law_values)) * from_90_percent(level)
-    if record["chosen"] == "envelope":
+    if frontier_source(result) == "envelope":
         return env, widen, "envelope"
     return law_values, widen, "law_frontier"
+
+
+def frontier_source(result) -> str:
+    """Which compute-optimal loss the fit answers with: ``"envelope"`` where its nested
+    backtests chose the envelope law L*(C), else ``"law_frontier"`` (the N-D law's)."""
+    record = (result.diagnostics.get("selection") or {}).get("frontier")
+    return "envelope" if record and record["chosen"] == "envelope" else "law_frontier"

@@ -21,37 +21,29 @@ def _approach3(inputs: ReportInputs):
     return fit if fit is not None and fit.law.name == "chinchilla" else None
 
 
-def frontier_rows(inputs: ReportInputs, level: float) -> list[dict[str, Any]]:
-    """One row per quantity at ``inputs.target_compute`` (FLOPs): value, low, high, unit and
-    which approach answered; a row saying why when an answer fails."""
+def frontier_section(inputs: ReportInputs, level: float) -> tuple[list[dict[str, Any]], list[str]]:
+    """The frontier at ``inputs.target_compute`` (FLOPs): one row per quantity (value, low,
+    high, unit, which approach answered; a row saying why when an answer fails), and the
+    warnings of Approach 3's answer (its guards that warn: far from the data, a degenerate law,
+    too few model sizes to split compute)."""
     target = inputs.target_compute
     if target is None:
-        return []
-    rows = []
+        return [], []
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
     try:
         fit = _approach3(inputs)
         if fit is not None:
-            rows += _rows(fit.frontier(target, level), _APPROACH3_ROWS, "Approach 3")
+            front = fit.frontier(target, level)
+            rows += _rows(front, _APPROACH3_ROWS, "Approach 3")
+            warnings = [g.message for g in front.get("guards", []) if g.action == "warn"]
         if inputs.isoflop is not None:
             rows += _rows(inputs.isoflop.frontier(target, level), _APPROACH2_ROWS,
                           "Approach 2")
     except Exception as exc:  # noqa: BLE001  (the summary says why instead)
         rows.append({"name": "frontier", "value": None, "low": None, "high": None,
                      "unit": one_line(exc), "by": ""})
-    return rows
-
-
-def frontier_warnings(inputs: ReportInputs, level: float) -> list[str]:
-    """The warnings of Approach 3's frontier answer at the target (its guards that warn: far
-    from the data, a degenerate law, too few model sizes to split compute)."""
-    fit = _approach3(inputs)
-    if inputs.target_compute is None or fit is None:
-        return []
-    try:
-        guards = fit.frontier(inputs.target_compute, level).get("guards", [])
-    except Exception:  # noqa: BLE001  (frontier_rows reports the failure)
-        return []
-    return [g.message for g in guards if g.action == "warn"]
+    return rows, warnings
 
 
 def _rows(front: dict[str, Any], keys, by: str) -> list[dict[str, Any]]:

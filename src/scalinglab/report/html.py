@@ -34,7 +34,7 @@ from scalinglab.errors import ScalingLabError
 from scalinglab.fit.auto import law_label
 from scalinglab.report.figures import dropped_rows
 from scalinglab.report.figures.compute import runs_at_six_nd
-from scalinglab.report.frontier_section import frontier_rows, frontier_warnings, isoflop_rows
+from scalinglab.report.frontier_section import frontier_section, isoflop_rows
 from scalinglab.report.selection import selection_section
 from scalinglab.report.sources import ReportInputs
 from scalinglab.report.task_section import task_section
@@ -236,6 +236,7 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
              title: str | None) -> dict[str, Any]:
     fit = inputs.fit
     level = fit.level if fit is not None else (inputs.isoflop.level if inputs.isoflop else 0.9)
+    frontier = frontier_section(inputs, level)     # rows and the warnings of one answer
     return {
         "title": title or _default_title(inputs),
         "source": inputs.source,
@@ -245,8 +246,8 @@ def _context(inputs: ReportInputs, figures: list[Figure], command: str | None,
         "fit": _fit_section(fit, level),
         "selection": selection_section(fit),
         "task": task_section(inputs.task_fit),
-        "frontier": frontier_rows(inputs, level),
-        "frontier_warnings": frontier_warnings(inputs, level),
+        "frontier": frontier[0],
+        "frontier_warnings": frontier[1],
         "target_compute": inputs.target_compute,
         "target_note": inputs.target_note,
         "isoflop": isoflop_rows(inputs.isoflop, level),
