@@ -14,7 +14,7 @@ Validation loss used as step 1's loss: ``loss_c4`` (llm-line families, OLMo); Py
 no validation loss, so its routes are compute (and the LAMBADA task loss for lambada).
 
 Usage:  python bench/downstream.py [--suites NAME,..] [--tasks T,..]
-            [--link sigmoid_pm|sigmoid|sigmoid1]
+            [--link auto|sigmoid_pm|sigmoid_pm_floor|sigmoid|sigmoid1]
             [--via auto] [--bootstrap 64] [--widen both|backtests|routes|none]
             [--point chosen|mean]
             [--json out.json]
@@ -38,7 +38,7 @@ from scalinglab.fit.chain import DEFAULT_BOOTSTRAP, DEFAULT_LINK, TaskRefusal, f
 from scalinglab.fit.chaincalib import DEFAULT_POINT
 from scalinglab.fit.guards import GuardRefused
 from scalinglab.jsonutil import to_jsonable
-from scalinglab.laws.links import known_chance
+from scalinglab.laws.links import FITTED_FLOOR_FORMS, known_chance
 
 #: --widen: what widens the accuracy interval (scalinglab.fit.chaincalib)
 WIDEN = {"both": ("backtests", "routes"), "backtests": ("backtests",), "routes": ("routes",),
@@ -155,7 +155,7 @@ def run_one(frame: pd.DataFrame, suite: Suite, task: str, args) -> dict[str, Any
         try:
             fit = fit_task(fit_rows, col, chance=known_chance(task), via=args.via,
                            link=args.link, loss_column=LOSS, bootstrap=args.bootstrap, seed=0)
-            rec["via"] = fit.via
+            rec["via"] = fit.via + ("+floor" if fit.link.form in FITTED_FLOOR_FORMS else "")
             fit.widening, fit.point = WIDEN[args.widen], args.point
             rec["pred"], rec["refused"], rec["flagged"] = predict_targets(fit, targets, suite)
         except TaskRefusal:

@@ -209,6 +209,27 @@ def test_target_where_bootstrap_links_disagree_is_refused(chain_fit, tmp_path):
     assert_one_line_error(res, "unidentified region")
 
 
+def test_a_step1_resample_that_overflows_at_the_target_is_dropped_not_spread(chain_fit):
+    """One resample's loss law giving NaN at the target (a Kaplan law overflowing, seen on the
+    Pile's final models) once made the whole interval NaN; it is now dropped with its link."""
+    import copy
+
+    class Overflowing:
+        variables = chain_fit.step1_draws[0].variables
+
+        def predict(self, **_):
+            return float("nan")
+
+    broken = copy.deepcopy(chain_fit)
+    broken.step1_draws[0] = Overflowing()
+    good = chain_fit.predict_interval(N=2.56e8, D=5.12e9)
+    out = broken.predict_interval(N=2.56e8, D=5.12e9)
+    assert np.isfinite([out["low"], out["high"]]).all()
+    assert out["components"]["resamples"] == good["components"]["resamples"] - 1
+    assert out["low"] == pytest.approx(good["low"], abs=0.02)
+    assert out["high"] == pytest.approx(good["high"], abs=0.02)
+
+
 def test_task_answers_far_from_the_data_are_guarded_on_every_route(chain_fit, table):
     """Through the loss law the loss fit's distance guards apply; through compute the distance
     of C = 6ND from the fitted compute (warning past 2 decades, refusal past 4)."""

@@ -65,8 +65,9 @@ from scalinglab.results import SavableResult, read_result_json
 
 FORMAT = "scalinglab.taskfit"
 FORMAT_VERSION = 1
-#: link form used unless told (chosen on the development library: bench/downstream.py)
-DEFAULT_LINK = "sigmoid_pm"
+#: link form used unless told: "auto", the backtests choose among
+#: chainselect.LINK_CANDIDATES (chosen on the development library: bench/downstream.py)
+DEFAULT_LINK = "auto"
 #: joint bootstrap resamples (each refits the loss law and the link)
 DEFAULT_BOOTSTRAP = 64
 #: a task counts as above chance when its best rows (the top fifth by loss or compute) average
@@ -211,6 +212,12 @@ class TaskFit(SavableResult):
                               for k, v in scores.items())
             lines.append(f"  routes scored by {self.selection.get('n_backtests', 0)} nested "
                          f"backtests (MAE, accuracy points): {shown}")
+        forms = self.selection.get("link_forms", {})
+        if len(forms) > 1:
+            shown = ", ".join(f"{k} {v:.2f}" if np.isfinite(v) else f"{k} not scored"
+                              for k, v in forms.items())
+            lines.append(f"  link forms scored by the same backtests (MAE of each form's "
+                         f"chosen route): {shown}")
         lines.append(f"  intervals: joint bootstrap over runs ({len(self.step1_draws) or (0 if self.link_draws is None else len(self.link_draws))} "
                      f"resamples of both steps) + loss run interval + accuracy scatter")
         n_cal = self.selection.get("calibration", {}).get("n_rows", 0)
@@ -233,10 +240,12 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
 
     ``chance`` (fraction) defaults to the known level of a standard task; ``via`` is ``loss``,
     ``task_loss``, ``compute`` or ``auto``; ``loss_column`` names the validation loss (nats per
-    token); ``loss_options`` go to the loss fit (``law=``, ``checkpoints_after=``, ...).
+    token); ``link`` is ``auto`` (the backtests choose the link's form: its floor at chance, or
+    fitted below it) or a form of :data:`scalinglab.laws.links.LINK_FORMS`; ``loss_options``
+    go to the loss fit (``law=``, ``checkpoints_after=``, ...).
     """
     from scalinglab.fit.chainselect import (  # noqa: PLC0415
-        choose_route,
+        choose_link,
         fit_route,
         route_labels,
         split_label,
@@ -256,7 +265,8 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     _check_loss_column(frame, loss_column, via)
     routes = route_labels(_routes(frame, column, loss_column, via), loss_options,
                           has_scale(frame))
-    selection = choose_route(frame, column, chance, routes, link, loss_column, loss_options)
+    link, selection = choose_link(frame, column, chance, routes, link, loss_column,
+                                  loss_options)
     user_options = dict(loss_options)
     chosen, loss_options = split_label(selection["chosen"], loss_options)
     fitted = fit_route(frame, column, chance, chosen, link, loss_column, loss_options,

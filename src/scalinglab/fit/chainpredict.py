@@ -181,6 +181,8 @@ def interval_at(fit, level: float, inputs: dict[str, float],
     if law_in:
         lo, hi, guards = _loss_band(fit, law_in, x0, level, allow_far)
         x_draws, loss_info = _loss_draws(fit, law_in, x0, lo, hi, z, n, rng)
+        usable = np.all(np.isfinite(x_draws), axis=1)
+        params, x_draws, n = params[usable], x_draws[usable], int(usable.sum())
     else:
         x_draws = np.full((n, SCATTER_DRAWS), x0)
     mean_acc = np.stack([link_values(p, x_draws[i], fit.chance) for i, p in enumerate(params)])
@@ -200,6 +202,7 @@ def interval_at(fit, level: float, inputs: dict[str, float],
     point, low, high, widened = widen_accuracy_interval(fit, point, float(low), float(high),
                                                         level, inputs, x0)
     low, high = np.clip([low, high], floor, 1.0)
+    point = float(np.clip(point, floor, 1.0))   # a fitted floor below chance: kept inside
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
             "kind": "run", "via": fit.via, "task": fit.task, "chance": fit.chance,
             "loss": loss_info, "x": x0,
@@ -232,9 +235,13 @@ def _loss_draws(fit, law_in, point, lo, hi, z, n, rng):
         centre = np.array([float(law.predict(**_vars(law, law_in))) for law in fit.step1_draws])
     else:
         centre = np.full(n, point)
-    sd_boot = float(np.std(np.log(centre), ddof=1)) if n > 1 else 0.0
+    usable = np.isfinite(centre) & (centre > 0)     # a resample's law may overflow there
+    if not usable.any():
+        centre, usable = np.full(n, point), np.ones(n, dtype=bool)
+    sd_boot = float(np.std(np.log(centre[usable]), ddof=1)) if usable.sum() > 1 else 0.0
     sd_rest = float(np.sqrt(max(sd_total ** 2 - sd_boot ** 2, 0.0)))
     draws = centre[:, None] * np.exp(sd_rest * rng.standard_normal((n, SCATTER_DRAWS)))
+    draws[~usable] = np.nan             # dropped with their links (interval_at)
     info = {"loss": point, "low": lo, "high": hi, "column": fit.intermediate,
             "unit": "nats (per token for a validation loss)"}
     return draws, info

@@ -18,7 +18,7 @@ import pandas as pd
 from scalinglab.errors import ScalingLabError
 from scalinglab.fit.linkfit import fit_link_params, free_parameters, link_scatter
 from scalinglab.fit.tasktable import has_scale, log10_compute, task_loss_column
-from scalinglab.laws.links import TaskLink
+from scalinglab.laws.links import LINK_FORMS, TaskLink
 
 #: Huber's delta (log loss) at which the summed Huber loss is least squares for any residual
 #: under 100%
@@ -162,7 +162,7 @@ def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: s
     params = fit_link_params(x, acc, chance, form, decreasing=via != "compute", units=units)
     link = TaskLink(form=form, variable="log10_flops" if via == "compute" else "loss",
                     chance=chance, ceiling=float(params[0]), slope=float(params[1]),
-                    midpoint=float(params[2]))
+                    midpoint=float(params[2]), floor=float(params[3]))
     scatter = link_scatter(x, acc, params, chance, free_parameters(form))
     groups = (pd.factorize(frame["run_id"].astype(str))[0][mask] if "run_id" in frame.columns
               else np.arange(len(x)))
@@ -244,6 +244,36 @@ def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[s
            "method": method, "link_reach": reach}
     out.update(backtest_record(runs, chosen, viable.any()))
     return out
+
+
+#: link forms the backtests choose between when ``link="auto"``, in order of preference (the
+#: first is kept when the backtests cannot tell): the floor at chance, or fitted below it
+LINK_CANDIDATES = ("sigmoid_pm", "sigmoid_pm_floor")
+
+
+def choose_link(frame: pd.DataFrame, column: str, chance: float, routes: list[str], link: str,
+                loss_column: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The link form and route, by the same nested backtests (:func:`choose_route`).
+
+    ``link="auto"`` scores every form of :data:`LINK_CANDIDATES` and keeps the one whose chosen
+    route has the lowest backtest MAE; the first form when none scores lower.  A named form is
+    kept as it is.  The selection records each form's score (``link_forms``)."""
+    if link != "auto" and link not in LINK_FORMS:
+        raise ScalingLabError(f"link must be auto or one of {', '.join(LINK_FORMS)}, "
+                              f"got {link!r}")
+    forms = LINK_CANDIDATES if link == "auto" else (link,)
+    chosen, best, scores, selection = forms[0], float("inf"), {}, {}
+    for form in forms:
+        sel = choose_route(frame, column, chance, routes, form, loss_column, loss_options)
+        score = sel["mae_points"].get(sel["chosen"], float("nan"))
+        scores[form] = score
+        if not selection or (np.isfinite(score) and score < best):
+            chosen, selection = form, sel
+            best = score if np.isfinite(score) else best
+    selection["link_forms"] = scores
+    selection["link_method"] = ("lowest MAE of the chosen route over the nested backtests"
+                                if len(forms) > 1 else "given")
+    return chosen, selection
 
 
 def link_reach(frame: pd.DataFrame, column: str, via: str, loss_column: str,

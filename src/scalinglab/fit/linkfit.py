@@ -13,7 +13,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from scalinglab.errors import FitError
-from scalinglab.laws.links import LINK_FORMS, link_values
+from scalinglab.laws.links import FITTED_FLOOR_FORMS, LINK_FORMS, link_values
 
 #: Monte Carlo draws of loss and accuracy scatter per bootstrap resample
 SCATTER_DRAWS = 64
@@ -40,7 +40,7 @@ MIN_SCATTER = 0.005
 def fit_link_params(x: np.ndarray, acc: np.ndarray, chance: float, form: str, decreasing: bool,
                     weights: np.ndarray | None = None, start: np.ndarray | None = None,
                     units: np.ndarray | None = None) -> np.ndarray:
-    """Best (ceiling, slope, midpoint) of the link ``form`` to accuracies ``acc`` at ``x``.
+    """Best (ceiling, slope, midpoint, floor) of the link ``form`` to accuracies ``acc`` at ``x``.
 
     ``decreasing``: accuracy falls with x (x a loss), so the slope is negative; else positive.
     ``units``: the independent unit (run) of each row, for form ``sigmoid_pm`` (see
@@ -54,7 +54,8 @@ def fit_link_params(x: np.ndarray, acc: np.ndarray, chance: float, form: str, de
     if len(x) < 3 or np.ptp(x) <= 0:
         raise FitError("the link needs at least 3 rows at different losses (or computes)")
     lo_c = min(max(float(acc.max()), chance + 1e-3), 1.0 - 1e-6)
-    problem = _LinkProblem(x, acc, np.sqrt(w), chance, decreasing)
+    lowest = lowest_floor(chance) if form in FITTED_FLOOR_FORMS else None
+    problem = _LinkProblem(x, acc, np.sqrt(w), chance, decreasing, lowest)
     ceiling = LINK_FORMS[form]
     if ceiling == "one":
         return problem.fit_at(1.0, _starts(x, acc, chance, decreasing, start))[0]
@@ -89,15 +90,15 @@ def mean_ceiling(problem: _LinkProblem, lo_c: float, free: np.ndarray, w: np.nda
     """
     grid = np.linspace(lo_c, 1.0, CEILING_GRID)
     fits, rss = [], []
-    starts = [free[1:]]
+    starts = [free]
     for c in grid:
         params, cost = problem.fit_at(float(c), starts)
         fits.append(params)
         rss.append(cost)
-        starts = [params[1:], free[1:]]
+        starts = [params, free]
     rss = np.array(rss)
     n_rows = float(np.sum(w))
-    s2 = max(float(rss.min()) / max(n_rows - 3.0, 1.0), MIN_SCATTER ** 2)
+    s2 = max(float(rss.min()) / max(n_rows - problem.n_free - 1.0, 1.0), MIN_SCATTER ** 2)
     _, first = np.unique(units, return_index=True)
     evidence = (float(np.sum(w[first])) / n_rows if len(first) >= MIN_RUNS_AS_EVIDENCE
                 else 1.0)
@@ -105,21 +106,44 @@ def mean_ceiling(problem: _LinkProblem, lo_c: float, free: np.ndarray, w: np.nda
     weights = np.exp(loglik - loglik.max())
     ceiling = float(np.sum(weights * grid) / np.sum(weights))
     nearest = np.argsort(np.abs(grid - ceiling))[:2]
-    return problem.fit_at(ceiling, [fits[i][1:] for i in nearest])[0]
+    return problem.fit_at(ceiling, [fits[i] for i in nearest])[0]
 
 
 class _LinkProblem:
-    """Weighted least squares of the link to (x, acc) within the slope and midpoint bounds."""
+    """Weighted least squares of the link to (x, acc) within the slope and midpoint bounds.
+
+    The free parameters ``theta`` are (slope, midpoint) with the ceiling fixed, and the floor
+    too when it is fitted (``lowest_floor`` given: the floor in [lowest_floor, chance])."""
 
     def __init__(self, x: np.ndarray, acc: np.ndarray, sw: np.ndarray, chance: float,
-                 decreasing: bool) -> None:
+                 decreasing: bool, lowest_floor: float | None = None) -> None:
         self.x, self.acc, self.sw, self.chance = x, acc, sw, chance
+        self.fit_floor = lowest_floor is not None and lowest_floor < chance
         span = float(np.ptp(x))
         max_slope = MAX_LOGITS_ACROSS_RANGE / span
         slope_b = (-max_slope, -1e-6 / span) if decreasing else (1e-6 / span, max_slope)
         mid_b = (float(x.min()) - MIDPOINT_RANGES * span, float(x.max()) + MIDPOINT_RANGES * span)
-        self.lower = np.array([slope_b[0], mid_b[0]])
-        self.upper = np.array([slope_b[1], mid_b[1]])
+        lower, upper = [slope_b[0], mid_b[0]], [slope_b[1], mid_b[1]]
+        if self.fit_floor:
+            lower.append(float(lowest_floor))
+            upper.append(chance)
+        self.lower, self.upper = np.array(lower), np.array(upper)
+        #: parameters fitted besides the ceiling's
+        self.n_free = 2 + int(self.fit_floor)
+
+    def _theta_starts(self, starts) -> list[np.ndarray]:
+        """(slope, midpoint[, floor]) starts from (ceiling, slope, midpoint[, floor]) arrays."""
+        out = []
+        for t in starts:
+            t = np.asarray(t, dtype=float)
+            slope_mid = t[1:3]
+            if not self.fit_floor:
+                out.append(slope_mid)
+                continue
+            floors = ([t[3]] if len(t) >= 4 else
+                      [self.chance, 0.5 * (self.chance + self.lower[2])])
+            out.extend(np.array([*slope_mid, f]) for f in floors)
+        return out
 
     def _solve(self, residuals, starts, lower, upper) -> tuple[np.ndarray, float]:
         best, best_cost = None, np.inf
@@ -131,23 +155,30 @@ class _LinkProblem:
                 best, best_cost = sol.x, sol.cost
         return best, 2.0 * best_cost
 
+    def _params(self, ceiling: float, theta: np.ndarray) -> np.ndarray:
+        floor = theta[2] if self.fit_floor else self.chance
+        return np.array([ceiling, theta[0], theta[1], floor])
+
     def fit_at(self, ceiling: float, starts) -> tuple[np.ndarray, float]:
-        """(params, weighted RSS) with the ceiling fixed; ``starts``: (slope, midpoint) pairs."""
+        """(params, weighted RSS) with the ceiling fixed; ``starts``: parameter arrays
+        (ceiling, slope, midpoint[, floor]), their ceilings ignored."""
         def residuals(theta):
-            return self.sw * (link_values(np.array([ceiling, *theta]), self.x, self.chance)
+            return self.sw * (link_values(self._params(ceiling, theta), self.x, self.chance)
                               - self.acc)
-        theta, rss = self._solve(residuals, [np.asarray(t)[-2:] for t in starts],
-                                 self.lower, self.upper)
-        return np.array([ceiling, *theta]), rss
+        theta, rss = self._solve(residuals, self._theta_starts(starts), self.lower, self.upper)
+        return self._params(ceiling, theta), rss
 
     def fit_free(self, lo_c: float, starts) -> np.ndarray:
-        """Least-squares (ceiling, slope, midpoint) with the ceiling in [lo_c, 1]."""
+        """Least-squares (ceiling, slope, midpoint, floor) with the ceiling in [lo_c, 1]."""
         def residuals(theta):
-            return self.sw * (link_values(theta, self.x, self.chance) - self.acc)
+            return self.sw * (link_values(self._params(theta[0], theta[1:]), self.x,
+                                          self.chance) - self.acc)
         lower = np.array([lo_c, *self.lower])
         upper = np.array([1.0, *self.upper])
-        theta, _ = self._solve(residuals, starts, lower, upper)
-        return theta
+        full = [np.array([np.asarray(t)[0], *th]) for t in starts
+                for th in self._theta_starts([t])]
+        theta, _ = self._solve(residuals, full, lower, upper)
+        return self._params(theta[0], theta[1:])
 
 
 def _starts(x, acc, chance, decreasing, start):
@@ -175,5 +206,15 @@ def link_scatter(x: np.ndarray, acc: np.ndarray, params: np.ndarray, chance: flo
 
 
 def free_parameters(form: str) -> int:
-    """Number of fitted parameters of a link form (the ceiling counts unless fixed at 1)."""
-    return 2 if LINK_FORMS[form] == "one" else 3
+    """Number of fitted parameters of a link form (the ceiling counts unless fixed at 1, the
+    floor when the form fits it)."""
+    return (2 if LINK_FORMS[form] == "one" else 3) + int(form in FITTED_FLOOR_FORMS)
+
+
+#: the lowest floor a fitted-floor link may take, as a fraction of chance
+LOWEST_FLOOR_SHARE = 0.5
+
+
+def lowest_floor(chance: float) -> float:
+    """The lowest floor (fraction) of a fitted-floor form: a share of chance."""
+    return LOWEST_FLOOR_SHARE * chance

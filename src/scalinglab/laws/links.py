@@ -1,6 +1,7 @@
 """The link from a loss (or from compute) to a task's accuracy: a sigmoid between chance and a ceiling.
 
-``accuracy = chance + (ceiling - chance) * expit(slope * (x - midpoint))`` where ``x`` is
+``accuracy = floor + (ceiling - floor) * expit(slope * (x - midpoint))`` (floor: chance, or
+fitted below it) where ``x`` is
 
 * a loss in nats/token (validation loss, or a task loss: the negative log-likelihood of the
   correct continuation) -- the slope is then negative: lower loss, higher accuracy; or
@@ -20,8 +21,19 @@ runs rarely identify (their accuracies lie on the lower part of the curve):
   bound whenever the fitted accuracies bend a little, so that it under-predicts larger runs;
 * ``"sigmoid1"``: the ceiling fixed at 1 (a perfect model answers every item).
 
-The default was chosen on the development library (bench/downstream.py, bench/README.md: mean
-MAE over tasks 2.63 accuracy points, against 3.43 for ``sigmoid`` and 3.88 for ``sigmoid1``).
+The floor (lower asymptote) is chance in these forms.  ``"sigmoid_pm_floor"`` fits it in
+[chance / 2, chance], as the OLMo ladder's sigmoid fits its lower asymptote (Bhagia et al.
+2024): items written against shallow heuristics score *below* chance before a model learns the
+task (in ``../shared/data/downstream-dev``: ARC-Challenge 0.16-0.19 and OpenBookQA 0.12 for
+small or early models, chance 0.25), and a sigmoid held at chance must bend sharply to pass
+those rows, then rises far too fast beyond them (OLMo-1B -> 7B ARC-Challenge: 5.4 points off
+held at chance, 2.0 with the floor fitted).  The chain's default ``link="auto"`` lets its nested
+backtests choose, per task, between ``sigmoid_pm`` and ``sigmoid_pm_floor``
+(:func:`scalinglab.fit.chainselect.choose_link`).
+
+The forms were chosen on the development library (bench/downstream.py, bench/README.md: mean
+MAE over tasks 2.63 accuracy points for ``sigmoid_pm``, against 3.43 for ``sigmoid`` and 3.88
+for ``sigmoid1``; for the backtests' choice of the floor, its own table there).
 No torch here.
 """
 
@@ -37,7 +49,10 @@ from scalinglab.errors import ScalingLabError
 
 #: link forms: name -> how the ceiling is set: "one" (fixed at 1), "fitted" (least squares) or
 #: "mean" (the mean of its likelihood over [max accuracy seen, 1])
-LINK_FORMS = {"sigmoid1": "one", "sigmoid": "fitted", "sigmoid_pm": "mean"}
+LINK_FORMS = {"sigmoid1": "one", "sigmoid": "fitted", "sigmoid_pm": "mean",
+              "sigmoid_pm_floor": "mean"}
+#: forms whose floor (lower asymptote) is fitted at or below chance instead of fixed at chance
+FITTED_FLOOR_FORMS = frozenset({"sigmoid_pm_floor"})
 #: what the link's x is: a loss (nats/token or nats/example) or log10 of compute (FLOPs)
 LINK_VARIABLES = ("loss", "log10_flops")
 
@@ -82,8 +97,12 @@ class TaskLink:
     ceiling: float
     slope: float
     midpoint: float
+    #: lower asymptote (fraction): chance unless the form fits it (at or below chance)
+    floor: float | None = None
 
     def __post_init__(self) -> None:
+        if self.floor is None:
+            self.floor = self.chance
         if self.form not in LINK_FORMS:
             raise ScalingLabError(f"unknown link form {self.form!r}; one of {list(LINK_FORMS)}")
         if self.variable not in LINK_VARIABLES:
@@ -92,38 +111,42 @@ class TaskLink:
 
     def predict(self, x: float | np.ndarray) -> float | np.ndarray:
         """Expected accuracy (fraction in [chance, ceiling]) at ``x``."""
-        return link_values(np.array([self.ceiling, self.slope, self.midpoint]), x, self.chance)
+        return link_values(self.raw(), x, self.chance)
 
     def raw(self) -> np.ndarray:
-        """(ceiling, slope, midpoint) as an array."""
-        return np.array([self.ceiling, self.slope, self.midpoint], dtype=float)
+        """(ceiling, slope, midpoint, floor) as an array."""
+        return np.array([self.ceiling, self.slope, self.midpoint, self.floor], dtype=float)
 
     def to_dict(self) -> dict[str, Any]:
         return {"form": self.form, "variable": self.variable, "chance": self.chance,
-                "ceiling": self.ceiling, "slope": self.slope, "midpoint": self.midpoint}
+                "ceiling": self.ceiling, "slope": self.slope, "midpoint": self.midpoint,
+                "floor": self.floor}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskLink:
+        """From :meth:`to_dict` (fits saved before the floor existed: floor = chance)."""
         return cls(**{k: data[k] for k in ("form", "variable", "chance", "ceiling", "slope",
-                                            "midpoint")})
+                                            "midpoint")}, floor=data.get("floor"))
 
     def describe(self) -> str:
         x = "loss (nats)" if self.variable == "loss" else "log10 FLOPs"
         how = {"sigmoid_pm": "; ceiling at its likelihood's mean",
+               "sigmoid_pm_floor": "; ceiling at its likelihood's mean, floor fitted "
+                                   f"(chance {self.chance:.3g})",
                "sigmoid": "; least-squares ceiling", "sigmoid1": ""}[self.form]
-        return (f"acc = {self.chance:.3g} + ({self.ceiling:.3g} - {self.chance:.3g}) * "
+        return (f"acc = {self.floor:.3g} + ({self.ceiling:.3g} - {self.floor:.3g}) * "
                 f"sigmoid({self.slope:.3g} * ({x} - {self.midpoint:.4g})){how}")
 
 
 def link_values(params: np.ndarray, x: float | np.ndarray, chance: float) -> np.ndarray:
-    """Accuracy of links with ``params`` (..., 3) = (ceiling, slope, midpoint) at ``x``.
+    """Accuracy of links with ``params`` (..., 4) = (ceiling, slope, midpoint, floor) at ``x``.
 
-    ``params`` of shape (3,) gives x's shape; (k, 3) with x (k, m) or (m,) gives (k, m).
+    ``params`` of shape (4,) gives x's shape; (k, 4) with x (k, m) or (m,) gives (k, m).
+    Three parameters (no floor: links saved before it existed) put the floor at ``chance``.
     """
     p = np.asarray(params, dtype=float)
     x = np.asarray(x, dtype=float)
-    if p.ndim == 1:
-        ceiling, slope, mid = p
-    else:
-        ceiling, slope, mid = (p[:, i:i + 1] for i in range(3))
-    return chance + (ceiling - chance) * expit(slope * (x - mid))
+    cols = p if p.ndim == 1 else p.T[..., None]
+    ceiling, slope, mid = cols[0], cols[1], cols[2]
+    floor = cols[3] if p.shape[-1] > 3 else chance
+    return floor + (ceiling - floor) * expit(slope * (x - mid))

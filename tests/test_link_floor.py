@@ -1,0 +1,97 @@
+"""The link's floor: at chance, or fitted below it, chosen by the chain's backtests (issue 24).
+
+Items built against shallow heuristics (ARC-Challenge, OpenBookQA, SciQ's early checkpoints in
+the development library) score below chance before a model learns the task.  A sigmoid held
+at chance must then bend sharply to pass through those rows and rises far too fast beyond
+them; a floor fitted below chance does not.  The backtests choose between the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglab.errors import ScalingLabError
+from scalinglab.fit.chain import fit_task
+from scalinglab.fit.linkfit import fit_link_params, lowest_floor
+from scalinglab.laws.links import TaskLink, link_values
+
+CHANCE = 0.25
+
+
+def below_chance_runs(floor: float, seed: int = 0, scatter: float = 0.004) -> pd.DataFrame:
+    """Checkpoints of 4 runs (no scale: the link alone) whose accuracy rises from ``floor``:
+    acc = floor + (0.8 - floor) * sigmoid(-3 (loss - 3.2)), loss 4.2 .. 3.3."""
+    rng = np.random.default_rng(seed)
+    truth = TaskLink("sigmoid_pm_floor", "loss", CHANCE, 0.8, -3.0, 3.2, floor=floor)
+    rows = []
+    for run in range(4):
+        for loss in np.linspace(4.2, 3.3, 8) + rng.normal(0, 0.01, 8):
+            rows.append({"run_id": f"r{run}", "loss": loss,
+                         "acc_demo": float(truth.predict(loss)) + rng.normal(0, scatter)})
+    return pd.DataFrame(rows), truth
+
+
+def test_a_fitted_floor_recovers_accuracies_below_chance_and_the_fixed_floor_stays_at_chance():
+    table, truth = below_chance_runs(floor=0.17)
+    x, acc = table["loss"].to_numpy(), table["acc_demo"].to_numpy()
+    fitted = fit_link_params(x, acc, CHANCE, "sigmoid_pm_floor", decreasing=True)
+    fixed = fit_link_params(x, acc, CHANCE, "sigmoid_pm", decreasing=True)
+    assert fitted[3] == pytest.approx(0.17, abs=0.03)
+    assert fixed[3] == CHANCE
+    assert lowest_floor(CHANCE) <= fitted[3] <= CHANCE
+    # beyond the rows (loss 2.9), the fixed floor's forced bend overshoots; the fitted one not
+    target = float(truth.predict(2.9))
+    assert abs(link_values(fitted, 2.9, CHANCE) - target) < 0.03
+    assert abs(link_values(fitted, 2.9, CHANCE) - target) < abs(
+        link_values(fixed, 2.9, CHANCE) - target)
+
+
+def test_auto_link_picks_the_fitted_floor_only_where_the_backtests_favour_it():
+    below, truth = below_chance_runs(floor=0.15, seed=1)
+    fit = fit_task(below, "acc_demo", chance=CHANCE, bootstrap=0)
+    forms = fit.selection["link_forms"]
+    assert set(forms) == {"sigmoid_pm", "sigmoid_pm_floor"}
+    assert fit.link.form == "sigmoid_pm_floor"
+    assert forms["sigmoid_pm_floor"] < forms["sigmoid_pm"]
+    assert fit.link.floor < CHANCE - 0.05
+    assert abs(fit.predict(loss=2.9) - float(truth.predict(2.9))) < 0.03
+    # the chosen form is the one with the lower backtest score, whichever it is
+    at_chance, _ = below_chance_runs(floor=CHANCE, seed=2)
+    other = fit_task(at_chance, "acc_demo", chance=CHANCE, bootstrap=0)
+    scores = other.selection["link_forms"]
+    best = min(scores, key=lambda k: (scores[k], k != "sigmoid_pm"))
+    assert other.link.form == best
+    assert any("link forms scored" in line for line in other.summary_lines())
+
+
+def test_a_named_link_form_is_kept_and_a_wrong_one_is_a_clear_error():
+    table, _ = below_chance_runs(floor=0.17)
+    fit = fit_task(table, "acc_demo", chance=CHANCE, link="sigmoid_pm", bootstrap=0)
+    assert fit.link.form == "sigmoid_pm" and fit.link.floor == CHANCE
+    assert list(fit.selection["link_forms"]) == ["sigmoid_pm"]
+    with pytest.raises(ScalingLabError, match="link must be auto or one of"):
+        fit_task(table, "acc_demo", chance=CHANCE, link="logistic", bootstrap=0)
+
+
+def test_links_saved_before_the_floor_read_back_with_the_floor_at_chance():
+    old = {"form": "sigmoid_pm", "variable": "loss", "chance": 0.25, "ceiling": 0.8,
+           "slope": -3.0, "midpoint": 3.2}
+    link = TaskLink.from_dict(old)
+    assert link.floor == 0.25
+    x = np.array([3.0, 3.5, 4.0])
+    three = link_values(np.array([0.8, -3.0, 3.2]), x, 0.25)
+    np.testing.assert_allclose(link.predict(x), three)
+    draws = np.array([[0.8, -3.0, 3.2], [0.7, -2.0, 3.3]])
+    np.testing.assert_allclose(link_values(np.column_stack([draws, [0.25, 0.25]]), x, 0.25),
+                               link_values(draws, x, 0.25))
+
+
+def test_an_answer_below_chance_is_kept_inside_chance_less_noise():
+    table, _ = below_chance_runs(floor=0.15, seed=1)
+    fit = fit_task(table, "acc_demo", chance=CHANCE, link="sigmoid_pm_floor", bootstrap=8)
+    out = fit.predict_interval(loss=4.3, allow_far=True)     # where the link sits at its floor
+    floor = out["components"]["floor"]
+    assert floor < CHANCE
+    assert floor <= out["low"] <= out["accuracy"] <= out["high"] <= 1.0
