@@ -67,18 +67,38 @@ def backtest_record(runs: dict[str, list[Any]], chosen: str, any_viable: bool
             "alternative_routes": alternatives}
 
 
-def _indistinguishable(tests: list[Any], reference: list[Any]) -> bool:
+def _paired_differences(tests: list[Any], reference: list[Any]) -> np.ndarray | None:
+    """|error| of ``tests`` less that of ``reference`` on the held-out rows both predicted
+    (fractions); None when either failed a backtest."""
     diffs = []
     for mine, ref in zip(tests, reference, strict=True):
         if mine is None or ref is None:
-            return False
+            return None
         ok = np.isfinite(mine.errors) & np.isfinite(ref.errors)
         diffs.append(np.abs(mine.errors[ok]) - np.abs(ref.errors[ok]))
-    d = np.concatenate(diffs) if diffs else np.array([])
+    return np.concatenate(diffs) if diffs else np.array([])
+
+
+def _indistinguishable(tests: list[Any], reference: list[Any]) -> bool:
+    d = _paired_differences(tests, reference)
+    if d is None:
+        return False
     if len(d) < 2:
         return len(d) == 1 and d[0] <= 0
     se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
     return float(np.mean(d)) <= INDISTINGUISHABLE_Z * se
+
+
+def clearly_better(tests: list[Any], reference: list[Any]) -> bool:
+    """Whether ``tests`` beat ``reference`` in the same backtests by more than
+    :data:`INDISTINGUISHABLE_Z` paired standard errors of the |error| difference (the
+    one-standard-error rule: the simpler candidate is kept unless the data clearly favour the
+    other; at least 2 held-out rows)."""
+    d = _paired_differences(tests, reference)
+    if d is None or len(d) < 2:
+        return False
+    se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+    return float(np.mean(d)) < -INDISTINGUISHABLE_Z * se
 
 
 def backtest_multiplier(selection: dict[str, Any], level: float) -> float | None:

@@ -243,11 +243,12 @@ def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[s
            if axis_name == "log10_flops" else [], "backtest_axis": axis_name,
            "method": method, "link_reach": reach}
     out.update(backtest_record(runs, chosen, viable.any()))
+    out["_tests"] = runs[chosen]          # for choose_link; not kept in the fit
     return out
 
 
-#: link forms the backtests choose between when ``link="auto"``, in order of preference (the
-#: first is kept when the backtests cannot tell): the floor at chance, or fitted below it
+#: link forms the backtests choose between when ``link="auto"``: the first (the floor at
+#: chance) unless the second (the floor fitted below it, one parameter more) is clearly better
 LINK_CANDIDATES = ("sigmoid_pm", "sigmoid_pm_floor")
 
 
@@ -255,24 +256,29 @@ def choose_link(frame: pd.DataFrame, column: str, chance: float, routes: list[st
                 loss_column: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The link form and route, by the same nested backtests (:func:`choose_route`).
 
-    ``link="auto"`` scores every form of :data:`LINK_CANDIDATES` and keeps the one whose chosen
-    route has the lowest backtest MAE; the first form when none scores lower.  A named form is
-    kept as it is.  The selection records each form's score (``link_forms``)."""
+    ``link="auto"`` scores both forms of :data:`LINK_CANDIDATES` (each with its own best route)
+    and takes the fitted floor only when its backtest errors beat the chance floor's by more
+    than one paired standard error (:func:`scalinglab.fit.chaincalib.clearly_better`, the rule
+    that also decides which routes the backtests cannot tell apart).  A named form is kept as
+    it is.  The selection records each form's MAE (``link_forms``, accuracy points)."""
+    from scalinglab.fit.chaincalib import clearly_better  # noqa: PLC0415
+
     if link != "auto" and link not in LINK_FORMS:
         raise ScalingLabError(f"link must be auto or one of {', '.join(LINK_FORMS)}, "
                               f"got {link!r}")
     forms = LINK_CANDIDATES if link == "auto" else (link,)
-    chosen, best, scores, selection = forms[0], float("inf"), {}, {}
-    for form in forms:
-        sel = choose_route(frame, column, chance, routes, form, loss_column, loss_options)
-        score = sel["mae_points"].get(sel["chosen"], float("nan"))
-        scores[form] = score
-        if not selection or (np.isfinite(score) and score < best):
-            chosen, selection = form, sel
-            best = score if np.isfinite(score) else best
-    selection["link_forms"] = scores
-    selection["link_method"] = ("lowest MAE of the chosen route over the nested backtests"
-                                if len(forms) > 1 else "given")
+    selections = {f: choose_route(frame, column, chance, routes, f, loss_column, loss_options)
+                  for f in forms}
+    tests = {f: sel.pop("_tests") for f, sel in selections.items()}
+    chosen = forms[0]
+    for form in forms[1:]:
+        if clearly_better(tests[form], tests[chosen]):
+            chosen = form
+    selection = selections[chosen]
+    selection["link_forms"] = {f: sel["mae_points"].get(sel["chosen"], float("nan"))
+                               for f, sel in selections.items()}
+    selection["link_method"] = ("the fitted floor where its backtests are better by more than "
+                                "one paired standard error" if len(forms) > 1 else "given")
     return chosen, selection
 
 
