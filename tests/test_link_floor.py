@@ -95,3 +95,35 @@ def test_an_answer_below_chance_is_kept_inside_chance_less_noise():
     floor = out["components"]["floor"]
     assert floor < CHANCE
     assert floor <= out["low"] <= out["accuracy"] <= out["high"] <= 1.0
+
+
+def test_the_item_grid_of_a_benchmark_is_found_and_not_invented():
+    from scalinglab.fit.tasktable import item_grid
+
+    rng = np.random.default_rng(0)
+    assert item_grid(rng.integers(100, 180, 12) / 200) in (200, 100, 50, 40, 25, 20, 10, 8, 5)
+    assert item_grid(np.array([0.775, 0.78, 0.75, 0.76, 0.74, 0.745])) == 200
+    assert item_grid(np.array([33, 250, 700, 1001, 1171]) / 1172) == 1172
+    assert item_grid(rng.random(20)) is None                     # real numbers: no grid
+    assert item_grid(np.array([0.775, 0.78, 0.75])) is None       # too few values to tell
+
+
+def test_an_interval_for_a_whole_number_of_items_is_stated_in_attainable_accuracies():
+    """A 200-item task scores k/200: the interval is rounded outward to those values, so a
+    measurement a fraction of one item past the continuous end is inside (the demo's cloze)."""
+    table, _ = below_chance_runs(floor=CHANCE, seed=3)
+    table["acc_demo"] = np.round(table["acc_demo"].clip(0, 1) * 200) / 200
+    fit = fit_task(table, "acc_demo", chance=CHANCE, link="sigmoid_pm", bootstrap=8)
+    assert fit.items == 200
+    out = fit.predict_interval(loss=3.2, allow_far=True)
+    for end in (out["low"], out["high"]):
+        assert end * 200 == pytest.approx(round(end * 200), abs=1e-6)
+    assert out["components"]["items"] == 200
+    jitter = np.random.default_rng(4).uniform(0, 1e-4, len(table))     # no grid any more
+    continuous = fit_task(table.assign(acc_demo=table["acc_demo"] + jitter), "acc_demo",
+                          chance=CHANCE, link="sigmoid_pm", bootstrap=8)
+    assert continuous.items is None
+    inner = continuous.predict_interval(loss=3.2, allow_far=True)
+    assert out["low"] <= inner["low"] + 0.005 and out["high"] >= inner["high"] - 0.005
+    assert out["high"] - out["low"] >= inner["high"] - inner["low"] - 1e-3
+    assert any("whole number of 200 items" in line for line in fit.summary_lines())

@@ -52,6 +52,7 @@ from scalinglab.fit.tasktable import (
     available_vias,
     check_accuracy,
     has_scale,
+    item_grid,
     log10_compute,
     resolve_chance,
     run_groups,
@@ -102,6 +103,9 @@ class TaskFit(SavableResult):
     n_runs: int = 0
     x_range: tuple[float, float] = (np.nan, np.nan)
     above_chance: dict[str, float] = field(default_factory=dict)
+    #: n when every fitted accuracy is a whole number of n items (tasktable.item_grid): the
+    #: interval is then stated in attainable accuracies (rounded outward to multiples of 1/n)
+    items: int | None = None
     bootstrap_unit: str = "runs"
     notes: list[str] = field(default_factory=list)
     #: the run table's warnings (e.g. no run ids) and step 1's (e.g. implausible units)
@@ -154,7 +158,7 @@ class TaskFit(SavableResult):
             "n_rows": self.n_rows, "n_runs": self.n_runs, "x_range": list(self.x_range),
             "above_chance": self.above_chance, "bootstrap_unit": self.bootstrap_unit,
             "notes": self.notes, "warnings": self.warnings, "alternatives": self.alternatives,
-            "widening": list(self.widening), "point": self.point,
+            "widening": list(self.widening), "point": self.point, "items": self.items,
         }
 
     @classmethod
@@ -177,7 +181,7 @@ class TaskFit(SavableResult):
                    notes=data.get("notes", []), warnings=data.get("warnings", []),
                    alternatives=data.get("alternatives", []),
                    widening=tuple(data.get("widening", DEFAULT_WIDENING)),
-                   point=data.get("point", DEFAULT_POINT))
+                   point=data.get("point", DEFAULT_POINT), items=data.get("items"))
 
     @classmethod
     def load(cls, path: str | Path) -> TaskFit:
@@ -227,6 +231,9 @@ class TaskFit(SavableResult):
         if self.alternatives and "routes" in self.widening:
             lines.append("  routes the backtests cannot tell apart (their spread widens the "
                          f"interval): {', '.join(a['route'] for a in self.alternatives)}")
+        if self.items:
+            lines.append(f"  every fitted accuracy is a whole number of {self.items} items: "
+                         f"intervals are rounded outward to attainable accuracies")
         lines.extend(f"  note: {n}" for n in self.notes)
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return lines
@@ -279,6 +286,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
                   bootstrap_unit="runs" if by_run else "rows (fewer than "
                   f"{MIN_RUNS_FOR_RUN_BOOTSTRAP} runs)")
     out.above_chance = near_chance_check(out, fitted.x, fitted.acc)
+    out.items = item_grid(fitted.acc)
     from scalinglab.fit.chainpredict import few_runs_guard  # noqa: PLC0415
 
     out.notes.extend(g.message for g in few_runs_guard(out))

@@ -10,6 +10,8 @@ extrapolation) and ``s`` the run-to-run scatter of accuracy around the link.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -201,6 +203,9 @@ def interval_at(fit, level: float, inputs: dict[str, float],
     low, high = np.quantile(draws, q)
     point, low, high, widened = widen_accuracy_interval(fit, point, float(low), float(high),
                                                         level, inputs, x0)
+    if fit.items:                       # a measured accuracy is k / items: round outward
+        low = math.floor(low * fit.items + 1e-9) / fit.items
+        high = math.ceil(high * fit.items - 1e-9) / fit.items
     low, high = np.clip([low, high], floor, 1.0)
     point = float(np.clip(point, floor, 1.0))   # a fitted floor below chance: kept inside
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
@@ -213,7 +218,8 @@ def interval_at(fit, level: float, inputs: dict[str, float],
                        "[chance - noise, 1]",
             "components": {"accuracy_scatter_sd": fit.scatter,
                            "link_band": [float(band_lo), float(band_hi)],
-                           "floor": float(floor), "resamples": n, **widened}}
+                           "floor": float(floor), "resamples": n, "items": fit.items,
+                           **widened}}
 
 
 def _loss_band(fit, law_in, point, level, allow_far) -> tuple[float, float, list]:

@@ -52,6 +52,33 @@ def check_accuracy(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values
 
 
+#: the most items a benchmark's accuracy grid is looked for up to, and the tolerance (fraction)
+#: within which every accuracy must be a whole number of items
+MAX_GRID_ITEMS = 100_000
+GRID_TOLERANCE = 1e-7
+#: rows with distinct accuracies needed before a grid is believed (a coarse grid cannot arise
+#: from so many values by chance; a spurious fine one widens an interval by under 1/n)
+MIN_GRID_VALUES = 5
+
+
+def item_grid(accuracy: np.ndarray) -> int | None:
+    """The number of items n when every accuracy is a whole multiple of 1/n (the smallest such
+    n; a benchmark of n questions scores k/n), else None.
+
+    A measured accuracy can only take these values, so an interval for it is stated in them
+    (rounded outward to the grid: :func:`scalinglab.fit.chainpredict.interval_at`)."""
+    values = np.unique(accuracy[np.isfinite(accuracy)])[:64]   # enough to pin the grid
+    if len(values) < MIN_GRID_VALUES:
+        return None
+    for start in range(2, MAX_GRID_ITEMS + 1, 4096):          # vectorised over blocks of n
+        n = np.arange(start, min(start + 4096, MAX_GRID_ITEMS + 1), dtype=float)[:, None]
+        scaled = values[None, :] * n
+        whole = np.all(np.abs(scaled - np.round(scaled)) <= GRID_TOLERANCE * n, axis=1)
+        if whole.any():
+            return int(n[np.argmax(whole), 0])
+    return None
+
+
 def resolve_chance(column: str, chance: float | None, accuracy: np.ndarray) -> float:
     """The chance level: given, or known for a standard task; checked against the data."""
     if chance is None:
