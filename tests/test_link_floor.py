@@ -127,3 +127,21 @@ def test_an_interval_for_a_whole_number_of_items_is_stated_in_attainable_accurac
     assert out["low"] <= inner["low"] + 0.005 and out["high"] >= inner["high"] - 0.005
     assert out["high"] - out["low"] >= inner["high"] - inner["low"] - 1e-3
     assert any("whole number of 200 items" in line for line in fit.summary_lines())
+
+
+def test_whether_a_task_rose_above_chance_does_not_hang_on_the_floor_the_backtests_chose():
+    """Rows 3-4 points above chance pass on the small scatter around a fitted floor, but not on
+    the scatter around the chance floor: the larger of the two decides (the Pile's ARC-Challenge
+    at 6e21 FLOPs was scored once only because the floor form won its backtests)."""
+    from types import SimpleNamespace
+
+    from scalinglab.fit.chain import TaskRefusal, near_chance_check
+
+    x = np.linspace(3.6, 3.0, 12)
+    acc = np.linspace(0.20, 0.285, 12)
+    fit = SimpleNamespace(task="acc_demo", chance=CHANCE, scatter=0.006,
+                          link=SimpleNamespace(slope=-1.0))
+    stats = near_chance_check(fit, x, acc)                    # 3 x 0.006 < lift 0.032
+    assert stats["needed"] == pytest.approx(0.02)
+    with pytest.raises(TaskRefusal, match="run scatter 0.015"):
+        near_chance_check(fit, x, acc, reference_scatter=0.015)   # 3 x 0.015 > lift

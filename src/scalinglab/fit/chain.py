@@ -59,7 +59,7 @@ from scalinglab.fit.tasktable import (
     task_column,
     task_loss_column,
 )
-from scalinglab.laws.links import TaskLink, link_values
+from scalinglab.laws.links import FITTED_FLOOR_FORMS, TaskLink, link_values
 from scalinglab.laws.registry import law_from_dict
 from scalinglab.records import OTHER_LOSS_PREFIX, load_runs
 from scalinglab.results import SavableResult, read_result_json
@@ -285,7 +285,9 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
                   x_range=(float(np.min(fitted.x)), float(np.max(fitted.x))),
                   bootstrap_unit="runs" if by_run else "rows (fewer than "
                   f"{MIN_RUNS_FOR_RUN_BOOTSTRAP} runs)")
-    out.above_chance = near_chance_check(out, fitted.x, fitted.acc)
+    out.above_chance = near_chance_check(out, fitted.x, fitted.acc,
+                                         _reference_scatter(frame, column, chance, chosen, link,
+                                                            loss_column, loss_options))
     out.items = item_grid(fitted.acc)
     from scalinglab.fit.chainpredict import few_runs_guard  # noqa: PLC0415
 
@@ -375,17 +377,39 @@ def _routes(frame: pd.DataFrame, column: str, loss_column: str, via: str) -> lis
     return [via]
 
 
-def near_chance_check(fit: TaskFit, x: np.ndarray, acc: np.ndarray) -> dict[str, float]:
-    """Refuse (:class:`TaskRefusal`) a task whose best rows are within noise of chance."""
+def _reference_scatter(frame: pd.DataFrame, column: str, chance: float, via: str, form: str,
+                       loss_column: str, loss_options: dict[str, Any]) -> float | None:
+    """The run scatter around the chance-floor link (chainselect.LINK_CANDIDATES[0]) on the
+    chosen route, when the backtests chose the fitted floor; else None."""
+    from scalinglab.fit.chainselect import LINK_CANDIDATES, fit_route  # noqa: PLC0415
+
+    if form not in FITTED_FLOOR_FORMS:
+        return None
+    try:
+        return fit_route(frame, column, chance, via, LINK_CANDIDATES[0], loss_column,
+                         loss_options, calibrate=False).scatter
+    except (ScalingLabError, ValueError):
+        return None
+
+
+def near_chance_check(fit: TaskFit, x: np.ndarray, acc: np.ndarray,
+                      reference_scatter: float | None = None) -> dict[str, float]:
+    """Refuse (:class:`TaskRefusal`) a task whose best rows are within noise of chance.
+
+    The noise is the larger of the fit's run scatter and ``reference_scatter`` (that around a
+    link whose floor is chance), so that whether a task rose above chance does not hang on
+    which link form the backtests preferred: a floor fitted below chance fits the rows under
+    chance more closely and would otherwise let a task pass on a smaller scatter."""
     order = np.argsort(x) if fit.link.slope < 0 else np.argsort(-x)
     top = acc[order[:max(3, len(acc) // 5)]]
     lift = float(np.mean(top) - fit.chance)
-    needed = max(NEAR_CHANCE_SCATTERS * fit.scatter, NEAR_CHANCE_POINTS)
+    noise = max(fit.scatter, reference_scatter or 0.0)
+    needed = max(NEAR_CHANCE_SCATTERS * noise, NEAR_CHANCE_POINTS)
     stats = {"best_rows_mean": float(np.mean(top)), "lift": lift, "needed": needed}
     if lift < needed:
         raise TaskRefusal(
             f"{fit.task}: the fitted runs are all near chance (best rows average "
-            f"{np.mean(top):.3f}, chance {fit.chance:.3g}, run scatter {fit.scatter:.3f}; need "
+            f"{np.mean(top):.3f}, chance {fit.chance:.3g}, run scatter {noise:.3f}; need "
             f"{needed:.3f} above chance): the link's slope is unidentified, so the small runs "
             f"cannot tell what a larger run will score")
     return stats
