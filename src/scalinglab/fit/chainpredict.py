@@ -11,7 +11,6 @@ extrapolation) and ``s`` the run-to-run scatter of accuracy around the link.
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 import numpy as np
