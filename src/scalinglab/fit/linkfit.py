@@ -82,7 +82,8 @@ def mean_ceiling(problem: _LinkProblem, lo_c: float, free: np.ndarray, w: np.nda
     least squares puts the ceiling at its lower bound (the best accuracy seen) as soon as they
     bend a little, so that it under-predicts larger runs.  Here the ceiling is profiled on a
     grid (slope and midpoint refitted at each), weighted by its Gaussian likelihood
-    exp(-(RSS(c) - RSS_min) / (2 s^2)) under a flat prior, s^2 = RSS_min / (n - 3), and set
+    exp(-(RSS(c) - RSS_min) / (2 s^2)) under a flat prior, s^2 = RSS_min / (n - 3) (n - 4
+    with a fitted floor), and set
     to the weighted mean; slope and midpoint are refitted there.  Checkpoints of one run share
     that run's offset from the link, so the evidence is counted by runs: the log-likelihood
     is scaled by runs / rows when the rows come from at least
@@ -113,19 +114,19 @@ class _LinkProblem:
     """Weighted least squares of the link to (x, acc) within the slope and midpoint bounds.
 
     The free parameters ``theta`` are (slope, midpoint) with the ceiling fixed, and the floor
-    too when it is fitted (``lowest_floor`` given: the floor in [lowest_floor, chance])."""
+    too when it is fitted (``floor_from`` given: the floor in [floor_from, chance])."""
 
     def __init__(self, x: np.ndarray, acc: np.ndarray, sw: np.ndarray, chance: float,
-                 decreasing: bool, lowest_floor: float | None = None) -> None:
+                 decreasing: bool, floor_from: float | None = None) -> None:
         self.x, self.acc, self.sw, self.chance = x, acc, sw, chance
-        self.fit_floor = lowest_floor is not None and lowest_floor < chance
+        self.fit_floor = floor_from is not None and floor_from < chance
         span = float(np.ptp(x))
         max_slope = MAX_LOGITS_ACROSS_RANGE / span
         slope_b = (-max_slope, -1e-6 / span) if decreasing else (1e-6 / span, max_slope)
         mid_b = (float(x.min()) - MIDPOINT_RANGES * span, float(x.max()) + MIDPOINT_RANGES * span)
         lower, upper = [slope_b[0], mid_b[0]], [slope_b[1], mid_b[1]]
         if self.fit_floor:
-            lower.append(float(lowest_floor))
+            lower.append(float(floor_from))
             upper.append(chance)
         self.lower, self.upper = np.array(lower), np.array(upper)
         #: parameters fitted besides the ceiling's
