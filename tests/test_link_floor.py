@@ -109,8 +109,8 @@ def test_the_item_grid_of_a_benchmark_is_found_and_not_invented():
 
 
 def test_an_interval_for_a_whole_number_of_items_is_stated_in_attainable_accuracies():
-    """A 200-item task scores k/200: the interval is rounded outward to those values, so a
-    measurement a fraction of one item past the continuous end is inside (the demo's cloze)."""
+    """A 200-item task scores k/200: each end of the interval is the nearest such value (the
+    continuity correction of a count), so it moves by at most half an item."""
     table, _ = below_chance_runs(floor=CHANCE, seed=3)
     table["acc_demo"] = np.round(table["acc_demo"].clip(0, 1) * 200) / 200
     fit = fit_task(table, "acc_demo", chance=CHANCE, link="sigmoid_pm", bootstrap=8)
@@ -124,9 +124,21 @@ def test_an_interval_for_a_whole_number_of_items_is_stated_in_attainable_accurac
                           chance=CHANCE, link="sigmoid_pm", bootstrap=8)
     assert continuous.items is None
     inner = continuous.predict_interval(loss=3.2, allow_far=True)
-    assert out["low"] <= inner["low"] + 0.005 and out["high"] >= inner["high"] - 0.005
-    assert out["high"] - out["low"] >= inner["high"] - inner["low"] - 1e-3
+    assert abs(out["low"] - inner["low"]) <= 0.0025 + 0.002      # half an item, + the jitter
+    assert abs(out["high"] - inner["high"]) <= 0.0025 + 0.002
     assert any("whole number of 200 items" in line for line in fit.summary_lines())
+
+
+def test_count_interval_ends_are_the_nearest_counts_and_keep_the_point_inside():
+    from scalinglab.fit.chainpredict import count_interval
+
+    # the demo's seed 0 cloze: 0.8386 is 167.72 of 200 items -> 168; 0.7582 -> 151.64 -> 152
+    assert count_interval(0.7582, 0.8386, 0.798, 200) == (0.76, 0.84)
+    # a synthetic-demo end: 0.7289 is 145.78 items -> 146, so 145/200 stays outside
+    low, _ = count_interval(0.7289, 0.7574, 0.7434, 200)
+    assert low == 0.73 and low > 0.725
+    # an interval narrower than an item never leaves the point outside
+    assert count_interval(0.501, 0.503, 0.502, 100) == (0.5, 0.502)
 
 
 def test_whether_a_task_rose_above_chance_does_not_hang_on_the_floor_the_backtests_chose():

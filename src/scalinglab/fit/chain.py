@@ -104,7 +104,7 @@ class TaskFit(SavableResult):
     x_range: tuple[float, float] = (np.nan, np.nan)
     above_chance: dict[str, float] = field(default_factory=dict)
     #: n when every fitted accuracy is a whole number of n items (tasktable.item_grid): the
-    #: interval is then stated in attainable accuracies (rounded outward to multiples of 1/n)
+    #: interval's ends are then the nearest attainable accuracies (multiples of 1/n)
     items: int | None = None
     bootstrap_unit: str = "runs"
     notes: list[str] = field(default_factory=list)
@@ -233,7 +233,7 @@ class TaskFit(SavableResult):
                          f"interval): {', '.join(a['route'] for a in self.alternatives)}")
         if self.items:
             lines.append(f"  every fitted accuracy is a whole number of {self.items} items: "
-                         f"intervals are rounded outward to attainable accuracies")
+                         f"interval ends are the nearest attainable accuracies")
         lines.extend(f"  note: {n}" for n in self.notes)
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return lines

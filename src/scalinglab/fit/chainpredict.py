@@ -202,9 +202,8 @@ def interval_at(fit, level: float, inputs: dict[str, float],
     low, high = np.quantile(draws, q)
     point, low, high, widened = widen_accuracy_interval(fit, point, float(low), float(high),
                                                         level, inputs, x0)
-    if fit.items:                       # a measured accuracy is k / items: round outward
-        low = math.floor(low * fit.items + 1e-9) / fit.items
-        high = math.ceil(high * fit.items - 1e-9) / fit.items
+    if fit.items:
+        low, high = count_interval(low, high, point, fit.items)
     low, high = np.clip([low, high], floor, 1.0)
     point = float(np.clip(point, floor, 1.0))   # a fitted floor below chance: kept inside
     return {"accuracy": point, "low": float(low), "high": float(high), "level": level,
@@ -219,6 +218,16 @@ def interval_at(fit, level: float, inputs: dict[str, float],
                            "link_band": [float(band_lo), float(band_hi)],
                            "floor": float(floor), "resamples": n, "items": fit.items,
                            **widened}}
+
+
+def count_interval(low: float, high: float, point: float, items: int) -> tuple[float, float]:
+    """The ends of an accuracy interval for a benchmark of ``items`` questions, whose measured
+    accuracy is a count k / items: each end is the nearest attainable value (the continuity
+    correction of a count approximated by a continuous distribution: P(K <= k) ~ F((k + 1/2) /
+    n)), kept on either side of the point."""
+    low_k = math.floor(low * items + 0.5)
+    high_k = math.floor(high * items + 0.5)
+    return min(low_k / items, point), max(high_k / items, point)
 
 
 def _loss_band(fit, law_in, point, level, allow_far) -> tuple[float, float, list]:

@@ -66,7 +66,7 @@ def item_grid(accuracy: np.ndarray) -> int | None:
     n; a benchmark of n questions scores k/n), else None.
 
     A measured accuracy can only take these values, so an interval for it is stated in them
-    (rounded outward to the grid: :func:`scalinglab.fit.chainpredict.interval_at`)."""
+    (each end the nearest attainable value: :func:`scalinglab.fit.chainpredict.count_interval`)."""
     values = np.unique(accuracy[np.isfinite(accuracy)])[:64]   # enough to pin the grid
     if len(values) < MIN_GRID_VALUES:
         return None
