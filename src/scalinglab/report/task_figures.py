@@ -74,8 +74,10 @@ def accuracy_vs_loss(task_fit: Any, runs: pd.DataFrame, ax: Axes | None = None) 
     _scatter_runs(fig, ax, rows, x, y)
     span = max(float(np.ptp(x)), 1e-9)
     grid = np.linspace(x.min() - 0.25 * span, x.max() + 0.25 * span, 200)
+    floor = (f", floor {task_fit.link.floor:.3g}" if task_fit.link.floor < task_fit.chance
+             else "")
     ax.plot(grid, task_fit.link.predict(grid), color=FIT_COLOUR, lw=2,
-            label=f"fitted link ({task_fit.link.form})")
+            label=f"fitted link ({task_fit.link.form}{floor})")
     if task_fit.link_draws is not None and len(task_fit.link_draws) >= 2:
         from scalinglab.fit.chain import link_band  # noqa: PLC0415
 
@@ -91,8 +93,9 @@ def accuracy_vs_loss(task_fit: Any, runs: pd.DataFrame, ax: Axes | None = None) 
         ax.set_xlabel(f"{task_fit.intermediate} (nats)")
         ax.invert_xaxis()                         # lower loss to the right, as compute grows
     ax.set_ylabel(f"{task_fit.task} (fraction correct)")
-    ax.set_title("Accuracy against loss: the fitted link")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.set_title("Accuracy against " + ("log10 compute" if task_fit.via == "compute" else
+                                        "loss") + ": the fitted link")
+    ax.legend(loc="lower right", fontsize="small")
     return fig
 
 
@@ -147,7 +150,8 @@ def task_figure_specs(inputs: Any) -> list[tuple[str, str, str, str | None, Call
     return [
         ("accuracy_vs_loss", "Accuracy against loss",
          "Every row's task accuracy against the loss the chain passes through (or log10 "
-         "compute for the direct fit), the fitted sigmoid between chance and its ceiling, and "
+         "compute for the direct fit), the fitted sigmoid between its floor (chance, or fitted "
+         "below it) and its ceiling, and "
          "the band of the bootstrap links; rows should scatter evenly about the curve.",
          missing, lambda f: f(task_fit, runs)),
         ("accuracy_vs_compute", "Accuracy against compute",
