@@ -79,14 +79,20 @@ def _paired_differences(tests: list[Any], reference: list[Any]) -> np.ndarray | 
     return np.concatenate(diffs) if diffs else np.array([])
 
 
+def _mean_in_standard_errors(d: np.ndarray) -> float:
+    """Mean of paired differences (at least 2) in units of its standard error (+-inf when the
+    differences are all equal and non-zero, 0 when all zero)."""
+    mean, se = float(np.mean(d)), float(np.std(d, ddof=1) / np.sqrt(len(d)))
+    return mean / se if se > 0 else float(np.sign(mean)) * np.inf if mean else 0.0
+
+
 def _indistinguishable(tests: list[Any], reference: list[Any]) -> bool:
     d = _paired_differences(tests, reference)
     if d is None:
         return False
     if len(d) < 2:
         return len(d) == 1 and d[0] <= 0
-    se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
-    return float(np.mean(d)) <= INDISTINGUISHABLE_Z * se
+    return _mean_in_standard_errors(d) <= INDISTINGUISHABLE_Z
 
 
 def clearly_better(tests: list[Any], reference: list[Any]) -> bool:
@@ -97,8 +103,7 @@ def clearly_better(tests: list[Any], reference: list[Any]) -> bool:
     d = _paired_differences(tests, reference)
     if d is None or len(d) < 2:
         return False
-    se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
-    return float(np.mean(d)) < -INDISTINGUISHABLE_Z * se
+    return _mean_in_standard_errors(d) < -INDISTINGUISHABLE_Z
 
 
 def backtest_multiplier(selection: dict[str, Any], level: float) -> float | None:

@@ -57,7 +57,7 @@ def check_accuracy(frame: pd.DataFrame, column: str) -> np.ndarray:
 MAX_GRID_ITEMS = 100_000
 GRID_TOLERANCE = 1e-7
 #: rows with distinct accuracies needed before a grid is believed (a coarse grid cannot arise
-#: from so many values by chance; a spurious fine one widens an interval by under 1/n)
+#: from so many values by chance; a spurious fine one moves an end by at most 1/(2n))
 MIN_GRID_VALUES = 5
 
 

@@ -110,7 +110,7 @@ class TaskLink:
                                   f"got {self.variable!r}")
 
     def predict(self, x: float | np.ndarray) -> float | np.ndarray:
-        """Expected accuracy (fraction in [chance, ceiling]) at ``x``."""
+        """Expected accuracy (fraction in [floor, ceiling]) at ``x``."""
         return link_values(self.raw(), x, self.chance)
 
     def raw(self) -> np.ndarray:
