@@ -119,7 +119,7 @@ def few_runs_guard(fit) -> list[_guards.Guard]:
         "warn", f"{fit.task}: the link was fitted on {fit.n_runs} run(s): its scatter is that "
         f"of their checkpoints, and how far another model lies from the link at the same loss "
         f"is not measured, so the interval leaves it out (OLMo-7B against OLMo-1B's link: "
-        f"off by up to 13 points at the 7B's losses, bench/README.md)")]
+        f"off by up to 11 points at the 7B's losses with the default link, bench/README.md)")]
 
 
 def link_distance_guard(fit, x0: float) -> list[_guards.Guard]:
