@@ -16,7 +16,7 @@ no validation loss, so its routes are compute (and the LAMBADA task loss for lam
 Usage:  python bench/downstream.py [--suites NAME,..] [--tasks T,..]
             [--link auto|sigmoid_pm|sigmoid_pm_floor|sigmoid|sigmoid1]
             [--via auto] [--bootstrap 64] [--widen both|backtests|routes|none]
-            [--point chosen|mean]
+            [--point chosen|mean] [--floor-margin 1]
             [--json out.json]
 """
 
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalingLabError
+from scalinglab.fit import chainselect
 from scalinglab.fit.chain import DEFAULT_BOOTSTRAP, DEFAULT_LINK, TaskRefusal, fit_task
 from scalinglab.fit.chaincalib import DEFAULT_POINT
 from scalinglab.fit.guards import GuardRefused
@@ -273,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="the chosen route's accuracy, or the mean over it and the routes its "
                          "backtests cannot tell apart")
     ap.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP)
+    ap.add_argument("--floor-margin", type=float, default=chainselect.FLOOR_MARGIN_ITEMS,
+                    help="items of the benchmark by which the fitted floor must beat the chance "
+                         "floor in the backtests (link auto)")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
+    chainselect.FLOOR_MARGIN_ITEMS = args.floor_margin
     if not DEV.is_dir():
         print(f"downstream-dev not found at {DEV}", file=sys.stderr)
         return 2
@@ -298,11 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(results)
     print_table(results, summary)
     print(f"({time.time() - t0:.0f} s; link {args.link}, via {args.via}, bootstrap "
-          f"{args.bootstrap}, widen {args.widen}, point {args.point})")
+          f"{args.bootstrap}, widen {args.widen}, point {args.point}, floor margin "
+          f"{args.floor_margin:g} items)")
     if args.json:
         Path(args.json).write_text(json.dumps(to_jsonable(
             {"results": results, "summary": summary, "link": args.link, "via": args.via,
-             "bootstrap": args.bootstrap, "widen": args.widen, "point": args.point}), indent=2))
+             "bootstrap": args.bootstrap, "widen": args.widen, "point": args.point,
+             "floor_margin_items": args.floor_margin}), indent=2))
     return 0
 
 

@@ -157,3 +157,32 @@ def test_whether_a_task_rose_above_chance_does_not_hang_on_the_floor_the_backtes
     assert stats["needed"] == pytest.approx(0.02)
     with pytest.raises(TaskRefusal, match="run scatter 0.015"):
         near_chance_check(fit, x, acc, reference_scatter=0.015)   # 3 x 0.015 > lift
+
+
+def test_a_floor_that_wins_by_less_than_one_item_is_not_worth_its_parameter():
+    from scalinglab.fit.chaincalib import clearly_better
+    from scalinglab.fit.chainselect import Backtest, floor_margin
+
+    rng = np.random.default_rng(0)
+    errors = 0.03 + np.abs(rng.normal(0, 0.02, 12))                # every row over-predicted
+    reference = [Backtest(errors=errors, scatter=0.01)]
+    gain = 0.0001 + rng.normal(0, 1e-5, 12)                          # 0.01 points, smooth
+    tests = [Backtest(errors=errors - gain, scatter=0.01)]
+    assert clearly_better(tests, reference)                          # dozens of SEs from zero
+    assert floor_margin(2376) == pytest.approx(1 / 2376)             # ARC-Easy: 0.042 points
+    assert not clearly_better(tests, reference, margin=floor_margin(2376))
+    assert floor_margin(None) == 0.0
+    large = [Backtest(errors=errors - 10 * gain, scatter=0.01)]      # 0.1 points: 2.4 items
+    assert clearly_better(large, reference, margin=floor_margin(2376))
+
+
+def test_the_link_choice_uses_the_benchmarks_item_count():
+    from scalinglab.fit.chainselect import choose_link
+
+    below, _ = below_chance_runs(floor=0.15, seed=1)
+    args = (below, "acc_demo", CHANCE, ["loss"], "auto", "loss", {})
+    assert choose_link(*args)[0] == "sigmoid_pm_floor"
+    assert choose_link(*args, items=1)[0] == "sigmoid_pm"         # one item: 100 points
+    counted = below.assign(acc_demo=np.round(below["acc_demo"] * 200) / 200)
+    fit = fit_task(counted, "acc_demo", chance=CHANCE, bootstrap=0)
+    assert fit.items == 200 and fit.link.form == "sigmoid_pm_floor"   # gains of points: kept

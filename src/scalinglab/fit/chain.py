@@ -272,8 +272,9 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     _check_loss_column(frame, loss_column, via)
     routes = route_labels(_routes(frame, column, loss_column, via), loss_options,
                           has_scale(frame))
+    items = item_grid(accuracy)
     link, selection = choose_link(frame, column, chance, routes, link, loss_column,
-                                  loss_options)
+                                  loss_options, items=items)
     user_options = dict(loss_options)
     chosen, loss_options = split_label(selection["chosen"], loss_options)
     fitted = fit_route(frame, column, chance, chosen, link, loss_column, loss_options,
@@ -288,7 +289,7 @@ def fit_task(runs: pd.DataFrame | str | Path, task: str, *, chance: float | None
     out.above_chance = near_chance_check(out, fitted.x, fitted.acc,
                                          _reference_scatter(frame, column, chance, chosen, link,
                                                             loss_column, loss_options))
-    out.items = item_grid(fitted.acc)
+    out.items = items
     from scalinglab.fit.chainpredict import few_runs_guard  # noqa: PLC0415
 
     out.notes.extend(g.message for g in few_runs_guard(out))

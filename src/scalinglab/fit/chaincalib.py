@@ -95,15 +95,19 @@ def _indistinguishable(tests: list[Any], reference: list[Any]) -> bool:
     return _mean_in_standard_errors(d) <= INDISTINGUISHABLE_Z
 
 
-def clearly_better(tests: list[Any], reference: list[Any]) -> bool:
+def clearly_better(tests: list[Any], reference: list[Any], margin: float = 0.0) -> bool:
     """Whether ``tests`` beat ``reference`` in the same backtests by more than
     :data:`INDISTINGUISHABLE_Z` paired standard errors of the |error| difference (the
     one-standard-error rule: the simpler candidate is kept unless the data clearly favour the
-    other; at least 2 held-out rows)."""
+    other; at least 2 held-out rows) and by at least ``margin`` in mean |error| (fraction).
+
+    The margin is an effect size, which a standard error cannot supply: one run's checkpoints
+    give smooth, correlated errors, so a difference far too small to matter can still be many
+    standard errors from zero."""
     d = _paired_differences(tests, reference)
     if d is None or len(d) < 2:
         return False
-    return _mean_in_standard_errors(d) < -INDISTINGUISHABLE_Z
+    return _mean_in_standard_errors(d) < -INDISTINGUISHABLE_Z and -float(np.mean(d)) >= margin
 
 
 def backtest_multiplier(selection: dict[str, Any], level: float) -> float | None:

@@ -250,17 +250,27 @@ def choose_route(frame: pd.DataFrame, column: str, chance: float, routes: list[s
 #: link forms the backtests choose between when ``link="auto"``: the first (the floor at
 #: chance) unless the second (the floor fitted below it, one parameter more) is clearly better
 LINK_CANDIDATES = ("sigmoid_pm", "sigmoid_pm_floor")
+#: ... and only when its backtests' mean |error| is lower by at least this many items of the
+#: benchmark (1/n each): a benchmark of n questions scores in steps of one item, and a gain
+#: below that step is not one its scores can show.  On the downstream development data the
+#: floor's gains of 0.01-0.02 points (OLMo's ARC-Easy and PIQA, Pythia's ARC-Easy; an item is
+#: 0.04-0.05 points there) were many standard errors from zero in the smooth, correlated
+#: errors of one run's checkpoints, and each cost 0.3-0.4 points at the targets
+#: (bench/downstream.py --floor-margin, bench/README.md).
+FLOOR_MARGIN_ITEMS = 1.0
 
 
 def choose_link(frame: pd.DataFrame, column: str, chance: float, routes: list[str], link: str,
-                loss_column: str, loss_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+                loss_column: str, loss_options: dict[str, Any], items: int | None = None
+                ) -> tuple[str, dict[str, Any]]:
     """The link form and route, by the same nested backtests (:func:`choose_route`).
 
     ``link="auto"`` scores both forms of :data:`LINK_CANDIDATES` (each with its own best route)
     and takes the fitted floor only when its backtest errors beat the chance floor's by more
     than one paired standard error (:func:`scalinglab.fit.chaincalib.clearly_better`, the rule
-    that also decides which routes the backtests cannot tell apart).  A named form is kept as
-    it is.  The selection records each form's MAE (``link_forms``, accuracy points)."""
+    that also decides which routes the backtests cannot tell apart) and, on a benchmark of
+    ``items`` questions, by at least one item (:func:`floor_margin`).  A named form is kept
+    as it is.  The selection records each form's MAE (``link_forms``, accuracy points)."""
     from scalinglab.fit.chaincalib import clearly_better  # noqa: PLC0415
 
     if link != "auto" and link not in LINK_FORMS:
@@ -272,14 +282,22 @@ def choose_link(frame: pd.DataFrame, column: str, chance: float, routes: list[st
     tests = {f: sel.pop("_tests") for f, sel in selections.items()}
     chosen = forms[0]
     for form in forms[1:]:
-        if clearly_better(tests[form], tests[chosen]):
+        if clearly_better(tests[form], tests[chosen], margin=floor_margin(items)):
             chosen = form
     selection = selections[chosen]
     selection["link_forms"] = {f: sel["mae_points"].get(sel["chosen"], float("nan"))
                                for f, sel in selections.items()}
     selection["link_method"] = ("the fitted floor where its backtests are better by more than "
-                                "one paired standard error" if len(forms) > 1 else "given")
+                                "one paired standard error and one item"
+                                if len(forms) > 1 else "given")
     return chosen, selection
+
+
+def floor_margin(items: int | None) -> float:
+    """The least mean |error| gain (fraction) for which the fitted floor is worth its parameter:
+    :data:`FLOOR_MARGIN_ITEMS` items of an ``items``-question benchmark (0 when the table shows
+    no item grid)."""
+    return 0.0 if not items else FLOOR_MARGIN_ITEMS / items
 
 
 def link_reach(frame: pd.DataFrame, column: str, via: str, loss_column: str,
