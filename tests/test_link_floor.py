@@ -186,3 +186,10 @@ def test_the_link_choice_uses_the_benchmarks_item_count():
     counted = below.assign(acc_demo=np.round(below["acc_demo"] * 200) / 200)
     fit = fit_task(counted, "acc_demo", chance=CHANCE, bootstrap=0)
     assert fit.items == 200 and fit.link.form == "sigmoid_pm_floor"   # gains of points: kept
+
+
+def test_a_floor_counts_as_a_parameter_only_where_it_can_move():
+    from scalinglab.fit.linkfit import free_parameters
+
+    assert free_parameters("sigmoid_pm_floor", CHANCE) == free_parameters("sigmoid_pm", CHANCE) + 1
+    assert free_parameters("sigmoid_pm_floor", 0.0) == free_parameters("sigmoid_pm", 0.0) == 3

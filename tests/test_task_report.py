@@ -96,3 +96,20 @@ def test_report_shows_the_routes_backtest_table_and_the_route_used(fitted, tmp_p
     row = html.split(f'data-route="{chosen}"')[1].split("</tr>")[0]
     assert f"<b>{chosen}</b>" in row and "used" in row
     assert "power law in C (least squares)" in html
+
+
+def test_report_of_a_direct_fit_on_a_table_without_a_loss_column(tmp_path):
+    """Pythia's table has task scores and compute but no validation loss: the chain goes
+    through compute, and the report must draw its task figures from that table (the console
+    script, as a user runs it)."""
+    from tests.clihelp import run_script
+
+    frame = ladder().drop(columns=["loss"])
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    fit_task(frame, "acc_demo", chance=0.25, bootstrap=4).save(tmp_path / "task.json")
+    res = run_script("report", str(tmp_path / "task.json"), "--runs", str(tmp_path / "runs.csv"),
+                     "--out", str(tmp_path / "r.html"), "--json")
+    assert res.code == 0, res.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert "Accuracy against log10 compute" in html and "no loss column" in html
+    assert '"accuracy_vs_loss"' in res.stdout and '"accuracy_vs_compute"' in res.stdout

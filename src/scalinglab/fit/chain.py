@@ -222,8 +222,15 @@ class TaskFit(SavableResult):
                               for k, v in forms.items())
             lines.append(f"  link forms scored by the same backtests (MAE of each form's "
                          f"chosen route): {shown}")
-        lines.append(f"  intervals: joint bootstrap over runs ({len(self.step1_draws) or (0 if self.link_draws is None else len(self.link_draws))} "
-                     f"resamples of both steps) + loss run interval + accuracy scatter")
+        n_draws = 0 if self.link_draws is None else len(self.link_draws)
+        unit = self.bootstrap_unit.split(" (")[0]            # runs, or rows
+        if self.loss_fit is None:
+            lines.append(f"  intervals: bootstrap over {unit} ({n_draws} resamples of the "
+                         f"link) + accuracy scatter")
+        else:
+            lines.append(f"  intervals: joint bootstrap over {unit} "
+                         f"({len(self.step1_draws) or n_draws} resamples of both steps) + loss "
+                         f"run interval + accuracy scatter")
         n_cal = self.selection.get("calibration", {}).get("n_rows", 0)
         if n_cal and "backtests" in self.widening:
             lines.append(f"  interval at least as wide as the chosen route's errors on {n_cal} "
@@ -423,7 +430,7 @@ def link_band(fit: TaskFit, x: np.ndarray) -> np.ndarray:
 
 
 def free_link_parameters(fit: TaskFit) -> int:
-    return free_parameters(fit.link.form)
+    return free_parameters(fit.link.form, fit.chance)
 
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_LINK", "TaskFit", "TaskRefusal", "fit_task",

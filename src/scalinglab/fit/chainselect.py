@@ -150,10 +150,10 @@ def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: s
     """Fit step 1 (for loss routes) and the link of ``via`` to ``frame``."""
     intermediate = intermediate_column(via, column, loss_column)
     x, acc, mask = step2_rows(frame, column, via, intermediate)
-    if len(x) < free_parameters(form) + 1:
+    if len(x) < free_parameters(form, chance) + 1:
         raise ScalingLabError(f"{column}: only {len(x)} rows have both the accuracy and "
                               f"{intermediate or 'compute'}; the link needs at least "
-                              f"{free_parameters(form) + 1}")
+                              f"{free_parameters(form, chance) + 1}")
     loss_fit, table = None, None
     if via != "compute" and has_scale(frame):
         table = step1_table(frame, intermediate)
@@ -163,7 +163,7 @@ def fit_route(frame: pd.DataFrame, column: str, chance: float, via: str, form: s
     link = TaskLink(form=form, variable="log10_flops" if via == "compute" else "loss",
                     chance=chance, ceiling=float(params[0]), slope=float(params[1]),
                     midpoint=float(params[2]), floor=float(params[3]))
-    scatter = link_scatter(x, acc, params, chance, free_parameters(form))
+    scatter = link_scatter(x, acc, params, chance, free_parameters(form, chance))
     groups = (pd.factorize(frame["run_id"].astype(str))[0][mask] if "run_id" in frame.columns
               else np.arange(len(x)))
     return RouteFit(via, link, scatter, loss_fit, intermediate, x, acc, groups, units, table)

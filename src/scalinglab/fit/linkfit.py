@@ -206,10 +206,12 @@ def link_scatter(x: np.ndarray, acc: np.ndarray, params: np.ndarray, chance: flo
     return max(float(np.sqrt(np.sum(resid ** 2) / dof)), MIN_SCATTER)
 
 
-def free_parameters(form: str) -> int:
+def free_parameters(form: str, chance: float) -> int:
     """Number of fitted parameters of a link form (the ceiling counts unless fixed at 1, the
-    floor when the form fits it)."""
-    return (2 if LINK_FORMS[form] == "one" else 3) + int(form in FITTED_FLOOR_FORMS)
+    floor when the form fits it and its range [chance/2, chance] is not a point: not for a
+    task whose chance is 0, such as LAMBADA)."""
+    fitted_floor = form in FITTED_FLOOR_FORMS and lowest_floor(chance) < chance
+    return (2 if LINK_FORMS[form] == "one" else 3) + int(fitted_floor)
 
 
 #: the lowest floor a fitted-floor link may take, as a fraction of chance

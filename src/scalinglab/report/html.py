@@ -109,6 +109,14 @@ def write_report(path: str | Path, inputs: ReportInputs, command: str | None = N
 # ------------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------------
+def _loss_vs_compute_missing(runs, fit) -> str | None:
+    if runs is None:
+        return None if fit is not None else "the source has no runs and no fit"
+    if "loss" not in runs.columns:      # a task table (Pythia's) may have scores and no loss
+        return "the run table has no loss column (nats/token) and the source no loss law"
+    return None
+
+
 def build_figures(inputs: ReportInputs) -> list[Figure]:
     """Every figure the report can show, drawn as SVG or with the reason it is left out."""
     from scalinglab import report  # noqa: PLC0415  (the figure functions, looked up by name)
@@ -120,7 +128,7 @@ def build_figures(inputs: ReportInputs) -> list[Figure]:
     specs: list[tuple[str, str, str, str | None, Callable[[Any], Any]]] = [
         ("loss_vs_compute", "Loss against compute",
          _compute_caption(fit, inputs.envelope) + _dropped_caption(inputs),
-         None if runs is not None or fit is not None else "the source has no runs and no fit",
+         _loss_vs_compute_missing(runs, fit),
          lambda f: f(runs=runs, fit=fit, envelope=inputs.envelope)),
         ("isoflop_profiles", "IsoFLOP profiles",
          "Loss against model size at each compute budget; the diamonds are each budget's best "

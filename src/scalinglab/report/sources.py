@@ -95,8 +95,9 @@ def load_source(source: str | Path, columns: str | None = None, derive_tokens: b
         inputs = _from_directory(path, bootstrap, level, seed, fit_options, budgets)
     elif path.suffix.lower() == ".json":
         inputs = _from_json(path)
-        if runs is not None:
-            inputs.runs = _step1_loss(inputs, read_table(runs, **reading))
+        if runs is not None:         # a task table need not carry a loss (Pythia: compute)
+            need = ("loss",) if inputs.task_fit is None else ()
+            inputs.runs = _step1_loss(inputs, read_table(runs, require=need, **reading))
     else:
         table = read_table(path, **reading)
         inputs = inputs_from_table(table, str(path), bootstrap=bootstrap, level=level, seed=seed,
@@ -125,10 +126,11 @@ def _step1_loss(inputs: ReportInputs, runs: pd.DataFrame) -> pd.DataFrame:
 
 def read_table(path: str | Path, columns: str | None = None, derive_tokens: bool = False,
                drop_highest: int = 0, derive_flops: bool = False,
-               n_column: str | None = None) -> pd.DataFrame:
+               n_column: str | None = None, require: tuple[str, ...] = ("loss",)
+               ) -> pd.DataFrame:
     """A run table (CSV/Parquet) through an optional column mapping; drop the K highest losses."""
     frame = load_runs(path, columns=columns, derive_tokens=derive_tokens,
-                      derive_flops=derive_flops, n_column=n_column, require=("loss",))
+                      derive_flops=derive_flops, n_column=n_column, require=require)
     return drop_highest_losses(frame, drop_highest)
 
 

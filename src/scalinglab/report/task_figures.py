@@ -147,8 +147,9 @@ def task_figure_specs(inputs: Any) -> list[tuple[str, str, str, str | None, Call
         grow = np.sqrt(10.0)           # 10x the costliest run's compute, N and D alike
         inputs.task_target = {"N": float(runs.loc[big, "n_params"]) * grow,
                               "D": float(runs.loc[big, "tokens"]) * grow}
+    x_name = "log10 compute" if task_fit.via == "compute" else "loss"
     return [
-        ("accuracy_vs_loss", "Accuracy against loss",
+        ("accuracy_vs_loss", f"Accuracy against {x_name}",
          "Every row's task accuracy against the loss the chain passes through (or log10 "
          "compute for the direct fit), the fitted sigmoid between its floor (chance, or fitted "
          "below it) and its ceiling, and "
