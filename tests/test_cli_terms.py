@@ -133,6 +133,17 @@ def test_missing_column_speaks_the_users_names(tmp_path):
     assert "columns={" not in line
 
 
+def test_a_missing_loss_is_not_offered_another_record_column(tmp_path):
+    """Pythia's table has compute and task scores but no loss: 'flops' is compute, not a loss
+    to map (difflib alone finds 'flops' close to 'loss')."""
+    path = tmp_path / "scores.csv"
+    pd.DataFrame({"model": ["a", "b"], "n_params": [1e6, 2e6], "tokens": [1e8, 2e8],
+                  "flops": [6e14, 2.4e15], "acc_sciq": [0.5, 0.6]}).to_csv(path, index=False)
+    line = assert_one_line_error(run_script("fit", str(path)), "missing column(s) loss",
+                                 "--columns 'loss=COLUMN'")
+    assert "loss=flops" not in line and "closest" not in line
+
+
 def test_missing_column_after_mapping_lists_the_users_table_not_renamed_columns(tmp_path):
     path = _curves(tmp_path / "curves.csv")
     line = assert_one_line_error(run_inprocess(

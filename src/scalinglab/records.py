@@ -385,7 +385,8 @@ def _missing_message(absent: list[str], view: _UserView) -> str:
     """``missing column(s) ...; the table has ...; map one with columns={...}`` in the user's
     names, suggesting the closest unmapped column of the table for the first missing one."""
     what = ", ".join(f"{c} ({_MEANING[c]})" if c in _MEANING else c for c in absent)
-    free = [c for c in view.columns if c not in view.mapping.values()]
+    free = [c for c in view.columns if c not in view.mapping.values() and
+            (c not in _MEANING or c in _STAND_INS.get(absent[0], ()))]
     key = {"n_params": "N", "tokens": "D", "flops": "C"}.get(absent[0], absent[0])
     close = _closest(absent[0], free)
     example = close if close is not None else "COLUMN"
@@ -404,6 +405,9 @@ def _closest(column: str, candidates: list[str]) -> str | None:
     return next((c for c in candidates if any(w in c.lower() for w in words)), None)
 
 
+#: record columns that may stand in for a missing one; no other record column is suggested
+#: for it (a table's ``flops`` is compute, never the missing loss)
+_STAND_INS = {"n_params": ("n_params_total",)}
 #: words that name a record column in tables from other tools ("Model Size", "Training FLOP")
 _NAME_WORDS = {"n_params": ("param", "size"), "tokens": ("token",),
                "flops": ("flop", "compute")}
