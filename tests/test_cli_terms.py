@@ -140,7 +140,7 @@ def test_a_missing_loss_is_not_offered_another_record_column(tmp_path):
     pd.DataFrame({"model": ["a", "b"], "n_params": [1e6, 2e6], "tokens": [1e8, 2e8],
                   "flops": [6e14, 2.4e15], "acc_sciq": [0.5, 0.6]}).to_csv(path, index=False)
     line = assert_one_line_error(run_script("fit", str(path)), "missing column(s) loss",
-                                 "--columns 'loss=COLUMN'")
+                                 "--columns 'loss=COLUMN'", "fit it with --task acc_sciq")
     assert "loss=flops" not in line and "closest" not in line
 
 

@@ -129,7 +129,7 @@ def records_to_frame(records: list[RunRecord]) -> pd.DataFrame:
         row = record.to_dict()
         row.update(row.pop("tasks", None) or {})
         rows.append(row)
-    scores = sorted({k for row in rows for k in row if k.startswith(("acc_", "task_loss_"))})
+    scores = sorted({k for row in rows for k in row if k.startswith(TASK_PREFIXES)})
     frame = pd.DataFrame(rows, columns=order + scores)
     return frame[[c for c in RECORD_COLUMNS if c in frame.columns] + scores]
 
@@ -378,6 +378,9 @@ def _check_required(renamed: pd.DataFrame, view: _UserView, require: tuple[str, 
         hint = "; or pass derive_tokens=True to compute D = C/(6N)"
     elif absent == ["flops"] and "tokens" in renamed.columns:
         hint = "; or pass derive_flops=True to compute C = 6ND"
+    scores = [c for c in renamed.columns if str(c).startswith("acc_")]
+    if "loss" in absent and scores:      # a table of task scores (Pythia's): the chain fits it
+        hint += f"; to predict a task score instead, fit it with task={str(scores[0])!r}"
     raise RunsError(_missing_message(absent, view) + hint)
 
 
@@ -386,7 +389,8 @@ def _missing_message(absent: list[str], view: _UserView) -> str:
     names, suggesting the closest unmapped column of the table for the first missing one."""
     what = ", ".join(f"{c} ({_MEANING[c]})" if c in _MEANING else c for c in absent)
     free = [c for c in view.columns if c not in view.mapping.values() and
-            (c not in _MEANING or c in _STAND_INS.get(absent[0], ()))]
+            (c not in _MEANING or c in _STAND_INS.get(absent[0], ())) and
+            not str(c).startswith(TASK_PREFIXES)]
     key = {"n_params": "N", "tokens": "D", "flops": "C"}.get(absent[0], absent[0])
     close = _closest(absent[0], free)
     example = close if close is not None else "COLUMN"
@@ -405,8 +409,8 @@ def _closest(column: str, candidates: list[str]) -> str | None:
     return next((c for c in candidates if any(w in c.lower() for w in words)), None)
 
 
-#: record columns that may stand in for a missing one; no other record column is suggested
-#: for it (a table's ``flops`` is compute, never the missing loss)
+#: record columns that may stand in for a missing one; no other record column, and no task
+#: column, is suggested for it (a table's ``flops`` is compute, never the missing loss)
 _STAND_INS = {"n_params": ("n_params_total",)}
 #: words that name a record column in tables from other tools ("Model Size", "Training FLOP")
 _NAME_WORDS = {"n_params": ("param", "size"), "tokens": ("token",),

@@ -27,7 +27,7 @@ FLAGS: dict[str, str] = {
     "derive_tokens": "--derive-tokens", "derive_flops": "--derive-flops",
     "drop_highest": "--drop-highest", "target_flops": "--compute",
     "calibration_cuts": "--cuts", "levels": "--levels", "irreducible": "--no-irreducible", "runs": "--runs",
-    "kind": "--kind", "hparams": "--hparams", "loss_column": "--loss-column",
+    "kind": "--kind", "hparams": "--hparams", "loss_column": "--loss-column", "task": "--task",
 }
 
 #: Flags that take no value: ``name=True`` is the flag alone.
