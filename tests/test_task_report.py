@@ -112,4 +112,5 @@ def test_report_of_a_direct_fit_on_a_table_without_a_loss_column(tmp_path):
     assert res.code == 0, res.stderr
     html = (tmp_path / "r.html").read_text()
     assert "Accuracy against log10 compute" in html and "no loss column" in html
+    assert "no step 1" in html and "step 1's" not in html and "no fitted law" not in html
     assert '"accuracy_vs_loss"' in res.stdout and '"accuracy_vs_compute"' in res.stdout
