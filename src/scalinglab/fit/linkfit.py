@@ -54,7 +54,7 @@ def fit_link_params(x: np.ndarray, acc: np.ndarray, chance: float, form: str, de
     if len(x) < 3 or np.ptp(x) <= 0:
         raise FitError("the link needs at least 3 rows at different losses (or computes)")
     lo_c = min(max(float(acc.max()), chance + 1e-3), 1.0 - 1e-6)
-    lowest = lowest_floor(chance) if form in FITTED_FLOOR_FORMS else None
+    lowest = lowest_floor(chance) if fits_floor(form, chance) else None
     problem = _LinkProblem(x, acc, np.sqrt(w), chance, decreasing, lowest)
     ceiling = LINK_FORMS[form]
     if ceiling == "one":
@@ -114,12 +114,13 @@ class _LinkProblem:
     """Weighted least squares of the link to (x, acc) within the slope and midpoint bounds.
 
     The free parameters ``theta`` are (slope, midpoint) with the ceiling fixed, and the floor
-    too when it is fitted (``floor_from`` given: the floor in [floor_from, chance])."""
+    too when it is fitted (``floor_from`` given, below chance: the floor in [floor_from,
+    chance])."""
 
     def __init__(self, x: np.ndarray, acc: np.ndarray, sw: np.ndarray, chance: float,
                  decreasing: bool, floor_from: float | None = None) -> None:
         self.x, self.acc, self.sw, self.chance = x, acc, sw, chance
-        self.fit_floor = floor_from is not None and floor_from < chance
+        self.fit_floor = floor_from is not None
         span = float(np.ptp(x))
         max_slope = MAX_LOGITS_ACROSS_RANGE / span
         slope_b = (-max_slope, -1e-6 / span) if decreasing else (1e-6 / span, max_slope)
@@ -208,10 +209,14 @@ def link_scatter(x: np.ndarray, acc: np.ndarray, params: np.ndarray, chance: flo
 
 def free_parameters(form: str, chance: float) -> int:
     """Number of fitted parameters of a link form (the ceiling counts unless fixed at 1, the
-    floor when the form fits it and its range [chance/2, chance] is not a point: not for a
-    task whose chance is 0, such as LAMBADA)."""
-    fitted_floor = form in FITTED_FLOOR_FORMS and lowest_floor(chance) < chance
-    return (2 if LINK_FORMS[form] == "one" else 3) + int(fitted_floor)
+    floor when :func:`fits_floor`)."""
+    return (2 if LINK_FORMS[form] == "one" else 3) + int(fits_floor(form, chance))
+
+
+def fits_floor(form: str, chance: float) -> bool:
+    """Whether the link's floor is fitted: the form fits it and its range [lowest_floor,
+    chance] is not a point (it is for a task whose chance is 0, such as LAMBADA)."""
+    return form in FITTED_FLOOR_FORMS and lowest_floor(chance) < chance
 
 
 #: the lowest floor a fitted-floor link may take, as a fraction of chance
