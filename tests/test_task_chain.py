@@ -242,7 +242,9 @@ def test_task_answers_far_from_the_data_are_guarded_on_every_route(chain_fit, ta
     assert chain_fit.predict_interval(N=1e8, D=2e9)["guards"] == []
 
     direct = fit_task(ladder(), "acc_demo", chance=0.25, via="compute", bootstrap=4)
-    assert "bootstrap over runs (4 resamples of the link)" in "\n".join(direct.summary_lines())
+    summary = "\n".join(direct.summary_lines())
+    assert "bootstrap over runs (4 resamples of the link)" in summary
+    assert "note: bootstrap of the link (no step 1): 4 of 4 resamples" in summary
     top = 10 ** direct.x_range[1]                            # largest fitted C, FLOPs
     with pytest.raises(GuardRefused, match=r"C = .* FLOPs lies 5\.00 decades above"):
         direct.predict_interval(C=top * 1e5)

@@ -62,7 +62,8 @@ def joint_bootstrap(fit, route, form: str, loss_options: dict[str, Any], n_resam
     if links:
         fit.link_draws = np.array(links)
     fit.step1_draws = laws
-    fit.notes.append(f"joint bootstrap: {len(links)} of {n_resamples} resamples refitted "
+    what = "joint bootstrap" if table is not None else "bootstrap of the link (no step 1)"
+    fit.notes.append(f"{what}: {len(links)} of {n_resamples} resamples refitted "
                      f"({fit.bootstrap_unit} resampled)")
 
 
