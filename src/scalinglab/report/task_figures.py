@@ -95,7 +95,7 @@ def accuracy_vs_loss(task_fit: Any, runs: pd.DataFrame, ax: Axes | None = None) 
     ax.set_ylabel(f"{task_fit.task} (fraction correct)")
     ax.set_title("Accuracy against " + ("log10 compute" if task_fit.via == "compute" else
                                         "loss") + ": the fitted link")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
     return fig
 
 
